@@ -1,0 +1,99 @@
+//! The two engines behind one pool type.
+//!
+//! fsa keeps one SQL text per query where the dialects agree (both accept
+//! `$1` placeholders, `RETURNING`, row values, `NULLS LAST`) and chooses per
+//! engine where they do not. [`on_conn!`] expands the same block once per
+//! engine, so each arm is checked and compiled with concrete types: no
+//! generic trait bounds, no `Any` driver.
+
+use sqlx::{PgPool, SqlitePool};
+
+/// Which engine a database runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Engine {
+    Postgres,
+    Sqlite,
+}
+
+impl Engine {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Engine::Postgres => "postgres",
+            Engine::Sqlite => "sqlite",
+        }
+    }
+}
+
+/// A pool on either engine.
+#[derive(Debug, Clone)]
+pub enum Pool {
+    Pg(PgPool),
+    Sqlite(SqlitePool),
+}
+
+impl Pool {
+    pub fn engine(&self) -> Engine {
+        match self {
+            Pool::Pg(_) => Engine::Postgres,
+            Pool::Sqlite(_) => Engine::Sqlite,
+        }
+    }
+
+    pub async fn close(&self) {
+        match self {
+            Pool::Pg(p) => p.close().await,
+            Pool::Sqlite(p) => p.close().await,
+        }
+    }
+
+    /// Connections open in this pool (busy and idle).
+    pub fn size(&self) -> u32 {
+        match self {
+            Pool::Pg(p) => p.size(),
+            Pool::Sqlite(p) => p.size(),
+        }
+    }
+}
+
+/// Runs `$body` with `$c` bound to the pool (or connection) of whichever
+/// engine `$pool` holds. `$body` is compiled once per engine.
+#[macro_export]
+macro_rules! on_pool {
+    ($pool:expr, $c:ident => $body:expr) => {
+        match $pool {
+            $crate::db::Pool::Pg($c) => $body,
+            $crate::db::Pool::Sqlite($c) => $body,
+        }
+    };
+}
+
+/// Picks the SQL text for the engine of the surrounding `on_pool!`/`on_tx!`
+/// arm: `sql!(c, pg: "...", sqlite: "...")`.
+#[macro_export]
+macro_rules! sql {
+    ($c:ident, pg: $pg:expr, sqlite: $lite:expr $(,)?) => {
+        if $crate::db::is_pg(&*$c) { $pg } else { $lite }
+    };
+}
+
+/// Whether an executor is PostgreSQL's; used by [`sql!`].
+pub fn is_pg<T: IsPg + ?Sized>(_: &T) -> bool {
+    T::IS_PG
+}
+
+pub trait IsPg {
+    const IS_PG: bool;
+}
+impl IsPg for sqlx::PgConnection {
+    const IS_PG: bool = true;
+}
+impl IsPg for sqlx::SqliteConnection {
+    const IS_PG: bool = false;
+}
+impl IsPg for PgPool {
+    const IS_PG: bool = true;
+}
+impl IsPg for SqlitePool {
+    const IS_PG: bool = false;
+}

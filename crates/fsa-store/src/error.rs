@@ -1,0 +1,123 @@
+//! Errors of the data layer.
+
+use fsa_core::TenantId;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The row does not exist for this tenant (whether it exists for another
+    /// is never told).
+    #[error("{entity} not found")]
+    NotFound { entity: &'static str },
+
+    /// A unique constraint refused the write.
+    #[error("{entity} already exists: {detail}")]
+    Conflict { entity: &'static str, detail: &'static str },
+
+    /// A referenced row (client, personnel, user) does not exist for this tenant.
+    #[error("{field} does not name an existing {entity} of this tenant")]
+    InvalidReference { field: &'static str, entity: &'static str },
+
+    /// The row still has dependants (a client with work orders, say).
+    #[error("{entity} is still referenced by {by}")]
+    InUse { entity: &'static str, by: &'static str },
+
+    /// The catalog has no such tenant.
+    #[error("no tenant `{0}`")]
+    UnknownTenant(String),
+
+    /// The tenant's placement holds no state row for it: the route is stale.
+    #[error("tenant {0} is not in its placement")]
+    TenantNotInPlacement(TenantId),
+
+    /// The tenant moved away and stayed away after a route refresh.
+    #[error("tenant {0} moved and its new placement could not be reached")]
+    Moved(TenantId),
+
+    /// The placement's server did not answer.
+    #[error("placement {placement} is unavailable")]
+    PlacementUnavailable {
+        placement: String,
+        #[source]
+        source: sqlx::Error,
+    },
+
+    /// No connection could be had in time.
+    #[error("the database is busy")]
+    Busy,
+
+    /// A statement ran past its timeout.
+    #[error("a statement ran past its timeout")]
+    StatementTimeout,
+
+    /// Configuration of a server or placement is wrong.
+    #[error("{0}")]
+    Config(String),
+
+    #[error(transparent)]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+
+    #[error(transparent)]
+    Database(sqlx::Error),
+}
+
+impl From<sqlx::Error> for StoreError {
+    fn from(e: sqlx::Error) -> Self {
+        match &e {
+            sqlx::Error::PoolTimedOut => StoreError::Busy,
+            sqlx::Error::Database(db) if db.code().as_deref() == Some("57014") => {
+                StoreError::StatementTimeout
+            }
+            _ => StoreError::Database(e),
+        }
+    }
+}
+
+/// Maps a constraint violation of a write to a domain error. `uniques` and
+/// `references` pair constraint names (or, on SQLite, column lists as they
+/// appear in its messages) with the error to give.
+pub(crate) fn map_constraint(
+    e: sqlx::Error,
+    uniques: &[(&str, StoreError)],
+    references: &[(&str, StoreError)],
+) -> StoreError {
+    let Some(db) = e.as_database_error() else {
+        return e.into();
+    };
+    let name = db.constraint().map(str::to_owned);
+    let message = db.message().to_owned();
+    let hit = |key: &str| {
+        name.as_deref() == Some(key) || (name.is_none() && message.contains(key))
+    };
+    if db.is_unique_violation() {
+        for (key, err) in uniques {
+            if hit(key) {
+                return clone_err(err);
+            }
+        }
+    }
+    if db.is_foreign_key_violation() {
+        for (key, err) in references {
+            if hit(key) {
+                return clone_err(err);
+            }
+        }
+        // SQLite names no constraint in foreign key errors: with a single
+        // reference the answer is unambiguous.
+        if name.is_none() && references.len() == 1 {
+            return clone_err(&references[0].1);
+        }
+    }
+    e.into()
+}
+
+fn clone_err(e: &StoreError) -> StoreError {
+    match e {
+        StoreError::Conflict { entity, detail } => StoreError::Conflict { entity, detail },
+        StoreError::InvalidReference { field, entity } => {
+            StoreError::InvalidReference { field, entity }
+        }
+        StoreError::InUse { entity, by } => StoreError::InUse { entity, by },
+        StoreError::NotFound { entity } => StoreError::NotFound { entity },
+        other => StoreError::Config(other.to_string()),
+    }
+}

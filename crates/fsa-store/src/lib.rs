@@ -1,0 +1,35 @@
+//! fsa's data layer.
+//!
+//! # Layout
+//! - [`db`]: the two engines behind one [`db::Pool`]; the `on_conn!` macro runs
+//!   the same query code against PostgreSQL or SQLite.
+//! - [`url`]: database URLs that never print their password.
+//! - [`server`]: a database server (a PostgreSQL URL or a folder of SQLite
+//!   files): creating, opening and migrating placement databases on it.
+//! - [`catalog`]: the control plane (servers, placements, tenants).
+//! - [`router`]: tenant → (placement, epoch), cached, and one lazily opened
+//!   pool per placement; [`router::Router::begin`] opens a tenant transaction.
+//! - [`tx`]: [`tx::TenantTx`], the only way to reach tenant rows. It carries
+//!   the [`fsa_core::TenantId`] and, on PostgreSQL, sets the row-level
+//!   security context for the transaction.
+//! - [`repo`]: tenant-scoped repositories, one module per aggregate.
+//! - [`ts`]: a UTC timestamp stored identically sortable on both engines.
+//!
+//! Every placement has the same schema (`migrations/{postgres,sqlite}/placement`);
+//! the catalog has its own (`migrations/{postgres,sqlite}/catalog`).
+
+pub mod catalog;
+pub mod db;
+pub mod error;
+pub mod page;
+pub mod repo;
+pub mod router;
+pub mod server;
+pub mod ts;
+pub mod tx;
+pub mod url;
+
+pub use error::StoreError;
+pub use router::{Mode, Router};
+pub use ts::Ts;
+pub use tx::TenantTx;

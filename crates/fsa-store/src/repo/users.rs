@@ -1,0 +1,124 @@
+//! Users of a tenant: who logs in, with which role.
+
+use fsa_core::{Role, new_id};
+use serde::Serialize;
+use sqlx::FromRow;
+use uuid::Uuid;
+
+use crate::error::{StoreError, map_constraint};
+use crate::page::{CursorKey, Page, finish};
+use crate::ts::Ts;
+use crate::tx::TenantTx;
+use crate::on_tx;
+
+#[derive(Debug, Clone, Serialize, FromRow, utoipa::ToSchema)]
+pub struct User {
+    pub id: Uuid,
+    pub email: String,
+    pub name: String,
+    #[sqlx(try_from = "String")]
+    pub role: Role,
+    pub is_active: bool,
+    #[serde(skip)]
+    pub password_hash: String,
+    pub created_at: Ts,
+    pub updated_at: Ts,
+}
+
+pub struct NewUser {
+    pub email: String,
+    pub name: String,
+    pub role: Role,
+    pub password_hash: String,
+}
+
+#[derive(Debug, Default)]
+pub struct UserPatch {
+    pub name: Option<String>,
+    pub role: Option<Role>,
+    pub is_active: Option<bool>,
+    pub password_hash: Option<String>,
+}
+
+macro_rules! cols {
+    () => {
+        "id, email, name, role, is_active, password_hash, created_at, updated_at"
+    };
+}
+
+fn email_taken() -> StoreError {
+    StoreError::Conflict { entity: "user", detail: "a user with this email exists" }
+}
+
+pub async fn create(tx: &mut TenantTx, new: NewUser) -> Result<User, StoreError> {
+    let tenant = tx.tenant().as_uuid();
+    let now = Ts::now();
+    on_tx!(tx, c => {
+        sqlx::query_as(concat!(
+            "INSERT INTO users (tenant_id, id, email, name, role, password_hash, is_active, created_at, updated_at)
+             VALUES ($1, $2, $3, $4, $5, $6, true, $7, $7) RETURNING ", cols!()))
+        .bind(tenant)
+        .bind(new_id())
+        .bind(new.email.to_lowercase())
+        .bind(&new.name)
+        .bind(new.role.as_str())
+        .bind(&new.password_hash)
+        .bind(now)
+        .fetch_one(&mut *c)
+        .await
+        .map_err(|e| map_constraint(e, &[("users_email_key", email_taken()), ("users.tenant_id, users.email", email_taken())], &[]))
+    })
+}
+
+pub async fn get(tx: &mut TenantTx, id: Uuid) -> Result<User, StoreError> {
+    let tenant = tx.tenant().as_uuid();
+    let row: Option<User> = on_tx!(tx, c => sqlx::query_as(concat!("SELECT ", cols!(), " FROM users WHERE tenant_id = $1 AND id = $2"))
+        .bind(tenant).bind(id).fetch_optional(&mut *c).await?);
+    row.ok_or(StoreError::NotFound { entity: "user" })
+}
+
+pub async fn by_email(tx: &mut TenantTx, email: &str) -> Result<Option<User>, StoreError> {
+    let tenant = tx.tenant().as_uuid();
+    Ok(on_tx!(tx, c => sqlx::query_as(concat!("SELECT ", cols!(), " FROM users WHERE tenant_id = $1 AND email = $2"))
+        .bind(tenant).bind(email.to_lowercase()).fetch_optional(&mut *c).await?))
+}
+
+pub async fn list(tx: &mut TenantTx, role: Option<Role>, after: Option<Uuid>, limit: i64) -> Result<Page<User>, StoreError> {
+    let tenant = tx.tenant().as_uuid();
+    let rows: Vec<User> = on_tx!(tx, c => sqlx::query_as(concat!("SELECT ", cols!(),
+        " FROM users WHERE tenant_id = $1 AND ($2 IS NULL OR role = $2) AND ($3 IS NULL OR id > $3) ORDER BY id LIMIT $4"))
+        .bind(tenant).bind(role.map(Role::as_str)).bind(after).bind(limit + 1).fetch_all(&mut *c).await?);
+    Ok(finish(rows, limit, |u| CursorKey::Id { id: u.id }))
+}
+
+pub async fn update(tx: &mut TenantTx, id: Uuid, patch: UserPatch) -> Result<User, StoreError> {
+    let mut u = get(tx, id).await?;
+    if let Some(v) = patch.name { u.name = v; }
+    if let Some(v) = patch.role { u.role = v; }
+    if let Some(v) = patch.is_active { u.is_active = v; }
+    if let Some(v) = patch.password_hash { u.password_hash = v; }
+    let tenant = tx.tenant().as_uuid();
+    on_tx!(tx, c => sqlx::query_as(concat!(
+        "UPDATE users SET name = $3, role = $4, is_active = $5, password_hash = $6, updated_at = $7
+         WHERE tenant_id = $1 AND id = $2 RETURNING ", cols!()))
+        .bind(tenant).bind(id).bind(&u.name).bind(u.role.as_str()).bind(u.is_active).bind(&u.password_hash).bind(Ts::now())
+        .fetch_one(&mut *c).await.map_err(StoreError::from))
+}
+
+/// Deletes a user; personnel linked to it keep their record, unlinked.
+pub async fn delete(tx: &mut TenantTx, id: Uuid) -> Result<(), StoreError> {
+    let tenant = tx.tenant().as_uuid();
+    let n = on_tx!(tx, c => {
+        sqlx::query("UPDATE personnel SET user_id = NULL, updated_at = $3 WHERE tenant_id = $1 AND user_id = $2")
+            .bind(tenant).bind(id).bind(Ts::now()).execute(&mut *c).await?;
+        sqlx::query("DELETE FROM users WHERE tenant_id = $1 AND id = $2").bind(tenant).bind(id).execute(&mut *c).await?.rows_affected()
+    });
+    if n == 0 { Err(StoreError::NotFound { entity: "user" }) } else { Ok(()) }
+}
+
+/// How many users the tenant has with each role.
+pub async fn count_admins(tx: &mut TenantTx) -> Result<i64, StoreError> {
+    let tenant = tx.tenant().as_uuid();
+    Ok(on_tx!(tx, c => sqlx::query_scalar("SELECT count(*) FROM users WHERE tenant_id = $1 AND role = 'admin' AND is_active = true")
+        .bind(tenant).fetch_one(&mut *c).await?))
+}

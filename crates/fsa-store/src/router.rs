@@ -1,0 +1,318 @@
+//! The router: tenant → (placement, epoch), and one pool per placement.
+//!
+//! Routes are an immutable snapshot of every active tenant's route, swapped
+//! atomically ([`ArcSwap`]). A snapshot older than the TTL is reloaded from
+//! the catalog; a tenant missing from it (a new tenant) is looked up alone
+//! and added. A switch of a tenant's placement invalidates its entry, and a
+//! transaction that finds its tenant `moved_out` refreshes the route and
+//! retries once on the new placement.
+//!
+//! Pools are opened lazily, the first time a placement is used, with the
+//! settings of its kind.
+
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant};
+
+use arc_swap::ArcSwap;
+use fsa_core::{PlacementKind, Region, TenantId};
+use uuid::Uuid;
+
+use crate::catalog::{Allocation, Catalog, NewTenant, Placement, RouteRow};
+use crate::db::Pool;
+use crate::error::StoreError;
+use crate::server::{PoolSettings, Server};
+pub use crate::tx::Mode;
+use crate::tx::TenantTx;
+
+/// A tenant's route.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Route {
+    pub placement_id: Uuid,
+    pub epoch: i64,
+}
+
+struct RouteTable {
+    routes: HashMap<TenantId, Route>,
+    loaded_at: Instant,
+}
+
+/// An open placement: its catalog record and its pool.
+#[derive(Debug, Clone)]
+pub struct PlacementHandle {
+    pub placement: Placement,
+    pub pool: Pool,
+}
+
+/// Settings of the router.
+#[derive(Debug, Clone)]
+pub struct RouterSettings {
+    pub shared: PoolSettings,
+    pub pooled: PoolSettings,
+    pub dedicated: PoolSettings,
+    /// How long a route snapshot is trusted before it is reloaded.
+    pub route_ttl: Duration,
+    /// Tenants per pooled placement.
+    pub pooled_capacity: i32,
+}
+
+impl Default for RouterSettings {
+    fn default() -> Self {
+        RouterSettings {
+            shared: PoolSettings::default_for(PlacementKind::Shared),
+            pooled: PoolSettings::default_for(PlacementKind::Pooled),
+            dedicated: PoolSettings::default_for(PlacementKind::Dedicated),
+            route_ttl: Duration::from_secs(5),
+            pooled_capacity: 8,
+        }
+    }
+}
+
+impl RouterSettings {
+    pub fn pool_settings(&self, kind: PlacementKind) -> &PoolSettings {
+        match kind {
+            PlacementKind::Shared => &self.shared,
+            PlacementKind::Pooled => &self.pooled,
+            PlacementKind::Dedicated => &self.dedicated,
+        }
+    }
+}
+
+/// The servers placements can live on, by name and by region.
+#[derive(Debug, Clone)]
+pub struct Servers {
+    by_name: HashMap<String, Server>,
+    by_region: HashMap<Region, String>,
+    default: String,
+}
+
+impl Servers {
+    /// `default` serves every region that has no server of its own.
+    pub fn new(default: Server, others: Vec<Server>) -> Self {
+        let mut by_name = HashMap::new();
+        let mut by_region = HashMap::new();
+        let default_name = default.name.clone();
+        for s in std::iter::once(default).chain(others) {
+            by_region.entry(s.region.clone()).or_insert_with(|| s.name.clone());
+            by_name.insert(s.name.clone(), s);
+        }
+        Servers { by_name, by_region, default: default_name }
+    }
+
+    pub fn get(&self, name: &str) -> Option<&Server> {
+        self.by_name.get(name)
+    }
+
+    pub fn for_region(&self, region: &Region) -> &Server {
+        let name = self.by_region.get(region).unwrap_or(&self.default);
+        &self.by_name[name]
+    }
+
+    pub fn all(&self) -> impl Iterator<Item = &Server> {
+        self.by_name.values()
+    }
+}
+
+pub struct Router {
+    catalog: Catalog,
+    servers: Servers,
+    settings: RouterSettings,
+    routes: ArcSwap<RouteTable>,
+    reload: tokio::sync::Mutex<()>,
+    pools: RwLock<HashMap<Uuid, PlacementHandle>>,
+}
+
+impl Router {
+    pub async fn new(catalog: Catalog, servers: Servers, settings: RouterSettings) -> Result<Arc<Self>, StoreError> {
+        for s in servers.all() {
+            catalog.upsert_server(&s.name, &s.region, s.engine()).await?;
+        }
+        let router = Router {
+            catalog,
+            servers,
+            settings,
+            routes: ArcSwap::from_pointee(RouteTable { routes: HashMap::new(), loaded_at: Instant::now() }),
+            reload: tokio::sync::Mutex::new(()),
+            pools: RwLock::new(HashMap::new()),
+        };
+        router.reload_routes().await?;
+        Ok(Arc::new(router))
+    }
+
+    pub fn catalog(&self) -> &Catalog {
+        &self.catalog
+    }
+
+    pub fn servers(&self) -> &Servers {
+        &self.servers
+    }
+
+    pub fn settings(&self) -> &RouterSettings {
+        &self.settings
+    }
+
+    async fn reload_routes(&self) -> Result<(), StoreError> {
+        let rows = self.catalog.routes().await?;
+        let routes = rows
+            .into_iter()
+            .map(|r| (TenantId::from_verified(r.tenant_id), Route { placement_id: r.placement_id, epoch: r.epoch }))
+            .collect();
+        self.routes.store(Arc::new(RouteTable { routes, loaded_at: Instant::now() }));
+        Ok(())
+    }
+
+    /// The tenant's route from the cache, reloading a stale snapshot.
+    pub async fn route(&self, tenant: TenantId) -> Result<Route, StoreError> {
+        let table = self.routes.load();
+        if table.loaded_at.elapsed() < self.settings.route_ttl {
+            if let Some(r) = table.routes.get(&tenant) {
+                return Ok(*r);
+            }
+            return self.route_miss(tenant).await;
+        }
+        drop(table);
+        {
+            let _guard = self.reload.lock().await;
+            if self.routes.load().loaded_at.elapsed() >= self.settings.route_ttl {
+                self.reload_routes().await?;
+            }
+        }
+        match self.routes.load().routes.get(&tenant) {
+            Some(r) => Ok(*r),
+            None => self.route_miss(tenant).await,
+        }
+    }
+
+    /// The cached route without any I/O, if there is one; for benchmarks of
+    /// the warm path.
+    pub fn cached_route(&self, tenant: TenantId) -> Option<Route> {
+        self.routes.load().routes.get(&tenant).copied()
+    }
+
+    async fn route_miss(&self, tenant: TenantId) -> Result<Route, StoreError> {
+        let row: RouteRow = self
+            .catalog
+            .route(tenant)
+            .await?
+            .ok_or_else(|| StoreError::UnknownTenant(tenant.to_string()))?;
+        let route = Route { placement_id: row.placement_id, epoch: row.epoch };
+        self.routes.rcu(|t| {
+            let mut routes = t.routes.clone();
+            routes.insert(tenant, route);
+            RouteTable { routes, loaded_at: t.loaded_at }
+        });
+        Ok(route)
+    }
+
+    /// Drops the tenant's cached route so the next lookup asks the catalog.
+    pub fn invalidate(&self, tenant: TenantId) {
+        self.routes.rcu(|t| {
+            let mut routes = t.routes.clone();
+            routes.remove(&tenant);
+            RouteTable { routes, loaded_at: t.loaded_at }
+        });
+    }
+
+    /// The open placement, opening its pool on first use.
+    pub async fn placement(&self, id: Uuid) -> Result<PlacementHandle, StoreError> {
+        if let Some(h) = self.pools.read().unwrap_or_else(|e| e.into_inner()).get(&id) {
+            return Ok(h.clone());
+        }
+        let placement = self
+            .catalog
+            .placement(id)
+            .await?
+            .ok_or_else(|| StoreError::Config(format!("placement {id} is not in the catalog")))?;
+        let server = self.servers.get(&placement.server).ok_or_else(|| {
+            StoreError::Config(format!(
+                "placement {} is on server `{}`, which is not configured",
+                placement.name, placement.server
+            ))
+        })?;
+        let pool = server.open_pool(&placement.db_name, self.settings.pool_settings(placement.kind));
+        let mut pools = self.pools.write().unwrap_or_else(|e| e.into_inner());
+        let handle = pools.entry(id).or_insert(PlacementHandle { placement, pool });
+        Ok(handle.clone())
+    }
+
+    /// Begins a transaction for `tenant` in its placement. A tenant found
+    /// `moved_out` (or missing) there has its route refreshed and the begin
+    /// retried once.
+    pub async fn begin(&self, tenant: TenantId, mode: Mode) -> Result<TenantTx, StoreError> {
+        let mut last = None;
+        for _ in 0..2 {
+            let route = self.route(tenant).await?;
+            let handle = self.placement(route.placement_id).await?;
+            match TenantTx::begin(&handle.pool, tenant, mode).await {
+                Ok(tx) => return Ok(tx),
+                Err(e @ (StoreError::Moved(_) | StoreError::TenantNotInPlacement(_))) => {
+                    self.invalidate(tenant);
+                    last = Some(e);
+                }
+                Err(e) => return Err(unavailable(&handle.placement, e)),
+            }
+        }
+        Err(last.unwrap_or(StoreError::Moved(tenant)))
+    }
+
+    /// Onboards a tenant's placement side: allocates a placement by policy,
+    /// provisions it when new, and opens the tenant's first transaction,
+    /// which creates its state row. The caller writes the first rows, commits,
+    /// then calls [`Router::activate`].
+    pub async fn begin_onboarding(&self, tenant: &NewTenant) -> Result<(Allocation, TenantTx), StoreError> {
+        let server = self.servers.for_region(&tenant.region).clone();
+        let alloc = self
+            .catalog
+            .allocate(tenant, &server.name, |name| server.db_name_for(name), self.settings.pooled_capacity)
+            .await?;
+        let result = async {
+            if alloc.is_new {
+                let srv = self.servers.get(&alloc.placement.server).unwrap_or(&server);
+                srv.provision(&alloc.placement.db_name).await?;
+                self.catalog.placement_ready(alloc.placement.id).await?;
+            }
+            let handle = self.placement(alloc.placement.id).await?;
+            TenantTx::begin_new(&handle.pool, tenant.id).await
+        }
+        .await;
+        match result {
+            Ok(tx) => Ok((alloc, tx)),
+            Err(e) => {
+                self.catalog.forget_provisioning_tenant(tenant.id).await.ok();
+                Err(e)
+            }
+        }
+    }
+
+    /// Makes an onboarded tenant routable.
+    pub async fn activate(&self, tenant: TenantId) -> Result<(), StoreError> {
+        self.catalog.tenant_active(tenant).await?;
+        self.invalidate(tenant);
+        Ok(())
+    }
+
+    /// Undoes an onboarding that failed after its placement transaction.
+    pub async fn abandon_onboarding(&self, tenant: TenantId) {
+        if let Err(e) = self.catalog.forget_provisioning_tenant(tenant).await {
+            tracing::warn!(tenant.id = %tenant, error = %e, "could not forget a failed onboarding");
+        }
+    }
+
+    /// Closes every pool.
+    pub async fn close(&self) {
+        let pools: Vec<_> = self.pools.write().unwrap_or_else(|e| e.into_inner()).drain().collect();
+        for (_, h) in pools {
+            h.pool.close().await;
+        }
+    }
+}
+
+/// Connection-level failures of a placement become `PlacementUnavailable`.
+fn unavailable(placement: &Placement, e: StoreError) -> StoreError {
+    match e {
+        StoreError::Database(
+            source @ (sqlx::Error::Io(_) | sqlx::Error::Tls(_) | sqlx::Error::PoolClosed | sqlx::Error::Protocol(_)),
+        ) => StoreError::PlacementUnavailable { placement: placement.name.clone(), source },
+        other => other,
+    }
+}

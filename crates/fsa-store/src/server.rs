@@ -1,0 +1,300 @@
+//! Database servers: a PostgreSQL server (one URL) or a folder of SQLite
+//! files. A server creates, opens, migrates and drops the placement databases
+//! that live on it.
+
+use std::path::PathBuf;
+use std::str::FromStr;
+use std::time::Duration;
+
+use fsa_core::{PlacementKind, Region};
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::{ConnectOptions, Connection, Executor, PgConnection};
+
+use crate::db::{Engine, Pool};
+use crate::error::StoreError;
+use crate::url::DbUrl;
+
+pub static PG_PLACEMENT: sqlx::migrate::Migrator = sqlx::migrate!("migrations/postgres/placement");
+pub static SQLITE_PLACEMENT: sqlx::migrate::Migrator = sqlx::migrate!("migrations/sqlite/placement");
+pub static PG_CATALOG: sqlx::migrate::Migrator = sqlx::migrate!("migrations/postgres/catalog");
+pub static SQLITE_CATALOG: sqlx::migrate::Migrator = sqlx::migrate!("migrations/sqlite/catalog");
+
+/// The role the service's tenant queries run under on PostgreSQL: neither
+/// superuser nor BYPASSRLS, so row-level security applies to it.
+pub const APP_ROLE: &str = "fsa_app";
+
+/// Pool sizing for one placement kind.
+#[derive(Debug, Clone, serde::Deserialize, serde::Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct PoolSettings {
+    pub max_connections: u32,
+    pub min_connections: u32,
+    #[serde(with = "secs")]
+    pub acquire_timeout: Duration,
+    #[serde(with = "secs")]
+    pub idle_timeout: Duration,
+    #[serde(with = "secs")]
+    pub statement_timeout: Duration,
+}
+
+impl PoolSettings {
+    /// The seed's defaults: shared max 50 / min 5, smaller pools for pooled
+    /// and dedicated databases (there are many of them); acquire timeout 5 s,
+    /// idle close 30 s, statement timeout 45 s.
+    pub fn default_for(kind: PlacementKind) -> Self {
+        let (max, min) = match kind {
+            PlacementKind::Shared => (50, 5),
+            PlacementKind::Pooled => (20, 1),
+            PlacementKind::Dedicated => (10, 0),
+        };
+        PoolSettings {
+            max_connections: max,
+            min_connections: min,
+            acquire_timeout: Duration::from_secs(5),
+            idle_timeout: Duration::from_secs(30),
+            statement_timeout: Duration::from_secs(45),
+        }
+    }
+}
+
+mod secs {
+    use std::time::Duration;
+
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_f64(d.as_secs_f64())
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+        let v = f64::deserialize(d)?;
+        Duration::try_from_secs_f64(v).map_err(serde::de::Error::custom)
+    }
+}
+
+/// Where a server's databases are.
+#[derive(Debug, Clone)]
+pub enum ServerSpec {
+    /// A PostgreSQL server; `url` names its catalog or maintenance database.
+    Postgres { url: DbUrl, options: PgConnectOptions },
+    /// A folder of SQLite files, one per placement.
+    Sqlite { dir: PathBuf },
+}
+
+/// A database server that holds placements.
+#[derive(Debug, Clone)]
+pub struct Server {
+    pub name: String,
+    pub region: Region,
+    pub spec: ServerSpec,
+    /// Prepended to the database names of placements created here, so that
+    /// several catalogs can share one PostgreSQL server.
+    pub db_prefix: String,
+}
+
+impl Server {
+    /// A server from a URL: `postgres://…` or `sqlite://<folder>` (a
+    /// `sqlite://…/<file>.db` URL means the folder of that file).
+    pub fn from_url(name: &str, region: Region, url: &DbUrl, db_prefix: &str) -> Result<Self, StoreError> {
+        let spec = if url.is_postgres() {
+            let options = PgConnectOptions::from_str(url.expose())
+                .map_err(|e| StoreError::Config(format!("server {name}: bad URL {url}: {e}")))?;
+            ServerSpec::Postgres { url: url.clone(), options }
+        } else if url.is_sqlite() {
+            let path = sqlite_path(url);
+            let dir = if path.extension().is_some() {
+                path.parent().map(PathBuf::from).unwrap_or_default()
+            } else {
+                path
+            };
+            ServerSpec::Sqlite { dir }
+        } else {
+            return Err(StoreError::Config(format!(
+                "server {name}: URL {url} is neither postgres:// nor sqlite://"
+            )));
+        };
+        Ok(Server { name: name.to_owned(), region, spec, db_prefix: db_prefix.to_owned() })
+    }
+
+    pub fn engine(&self) -> Engine {
+        match self.spec {
+            ServerSpec::Postgres { .. } => Engine::Postgres,
+            ServerSpec::Sqlite { .. } => Engine::Sqlite,
+        }
+    }
+
+    /// The database name a placement called `placement_name` gets here.
+    pub fn db_name_for(&self, placement_name: &str) -> String {
+        let base = placement_name.replace('-', "_").to_ascii_lowercase();
+        if self.db_prefix.is_empty() { base } else { format!("{}_{base}", self.db_prefix) }
+    }
+
+    /// Creates the database if it does not exist and brings its schema up to
+    /// date. Runs as the configured user, not under the application role.
+    #[tracing::instrument(skip_all, err, fields(server = %self.name, db = db_name))]
+    pub async fn provision(&self, db_name: &str) -> Result<(), StoreError> {
+        match &self.spec {
+            ServerSpec::Postgres { options, .. } => {
+                create_pg_database(options, db_name).await?;
+                let mut conn = options.clone().database(db_name).connect().await?;
+                PG_PLACEMENT.run(&mut conn).await?;
+                conn.close().await?;
+            }
+            ServerSpec::Sqlite { dir } => {
+                std::fs::create_dir_all(dir).map_err(|e| {
+                    StoreError::Config(format!("cannot create {}: {e}", dir.display()))
+                })?;
+                let opts = self.sqlite_options(db_name).create_if_missing(true);
+                let mut conn = opts.connect().await?;
+                SQLITE_PLACEMENT.run(&mut conn).await?;
+                conn.close().await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Applies pending placement migrations to an existing database.
+    pub async fn migrate(&self, db_name: &str) -> Result<(), StoreError> {
+        match &self.spec {
+            ServerSpec::Postgres { options, .. } => {
+                let mut conn = options.clone().database(db_name).connect().await?;
+                PG_PLACEMENT.run(&mut conn).await?;
+                conn.close().await?;
+            }
+            ServerSpec::Sqlite { .. } => {
+                let mut conn = self.sqlite_options(db_name).connect().await?;
+                SQLITE_PLACEMENT.run(&mut conn).await?;
+                conn.close().await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Drops a placement database (tests and failed provisioning only).
+    pub async fn drop_database(&self, db_name: &str) -> Result<(), StoreError> {
+        match &self.spec {
+            ServerSpec::Postgres { options, .. } => {
+                let mut conn = options.clone().database("postgres").connect().await?;
+                let sql = format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", quote_ident(db_name));
+                conn.execute(sqlx::AssertSqlSafe(sql)).await?;
+                conn.close().await?;
+            }
+            ServerSpec::Sqlite { dir } => {
+                for suffix in ["db", "db-wal", "db-shm"] {
+                    let _ = std::fs::remove_file(dir.join(format!("{db_name}.{suffix}")));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// A pool for the tenant queries of one placement database. Opened
+    /// lazily: no connection is made until the first query, so a server that
+    /// is down does not stop the service from starting.
+    pub fn open_pool(&self, db_name: &str, settings: &PoolSettings) -> Pool {
+        match &self.spec {
+            ServerSpec::Postgres { options, .. } => {
+                let timeout_ms = settings.statement_timeout.as_millis().to_string();
+                let opts = options
+                    .clone()
+                    .database(db_name)
+                    .application_name("fsa")
+                    .options([("statement_timeout", timeout_ms.as_str())]);
+                let pool = PgPoolOptions::new()
+                    .max_connections(settings.max_connections)
+                    .min_connections(settings.min_connections)
+                    .acquire_timeout(settings.acquire_timeout)
+                    .idle_timeout(settings.idle_timeout)
+                    .after_connect(|conn, _meta| {
+                        Box::pin(async move {
+                            conn.execute("SET ROLE fsa_app").await?;
+                            Ok(())
+                        })
+                    })
+                    .connect_lazy_with(opts);
+                Pool::Pg(pool)
+            }
+            ServerSpec::Sqlite { .. } => {
+                let pool = SqlitePoolOptions::new()
+                    .max_connections(settings.max_connections.clamp(1, 16))
+                    .min_connections(0)
+                    .acquire_timeout(settings.acquire_timeout)
+                    .idle_timeout(settings.idle_timeout)
+                    .connect_lazy_with(self.sqlite_options(db_name));
+                Pool::Sqlite(pool)
+            }
+        }
+    }
+
+    /// A pool for maintenance work that must see every tenant's rows (sizes,
+    /// migrations); it does not switch to the application role.
+    pub async fn open_admin_connection_pool(&self, db_name: &str) -> Result<Pool, StoreError> {
+        Ok(match &self.spec {
+            ServerSpec::Postgres { options, .. } => Pool::Pg(
+                PgPoolOptions::new()
+                    .max_connections(2)
+                    .acquire_timeout(Duration::from_secs(5))
+                    .connect_with(options.clone().database(db_name))
+                    .await?,
+            ),
+            ServerSpec::Sqlite { .. } => Pool::Sqlite(
+                SqlitePoolOptions::new()
+                    .max_connections(1)
+                    .connect_with(self.sqlite_options(db_name))
+                    .await?,
+            ),
+        })
+    }
+
+    fn sqlite_options(&self, db_name: &str) -> SqliteConnectOptions {
+        let dir = match &self.spec {
+            ServerSpec::Sqlite { dir } => dir.clone(),
+            ServerSpec::Postgres { .. } => PathBuf::new(),
+        };
+        sqlite_file_options(dir.join(format!("{db_name}.db")))
+    }
+}
+
+/// Options every SQLite database of fsa is opened with: WAL, a busy timeout
+/// so writers queue instead of failing, foreign keys on.
+pub fn sqlite_file_options(path: PathBuf) -> SqliteConnectOptions {
+    SqliteConnectOptions::new()
+        .filename(path)
+        .journal_mode(SqliteJournalMode::Wal)
+        .synchronous(SqliteSynchronous::Normal)
+        .busy_timeout(Duration::from_secs(5))
+        .foreign_keys(true)
+}
+
+/// The file path of a `sqlite://` URL.
+pub fn sqlite_path(url: &DbUrl) -> PathBuf {
+    let rest = url.expose().trim_start_matches("sqlite:").trim_start_matches("//");
+    let rest = rest.split('?').next().unwrap_or_default();
+    PathBuf::from(if rest.is_empty() { "." } else { rest })
+}
+
+/// Creates a PostgreSQL database unless it exists.
+pub async fn create_pg_database(options: &PgConnectOptions, db_name: &str) -> Result<(), StoreError> {
+    let mut conn: PgConnection = options.clone().database("postgres").connect().await?;
+    let exists: bool = sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)")
+        .bind(db_name)
+        .fetch_one(&mut conn)
+        .await?;
+    if !exists {
+        let sql = format!("CREATE DATABASE {}", quote_ident(db_name));
+        match conn.execute(sqlx::AssertSqlSafe(sql)).await {
+            Ok(_) => {}
+            // Lost a race with another process creating it: fine.
+            Err(sqlx::Error::Database(e)) if e.code().as_deref() == Some("42P04") => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+    conn.close().await?;
+    Ok(())
+}
+
+/// Quotes a PostgreSQL identifier.
+pub fn quote_ident(name: &str) -> String {
+    format!("\"{}\"", name.replace('"', "\"\""))
+}

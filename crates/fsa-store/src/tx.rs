@@ -1,0 +1,142 @@
+//! [`TenantTx`]: a transaction scoped to one tenant.
+//!
+//! Opening one is the only way to reach tenant rows. On PostgreSQL it calls
+//! `fsa_enter`, which sets `fsa.tenant_id` for the transaction (row-level
+//! security keys on it), takes the tenant's write lock shared for writes (a
+//! move's fence takes it exclusively), and returns the tenant's state row. On
+//! SQLite a write begins `IMMEDIATE`, which serialises writers as the lock
+//! does. A state row that says `moved_out` is reported as
+//! [`StoreError::Moved`] so the router can refresh the route and retry.
+
+use fsa_core::TenantId;
+use sqlx::{Postgres, Sqlite, Transaction};
+
+use crate::db::{Engine, Pool};
+use crate::error::StoreError;
+
+/// Whether a transaction writes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    Read,
+    Write,
+}
+
+pub(crate) enum TxInner {
+    Pg(Transaction<'static, Postgres>),
+    Sqlite(Transaction<'static, Sqlite>),
+}
+
+pub struct TenantTx {
+    tenant: TenantId,
+    epoch: i64,
+    pub(crate) inner: TxInner,
+}
+
+/// Runs `$body` with `$c` bound to the `&mut` connection of the transaction,
+/// whichever engine it is on. `$body` is compiled once per engine.
+#[macro_export]
+macro_rules! on_tx {
+    ($tx:expr, $c:ident => $body:expr) => {
+        match &mut $tx.inner {
+            $crate::tx::TxInner::Pg(t) => {
+                let $c: &mut sqlx::PgConnection = &mut **t;
+                $body
+            }
+            $crate::tx::TxInner::Sqlite(t) => {
+                let $c: &mut sqlx::SqliteConnection = &mut **t;
+                $body
+            }
+        }
+    };
+}
+
+impl TenantTx {
+    /// Begins a transaction for `tenant` on `pool` and checks the tenant's
+    /// state row.
+    pub(crate) async fn begin(pool: &Pool, tenant: TenantId, mode: Mode) -> Result<Self, StoreError> {
+        let (inner, state) = match pool {
+            Pool::Pg(p) => {
+                let mut tx = p.begin().await?;
+                let state: Option<(String, i64)> = sqlx::query_as("SELECT state, epoch FROM fsa_enter($1, $2)")
+                    .bind(tenant.as_uuid())
+                    .bind(mode == Mode::Write)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+                (TxInner::Pg(tx), state)
+            }
+            Pool::Sqlite(p) => {
+                let mut tx = match mode {
+                    Mode::Write => p.begin_with("BEGIN IMMEDIATE").await?,
+                    Mode::Read => p.begin().await?,
+                };
+                let state: Option<(String, i64)> =
+                    sqlx::query_as("SELECT state, epoch FROM tenant_state WHERE tenant_id = $1")
+                        .bind(tenant.as_uuid())
+                        .fetch_optional(&mut *tx)
+                        .await?;
+                (TxInner::Sqlite(tx), state)
+            }
+        };
+        match state {
+            Some((s, epoch)) if s == "active" => Ok(TenantTx { tenant, epoch, inner }),
+            Some(_) => Err(StoreError::Moved(tenant)),
+            None => Err(StoreError::TenantNotInPlacement(tenant)),
+        }
+    }
+
+    /// Begins the transaction that writes a new tenant's first rows: it sets
+    /// the tenant context but expects no state row yet, and creates it.
+    pub(crate) async fn begin_new(pool: &Pool, tenant: TenantId) -> Result<Self, StoreError> {
+        let inner = match pool {
+            Pool::Pg(p) => {
+                let mut tx = p.begin().await?;
+                sqlx::query("SELECT set_config('fsa.tenant_id', $1, true)")
+                    .bind(tenant.to_string())
+                    .execute(&mut *tx)
+                    .await?;
+                TxInner::Pg(tx)
+            }
+            Pool::Sqlite(p) => TxInner::Sqlite(p.begin_with("BEGIN IMMEDIATE").await?),
+        };
+        let mut tx = TenantTx { tenant, epoch: 1, inner };
+        on_tx!(tx, c => {
+            sqlx::query("INSERT INTO tenant_state (tenant_id, state, epoch) VALUES ($1, 'active', 1)")
+                .bind(tenant.as_uuid())
+                .execute(&mut *c)
+                .await?;
+        });
+        Ok(tx)
+    }
+
+    pub fn tenant(&self) -> TenantId {
+        self.tenant
+    }
+
+    /// The tenant's routing epoch as its placement records it.
+    pub fn epoch(&self) -> i64 {
+        self.epoch
+    }
+
+    pub fn engine(&self) -> Engine {
+        match self.inner {
+            TxInner::Pg(_) => Engine::Postgres,
+            TxInner::Sqlite(_) => Engine::Sqlite,
+        }
+    }
+
+    pub async fn commit(self) -> Result<(), StoreError> {
+        match self.inner {
+            TxInner::Pg(t) => t.commit().await?,
+            TxInner::Sqlite(t) => t.commit().await?,
+        }
+        Ok(())
+    }
+
+    pub async fn rollback(self) -> Result<(), StoreError> {
+        match self.inner {
+            TxInner::Pg(t) => t.rollback().await?,
+            TxInner::Sqlite(t) => t.rollback().await?,
+        }
+        Ok(())
+    }
+}
