@@ -1,1 +1,86 @@
-fn main() {}
+//! The `fsa` binary. One module per command under `cmd/`, each with its
+//! arguments and an async `run`.
+
+mod cmd;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "fsa",
+    version,
+    about = "Multi-tenant Field Service Automation: service and operator tools"
+)]
+struct Cli {
+    /// A TOML configuration file (also FSA_CONFIG).
+    #[arg(long, global = true, env = "FSA_CONFIG")]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the HTTP service.
+    Serve(cmd::serve::Args),
+    /// Onboard and inspect tenants.
+    #[command(subcommand)]
+    Tenant(cmd::tenant::Command),
+    /// Inspect placements.
+    #[command(subcommand)]
+    Placement(cmd::placement::Command),
+    /// Database maintenance.
+    #[command(subcommand)]
+    Db(cmd::db::Command),
+    /// Check the catalog and every placement database.
+    Health(cmd::health::Args),
+    /// Demo data for a first look around.
+    #[command(subcommand)]
+    Demo(cmd::demo::Command),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    cmd::init_tracing(matches!(cli.command, Command::Serve(_)));
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = runtime.block_on(async move {
+        let config = fsa_server::config::Config::load(cli.config.as_deref())?;
+        match cli.command {
+            Command::Serve(a) => cmd::serve::run(config, a).await,
+            Command::Tenant(c) => cmd::tenant::run(config, c).await,
+            Command::Placement(c) => cmd::placement::run(config, c).await,
+            Command::Db(c) => cmd::db::run(config, c).await,
+            Command::Health(a) => cmd::health::run(config, a).await,
+            Command::Demo(c) => cmd::demo::run(config, c).await,
+        }
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    #[test]
+    fn verify_cli() {
+        super::Cli::command().debug_assert();
+    }
+}

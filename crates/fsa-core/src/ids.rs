@@ -62,7 +62,11 @@ impl Slug {
             && !s.ends_with('-')
             && s.chars()
                 .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
-        if ok { Ok(Slug(s.to_owned())) } else { Err(SlugError) }
+        if ok {
+            Ok(Slug(s.to_owned()))
+        } else {
+            Err(SlugError)
+        }
     }
 
     pub fn as_str(&self) -> &str {
@@ -105,7 +109,16 @@ mod tests {
     fn slugs() {
         assert!(Slug::parse("acme").is_ok());
         assert!(Slug::parse("acme-2").is_ok());
-        for bad in ["", "a", "Acme", "2acme", "acme-", "ac me", "acme_1", &"a".repeat(64)] {
+        for bad in [
+            "",
+            "a",
+            "Acme",
+            "2acme",
+            "acme-",
+            "ac me",
+            "acme_1",
+            &"a".repeat(64),
+        ] {
             assert!(Slug::parse(bad).is_err(), "{bad:?} accepted");
         }
     }

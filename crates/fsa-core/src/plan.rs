@@ -73,13 +73,24 @@ impl Region {
         if s.eq_ignore_ascii_case(Self::DEFAULT) {
             return Ok(Self::default_region());
         }
-        let ok = (1..=16).contains(&s.len())
-            && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '-');
-        if ok { Ok(Region(s.to_ascii_uppercase())) } else { Err(RegionError) }
+        let ok =
+            (1..=16).contains(&s.len()) && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '-');
+        if ok {
+            Ok(Region(s.to_ascii_uppercase()))
+        } else {
+            Err(RegionError)
+        }
     }
 
     pub fn as_str(&self) -> &str {
         &self.0
+    }
+}
+
+impl std::str::FromStr for Region {
+    type Err = RegionError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Region::parse(s)
     }
 }
 
@@ -98,7 +109,7 @@ impl From<Region> for String {
 
 impl fmt::Display for Region {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
+        f.pad(&self.0)
     }
 }
 

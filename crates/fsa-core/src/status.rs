@@ -66,7 +66,11 @@ impl WorkOrderStatus {
     ) -> Result<Option<WorkOrderStatus>, TransitionError> {
         let allowed = self.allowed_next(held_from, may_reopen);
         if !allowed.contains(&to) {
-            return Err(TransitionError { from: self, to, allowed });
+            return Err(TransitionError {
+                from: self,
+                to,
+                allowed,
+            });
         }
         Ok((to == WorkOrderStatus::OnHold).then_some(self))
     }
@@ -100,16 +104,28 @@ mod tests {
 
     #[test]
     fn hold_returns_where_it_was() {
-        assert_eq!(InProgress.transition(OnHold, None, false), Ok(Some(InProgress)));
-        assert!(OnHold.transition(InProgress, Some(InProgress), false).is_ok());
-        let err = OnHold.transition(Scheduled, Some(InProgress), false).unwrap_err();
+        assert_eq!(
+            InProgress.transition(OnHold, None, false),
+            Ok(Some(InProgress))
+        );
+        assert!(
+            OnHold
+                .transition(InProgress, Some(InProgress), false)
+                .is_ok()
+        );
+        let err = OnHold
+            .transition(Scheduled, Some(InProgress), false)
+            .unwrap_err();
         assert_eq!(err.allowed, vec![InProgress, Cancelled]);
     }
 
     #[test]
     fn cancel_from_anything_but_completed() {
         for s in [Open, Scheduled, InProgress, OnHold] {
-            assert!(s.transition(Cancelled, Some(Scheduled), false).is_ok(), "{s}");
+            assert!(
+                s.transition(Cancelled, Some(Scheduled), false).is_ok(),
+                "{s}"
+            );
         }
         assert!(Completed.transition(Cancelled, None, true).is_err());
     }

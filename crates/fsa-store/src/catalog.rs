@@ -123,7 +123,12 @@ impl Catalog {
     }
 
     /// Records a server, or updates its region.
-    pub async fn upsert_server(&self, name: &str, region: &Region, engine: Engine) -> Result<(), StoreError> {
+    pub async fn upsert_server(
+        &self,
+        name: &str,
+        region: &Region,
+        engine: Engine,
+    ) -> Result<(), StoreError> {
         on_pool!(&self.pool, c => {
             sqlx::query(
                 "INSERT INTO servers (name, region, engine) VALUES ($1, $2, $3)
@@ -164,18 +169,23 @@ impl Catalog {
 
     pub async fn tenant_by_id(&self, id: TenantId) -> Result<Option<Tenant>, StoreError> {
         const SQL: &str = "SELECT id, slug, name, plan, region, placement_id, epoch, state, isolation_requested, created_at, updated_at FROM tenants WHERE id = $1";
-        Ok(on_pool!(&self.pool, c => sqlx::query_as(SQL).bind(id.as_uuid()).fetch_optional(c).await?))
+        Ok(
+            on_pool!(&self.pool, c => sqlx::query_as(SQL).bind(id.as_uuid()).fetch_optional(c).await?),
+        )
     }
 
     /// Every active tenant's route; the router loads these in one go.
     pub async fn routes(&self) -> Result<Vec<RouteRow>, StoreError> {
-        const SQL: &str = "SELECT id AS tenant_id, placement_id, epoch FROM tenants WHERE state = 'active'";
+        const SQL: &str =
+            "SELECT id AS tenant_id, placement_id, epoch FROM tenants WHERE state = 'active'";
         Ok(on_pool!(&self.pool, c => sqlx::query_as(SQL).fetch_all(c).await?))
     }
 
     pub async fn route(&self, id: TenantId) -> Result<Option<RouteRow>, StoreError> {
         const SQL: &str = "SELECT id AS tenant_id, placement_id, epoch FROM tenants WHERE id = $1 AND state = 'active'";
-        Ok(on_pool!(&self.pool, c => sqlx::query_as(SQL).bind(id.as_uuid()).fetch_optional(c).await?))
+        Ok(
+            on_pool!(&self.pool, c => sqlx::query_as(SQL).bind(id.as_uuid()).fetch_optional(c).await?),
+        )
     }
 
     /// Chooses the new tenant's placement by the placement policy and records
@@ -186,8 +196,7 @@ impl Catalog {
     pub async fn allocate(
         &self,
         tenant: &NewTenant,
-        server: &str,
-        db_name_for: impl Fn(&str) -> String,
+        server: &crate::server::Server,
         pooled_capacity: i32,
     ) -> Result<Allocation, StoreError> {
         let kind = tenant.plan.placement_kind();
@@ -241,11 +250,11 @@ impl Catalog {
                     };
                     let p = Placement {
                         id: fsa_core::new_id(),
-                        db_name: db_name_for(&name),
+                        db_name: server.db_name_for(&name),
                         name,
                         kind,
                         region: tenant.region.clone(),
-                        server: server.to_owned(),
+                        server: server.name.clone(),
                         capacity: match kind {
                             PlacementKind::Pooled => Some(pooled_capacity),
                             PlacementKind::Dedicated => Some(1),
@@ -351,7 +360,12 @@ pub async fn open_catalog(url: &crate::url::DbUrl) -> Result<Catalog, StoreError
                 .map_err(|e| StoreError::Config(format!("cannot create {}: {e}", dir.display())))?;
         }
         let opts = crate::server::sqlite_file_options(path).create_if_missing(true);
-        Pool::Sqlite(sqlx::sqlite::SqlitePoolOptions::new().max_connections(4).connect_with(opts).await?)
+        Pool::Sqlite(
+            sqlx::sqlite::SqlitePoolOptions::new()
+                .max_connections(4)
+                .connect_with(opts)
+                .await?,
+        )
     } else {
         return Err(StoreError::Config(format!(
             "FSA_DATABASE_URL {url} must start with postgres:// or sqlite://"

@@ -11,15 +11,24 @@ pub enum StoreError {
 
     /// A unique constraint refused the write.
     #[error("{entity} already exists: {detail}")]
-    Conflict { entity: &'static str, detail: &'static str },
+    Conflict {
+        entity: &'static str,
+        detail: &'static str,
+    },
 
     /// A referenced row (client, personnel, user) does not exist for this tenant.
     #[error("{field} does not name an existing {entity} of this tenant")]
-    InvalidReference { field: &'static str, entity: &'static str },
+    InvalidReference {
+        field: &'static str,
+        entity: &'static str,
+    },
 
     /// The row still has dependants (a client with work orders, say).
     #[error("{entity} is still referenced by {by}")]
-    InUse { entity: &'static str, by: &'static str },
+    InUse {
+        entity: &'static str,
+        by: &'static str,
+    },
 
     /// The catalog has no such tenant.
     #[error("no tenant `{0}`")]
@@ -85,9 +94,7 @@ pub(crate) fn map_constraint(
     };
     let name = db.constraint().map(str::to_owned);
     let message = db.message().to_owned();
-    let hit = |key: &str| {
-        name.as_deref() == Some(key) || (name.is_none() && message.contains(key))
-    };
+    let hit = |key: &str| name.as_deref() == Some(key) || (name.is_none() && message.contains(key));
     if db.is_unique_violation() {
         for (key, err) in uniques {
             if hit(key) {

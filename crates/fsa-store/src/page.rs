@@ -18,7 +18,7 @@ pub const MAX_LIMIT: i64 = 200;
 pub const DEFAULT_LIMIT: i64 = 50;
 
 /// A page of a list.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Page<T> {
     pub items: Vec<T>,
     pub next_cursor: Option<String>,
@@ -68,8 +68,15 @@ pub fn clamp_limit(limit: Option<i64>) -> i64 {
 pub fn finish<T>(mut rows: Vec<T>, limit: i64, key: impl Fn(&T) -> CursorKey) -> Page<T> {
     let more = rows.len() as i64 > limit;
     rows.truncate(limit as usize);
-    let next_cursor = if more { rows.last().map(|r| key(r).encode()) } else { None };
-    Page { items: rows, next_cursor }
+    let next_cursor = if more {
+        rows.last().map(|r| key(r).encode())
+    } else {
+        None
+    };
+    Page {
+        items: rows,
+        next_cursor,
+    }
 }
 
 #[cfg(test)]
@@ -78,7 +85,10 @@ mod tests {
 
     #[test]
     fn round_trip() {
-        let k = CursorKey::Due { d: NaiveDate::from_ymd_opt(2026, 3, 1), id: Uuid::now_v7() };
+        let k = CursorKey::Due {
+            d: NaiveDate::from_ymd_opt(2026, 3, 1),
+            id: Uuid::now_v7(),
+        };
         assert_eq!(CursorKey::decode(&k.encode()).unwrap(), k);
     }
 

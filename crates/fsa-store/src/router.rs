@@ -93,10 +93,16 @@ impl Servers {
         let mut by_region = HashMap::new();
         let default_name = default.name.clone();
         for s in std::iter::once(default).chain(others) {
-            by_region.entry(s.region.clone()).or_insert_with(|| s.name.clone());
+            by_region
+                .entry(s.region.clone())
+                .or_insert_with(|| s.name.clone());
             by_name.insert(s.name.clone(), s);
         }
-        Servers { by_name, by_region, default: default_name }
+        Servers {
+            by_name,
+            by_region,
+            default: default_name,
+        }
     }
 
     pub fn get(&self, name: &str) -> Option<&Server> {
@@ -123,15 +129,24 @@ pub struct Router {
 }
 
 impl Router {
-    pub async fn new(catalog: Catalog, servers: Servers, settings: RouterSettings) -> Result<Arc<Self>, StoreError> {
+    pub async fn new(
+        catalog: Catalog,
+        servers: Servers,
+        settings: RouterSettings,
+    ) -> Result<Arc<Self>, StoreError> {
         for s in servers.all() {
-            catalog.upsert_server(&s.name, &s.region, s.engine()).await?;
+            catalog
+                .upsert_server(&s.name, &s.region, s.engine())
+                .await?;
         }
         let router = Router {
             catalog,
             servers,
             settings,
-            routes: ArcSwap::from_pointee(RouteTable { routes: HashMap::new(), loaded_at: Instant::now() }),
+            routes: ArcSwap::from_pointee(RouteTable {
+                routes: HashMap::new(),
+                loaded_at: Instant::now(),
+            }),
             reload: tokio::sync::Mutex::new(()),
             pools: RwLock::new(HashMap::new()),
         };
@@ -155,9 +170,20 @@ impl Router {
         let rows = self.catalog.routes().await?;
         let routes = rows
             .into_iter()
-            .map(|r| (TenantId::from_verified(r.tenant_id), Route { placement_id: r.placement_id, epoch: r.epoch }))
+            .map(|r| {
+                (
+                    TenantId::from_verified(r.tenant_id),
+                    Route {
+                        placement_id: r.placement_id,
+                        epoch: r.epoch,
+                    },
+                )
+            })
             .collect();
-        self.routes.store(Arc::new(RouteTable { routes, loaded_at: Instant::now() }));
+        self.routes.store(Arc::new(RouteTable {
+            routes,
+            loaded_at: Instant::now(),
+        }));
         Ok(())
     }
 
@@ -195,11 +221,17 @@ impl Router {
             .route(tenant)
             .await?
             .ok_or_else(|| StoreError::UnknownTenant(tenant.to_string()))?;
-        let route = Route { placement_id: row.placement_id, epoch: row.epoch };
+        let route = Route {
+            placement_id: row.placement_id,
+            epoch: row.epoch,
+        };
         self.routes.rcu(|t| {
             let mut routes = t.routes.clone();
             routes.insert(tenant, route);
-            RouteTable { routes, loaded_at: t.loaded_at }
+            RouteTable {
+                routes,
+                loaded_at: t.loaded_at,
+            }
         });
         Ok(route)
     }
@@ -209,29 +241,41 @@ impl Router {
         self.routes.rcu(|t| {
             let mut routes = t.routes.clone();
             routes.remove(&tenant);
-            RouteTable { routes, loaded_at: t.loaded_at }
+            RouteTable {
+                routes,
+                loaded_at: t.loaded_at,
+            }
         });
     }
 
     /// The open placement, opening its pool on first use.
     pub async fn placement(&self, id: Uuid) -> Result<PlacementHandle, StoreError> {
-        if let Some(h) = self.pools.read().unwrap_or_else(|e| e.into_inner()).get(&id) {
+        if let Some(h) = self
+            .pools
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&id)
+        {
             return Ok(h.clone());
         }
-        let placement = self
-            .catalog
-            .placement(id)
-            .await?
-            .ok_or_else(|| StoreError::Config(format!("placement {id} is not in the catalog")))?;
+        let placement =
+            self.catalog.placement(id).await?.ok_or_else(|| {
+                StoreError::Config(format!("placement {id} is not in the catalog"))
+            })?;
         let server = self.servers.get(&placement.server).ok_or_else(|| {
             StoreError::Config(format!(
                 "placement {} is on server `{}`, which is not configured",
                 placement.name, placement.server
             ))
         })?;
-        let pool = server.open_pool(&placement.db_name, self.settings.pool_settings(placement.kind));
+        let pool = server.open_pool(
+            &placement.db_name,
+            self.settings.pool_settings(placement.kind),
+        );
         let mut pools = self.pools.write().unwrap_or_else(|e| e.into_inner());
-        let handle = pools.entry(id).or_insert(PlacementHandle { placement, pool });
+        let handle = pools
+            .entry(id)
+            .or_insert(PlacementHandle { placement, pool });
         Ok(handle.clone())
     }
 
@@ -259,11 +303,14 @@ impl Router {
     /// provisions it when new, and opens the tenant's first transaction,
     /// which creates its state row. The caller writes the first rows, commits,
     /// then calls [`Router::activate`].
-    pub async fn begin_onboarding(&self, tenant: &NewTenant) -> Result<(Allocation, TenantTx), StoreError> {
+    pub async fn begin_onboarding(
+        &self,
+        tenant: &NewTenant,
+    ) -> Result<(Allocation, TenantTx), StoreError> {
         let server = self.servers.for_region(&tenant.region).clone();
         let alloc = self
             .catalog
-            .allocate(tenant, &server.name, |name| server.db_name_for(name), self.settings.pooled_capacity)
+            .allocate(tenant, &server, self.settings.pooled_capacity)
             .await?;
         let result = async {
             if alloc.is_new {
@@ -278,7 +325,10 @@ impl Router {
         match result {
             Ok(tx) => Ok((alloc, tx)),
             Err(e) => {
-                self.catalog.forget_provisioning_tenant(tenant.id).await.ok();
+                self.catalog
+                    .forget_provisioning_tenant(tenant.id)
+                    .await
+                    .ok();
                 Err(e)
             }
         }
@@ -300,7 +350,12 @@ impl Router {
 
     /// Closes every pool.
     pub async fn close(&self) {
-        let pools: Vec<_> = self.pools.write().unwrap_or_else(|e| e.into_inner()).drain().collect();
+        let pools: Vec<_> = self
+            .pools
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .drain()
+            .collect();
         for (_, h) in pools {
             h.pool.close().await;
         }
@@ -311,8 +366,14 @@ impl Router {
 fn unavailable(placement: &Placement, e: StoreError) -> StoreError {
     match e {
         StoreError::Database(
-            source @ (sqlx::Error::Io(_) | sqlx::Error::Tls(_) | sqlx::Error::PoolClosed | sqlx::Error::Protocol(_)),
-        ) => StoreError::PlacementUnavailable { placement: placement.name.clone(), source },
+            source @ (sqlx::Error::Io(_)
+            | sqlx::Error::Tls(_)
+            | sqlx::Error::PoolClosed
+            | sqlx::Error::Protocol(_)),
+        ) => StoreError::PlacementUnavailable {
+            placement: placement.name.clone(),
+            source,
+        },
         other => other,
     }
 }

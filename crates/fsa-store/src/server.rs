@@ -16,7 +16,8 @@ use crate::error::StoreError;
 use crate::url::DbUrl;
 
 pub static PG_PLACEMENT: sqlx::migrate::Migrator = sqlx::migrate!("migrations/postgres/placement");
-pub static SQLITE_PLACEMENT: sqlx::migrate::Migrator = sqlx::migrate!("migrations/sqlite/placement");
+pub static SQLITE_PLACEMENT: sqlx::migrate::Migrator =
+    sqlx::migrate!("migrations/sqlite/placement");
 pub static PG_CATALOG: sqlx::migrate::Migrator = sqlx::migrate!("migrations/postgres/catalog");
 pub static SQLITE_CATALOG: sqlx::migrate::Migrator = sqlx::migrate!("migrations/sqlite/catalog");
 
@@ -77,7 +78,10 @@ mod secs {
 #[derive(Debug, Clone)]
 pub enum ServerSpec {
     /// A PostgreSQL server; `url` names its catalog or maintenance database.
-    Postgres { url: DbUrl, options: PgConnectOptions },
+    Postgres {
+        url: DbUrl,
+        options: PgConnectOptions,
+    },
     /// A folder of SQLite files, one per placement.
     Sqlite { dir: PathBuf },
 }
@@ -96,11 +100,19 @@ pub struct Server {
 impl Server {
     /// A server from a URL: `postgres://…` or `sqlite://<folder>` (a
     /// `sqlite://…/<file>.db` URL means the folder of that file).
-    pub fn from_url(name: &str, region: Region, url: &DbUrl, db_prefix: &str) -> Result<Self, StoreError> {
+    pub fn from_url(
+        name: &str,
+        region: Region,
+        url: &DbUrl,
+        db_prefix: &str,
+    ) -> Result<Self, StoreError> {
         let spec = if url.is_postgres() {
             let options = PgConnectOptions::from_str(url.expose())
                 .map_err(|e| StoreError::Config(format!("server {name}: bad URL {url}: {e}")))?;
-            ServerSpec::Postgres { url: url.clone(), options }
+            ServerSpec::Postgres {
+                url: url.clone(),
+                options,
+            }
         } else if url.is_sqlite() {
             let path = sqlite_path(url);
             let dir = if path.extension().is_some() {
@@ -114,7 +126,12 @@ impl Server {
                 "server {name}: URL {url} is neither postgres:// nor sqlite://"
             )));
         };
-        Ok(Server { name: name.to_owned(), region, spec, db_prefix: db_prefix.to_owned() })
+        Ok(Server {
+            name: name.to_owned(),
+            region,
+            spec,
+            db_prefix: db_prefix.to_owned(),
+        })
     }
 
     pub fn engine(&self) -> Engine {
@@ -127,45 +144,50 @@ impl Server {
     /// The database name a placement called `placement_name` gets here.
     pub fn db_name_for(&self, placement_name: &str) -> String {
         let base = placement_name.replace('-', "_").to_ascii_lowercase();
-        if self.db_prefix.is_empty() { base } else { format!("{}_{base}", self.db_prefix) }
+        if self.db_prefix.is_empty() {
+            base
+        } else {
+            format!("{}_{base}", self.db_prefix)
+        }
     }
 
     /// Creates the database if it does not exist and brings its schema up to
     /// date. Runs as the configured user, not under the application role.
     #[tracing::instrument(skip_all, err, fields(server = %self.name, db = db_name))]
     pub async fn provision(&self, db_name: &str) -> Result<(), StoreError> {
-        match &self.spec {
-            ServerSpec::Postgres { options, .. } => {
-                create_pg_database(options, db_name).await?;
-                let mut conn = options.clone().database(db_name).connect().await?;
-                PG_PLACEMENT.run(&mut conn).await?;
-                conn.close().await?;
-            }
-            ServerSpec::Sqlite { dir } => {
-                std::fs::create_dir_all(dir).map_err(|e| {
-                    StoreError::Config(format!("cannot create {}: {e}", dir.display()))
-                })?;
-                let opts = self.sqlite_options(db_name).create_if_missing(true);
-                let mut conn = opts.connect().await?;
-                SQLITE_PLACEMENT.run(&mut conn).await?;
-                conn.close().await?;
-            }
+        if let ServerSpec::Postgres { options, .. } = &self.spec {
+            create_pg_database(options, db_name).await?;
         }
-        Ok(())
+        if let ServerSpec::Sqlite { dir } = &self.spec {
+            std::fs::create_dir_all(dir)
+                .map_err(|e| StoreError::Config(format!("cannot create {}: {e}", dir.display())))?;
+        }
+        self.migrate(db_name).await
     }
 
-    /// Applies pending placement migrations to an existing database.
+    /// Applies pending placement migrations (creating a SQLite file if
+    /// missing). Migrations run through a one-connection pool: sqlx's
+    /// migrator over a bare connection makes futures that are not `Send`.
     pub async fn migrate(&self, db_name: &str) -> Result<(), StoreError> {
         match &self.spec {
             ServerSpec::Postgres { options, .. } => {
-                let mut conn = options.clone().database(db_name).connect().await?;
-                PG_PLACEMENT.run(&mut conn).await?;
-                conn.close().await?;
+                let pool = PgPoolOptions::new()
+                    .max_connections(1)
+                    .connect_with(options.clone().database(db_name))
+                    .await?;
+                let result = PG_PLACEMENT.run(&pool).await;
+                pool.close().await;
+                result?;
             }
             ServerSpec::Sqlite { .. } => {
-                let mut conn = self.sqlite_options(db_name).connect().await?;
-                SQLITE_PLACEMENT.run(&mut conn).await?;
-                conn.close().await?;
+                let opts = self.sqlite_options(db_name).create_if_missing(true);
+                let pool = SqlitePoolOptions::new()
+                    .max_connections(1)
+                    .connect_with(opts)
+                    .await?;
+                let result = SQLITE_PLACEMENT.run(&pool).await;
+                pool.close().await;
+                result?;
             }
         }
         Ok(())
@@ -176,7 +198,10 @@ impl Server {
         match &self.spec {
             ServerSpec::Postgres { options, .. } => {
                 let mut conn = options.clone().database("postgres").connect().await?;
-                let sql = format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", quote_ident(db_name));
+                let sql = format!(
+                    "DROP DATABASE IF EXISTS {} WITH (FORCE)",
+                    quote_ident(db_name)
+                );
                 conn.execute(sqlx::AssertSqlSafe(sql)).await?;
                 conn.close().await?;
             }
@@ -269,18 +294,25 @@ pub fn sqlite_file_options(path: PathBuf) -> SqliteConnectOptions {
 
 /// The file path of a `sqlite://` URL.
 pub fn sqlite_path(url: &DbUrl) -> PathBuf {
-    let rest = url.expose().trim_start_matches("sqlite:").trim_start_matches("//");
+    let rest = url
+        .expose()
+        .trim_start_matches("sqlite:")
+        .trim_start_matches("//");
     let rest = rest.split('?').next().unwrap_or_default();
     PathBuf::from(if rest.is_empty() { "." } else { rest })
 }
 
 /// Creates a PostgreSQL database unless it exists.
-pub async fn create_pg_database(options: &PgConnectOptions, db_name: &str) -> Result<(), StoreError> {
+pub async fn create_pg_database(
+    options: &PgConnectOptions,
+    db_name: &str,
+) -> Result<(), StoreError> {
     let mut conn: PgConnection = options.clone().database("postgres").connect().await?;
-    let exists: bool = sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)")
-        .bind(db_name)
-        .fetch_one(&mut conn)
-        .await?;
+    let exists: bool =
+        sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)")
+            .bind(db_name)
+            .fetch_one(&mut conn)
+            .await?;
     if !exists {
         let sql = format!("CREATE DATABASE {}", quote_ident(db_name));
         match conn.execute(sqlx::AssertSqlSafe(sql)).await {

@@ -74,9 +74,15 @@ mod tests {
 
     #[test]
     fn sqlite_text_sorts_as_time() {
-        let a = Ts(DateTime::parse_from_rfc3339("2026-01-01T00:00:00.12Z").unwrap().to_utc());
-        let b = Ts(DateTime::parse_from_rfc3339("2026-01-01T00:00:00.9Z").unwrap().to_utc());
-        let c = Ts(DateTime::parse_from_rfc3339("2026-01-01T00:00:01Z").unwrap().to_utc());
+        let a = Ts(DateTime::parse_from_rfc3339("2026-01-01T00:00:00.12Z")
+            .unwrap()
+            .to_utc());
+        let b = Ts(DateTime::parse_from_rfc3339("2026-01-01T00:00:00.9Z")
+            .unwrap()
+            .to_utc());
+        let c = Ts(DateTime::parse_from_rfc3339("2026-01-01T00:00:01Z")
+            .unwrap()
+            .to_utc());
         let f = |t: Ts| t.0.format(SQLITE_FORMAT).to_string();
         assert!(f(a) < f(b) && f(b) < f(c));
         assert_eq!(f(c), "2026-01-01T00:00:01.000000Z");

@@ -53,15 +53,20 @@ macro_rules! on_tx {
 impl TenantTx {
     /// Begins a transaction for `tenant` on `pool` and checks the tenant's
     /// state row.
-    pub(crate) async fn begin(pool: &Pool, tenant: TenantId, mode: Mode) -> Result<Self, StoreError> {
+    pub(crate) async fn begin(
+        pool: &Pool,
+        tenant: TenantId,
+        mode: Mode,
+    ) -> Result<Self, StoreError> {
         let (inner, state) = match pool {
             Pool::Pg(p) => {
                 let mut tx = p.begin().await?;
-                let state: Option<(String, i64)> = sqlx::query_as("SELECT state, epoch FROM fsa_enter($1, $2)")
-                    .bind(tenant.as_uuid())
-                    .bind(mode == Mode::Write)
-                    .fetch_optional(&mut *tx)
-                    .await?;
+                let state: Option<(String, i64)> =
+                    sqlx::query_as("SELECT state, epoch FROM fsa_enter($1, $2)")
+                        .bind(tenant.as_uuid())
+                        .bind(mode == Mode::Write)
+                        .fetch_optional(&mut *tx)
+                        .await?;
                 (TxInner::Pg(tx), state)
             }
             Pool::Sqlite(p) => {
@@ -78,7 +83,11 @@ impl TenantTx {
             }
         };
         match state {
-            Some((s, epoch)) if s == "active" => Ok(TenantTx { tenant, epoch, inner }),
+            Some((s, epoch)) if s == "active" => Ok(TenantTx {
+                tenant,
+                epoch,
+                inner,
+            }),
             Some(_) => Err(StoreError::Moved(tenant)),
             None => Err(StoreError::TenantNotInPlacement(tenant)),
         }
@@ -98,7 +107,11 @@ impl TenantTx {
             }
             Pool::Sqlite(p) => TxInner::Sqlite(p.begin_with("BEGIN IMMEDIATE").await?),
         };
-        let mut tx = TenantTx { tenant, epoch: 1, inner };
+        let mut tx = TenantTx {
+            tenant,
+            epoch: 1,
+            inner,
+        };
         on_tx!(tx, c => {
             sqlx::query("INSERT INTO tenant_state (tenant_id, state, epoch) VALUES ($1, 'active', 1)")
                 .bind(tenant.as_uuid())

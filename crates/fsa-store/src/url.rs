@@ -62,7 +62,14 @@ mod tests {
         let u = DbUrl::new("postgres://fsa:s3cret@db.example:5432/fsa");
         assert_eq!(u.to_string(), "postgres://fsa:***@db.example:5432/fsa");
         assert!(!format!("{u:?}").contains("s3cret"));
-        assert!(!DbUrl::new("postgres://fsa:s3cret@[bad").to_string().contains("s3cret"));
-        assert_eq!(DbUrl::new("sqlite://./fsa-data/catalog.db").to_string(), "sqlite://./fsa-data/catalog.db");
+        assert!(
+            !DbUrl::new("postgres://fsa:s3cret@[bad")
+                .to_string()
+                .contains("s3cret")
+        );
+        assert_eq!(
+            DbUrl::new("sqlite://./fsa-data/catalog.db").to_string(),
+            "sqlite://./fsa-data/catalog.db"
+        );
     }
 }

@@ -99,7 +99,10 @@ pub async fn list(tx: &mut TenantTx, f: ClientFilter) -> Result<Page<Client>, St
     let tenant = tx.tenant().as_uuid();
     let terms = f.q.as_deref().map(search_terms).unwrap_or_default();
     if f.q.is_some() && terms.is_empty() {
-        return Ok(Page { items: vec![], next_cursor: None });
+        return Ok(Page {
+            items: vec![],
+            next_cursor: None,
+        });
     }
     let rows: Vec<Client> = on_tx!(tx, c => {
         let mut qb = sqlx::QueryBuilder::new(concat!("SELECT ", qcols!(), " FROM clients c"));
@@ -131,12 +134,24 @@ pub async fn list(tx: &mut TenantTx, f: ClientFilter) -> Result<Page<Client>, St
 
 pub async fn update(tx: &mut TenantTx, id: Uuid, f: ClientFields) -> Result<Client, StoreError> {
     let mut r = get(tx, id).await?;
-    if let Some(v) = f.name { r.name = v; }
-    if let Some(v) = f.contact_name { r.contact_name = v; }
-    if let Some(v) = f.email { r.email = v; }
-    if let Some(v) = f.phone { r.phone = v; }
-    if let Some(v) = f.address { r.address = v; }
-    if let Some(v) = f.is_active { r.is_active = v; }
+    if let Some(v) = f.name {
+        r.name = v;
+    }
+    if let Some(v) = f.contact_name {
+        r.contact_name = v;
+    }
+    if let Some(v) = f.email {
+        r.email = v;
+    }
+    if let Some(v) = f.phone {
+        r.phone = v;
+    }
+    if let Some(v) = f.address {
+        r.address = v;
+    }
+    if let Some(v) = f.is_active {
+        r.is_active = v;
+    }
     let tenant = tx.tenant().as_uuid();
     on_tx!(tx, c => sqlx::query_as(concat!(
         "UPDATE clients SET name = $3, contact_name = $4, email = $5, phone = $6, address = $7, is_active = $8, updated_at = $9
@@ -149,10 +164,17 @@ pub async fn update(tx: &mut TenantTx, id: Uuid, f: ClientFields) -> Result<Clie
 /// Deletes a client that no work order refers to.
 pub async fn delete(tx: &mut TenantTx, id: Uuid) -> Result<(), StoreError> {
     let tenant = tx.tenant().as_uuid();
-    let in_use = || StoreError::InUse { entity: "client", by: "work orders" };
+    let in_use = || StoreError::InUse {
+        entity: "client",
+        by: "work orders",
+    };
     let n = on_tx!(tx, c => sqlx::query("DELETE FROM clients WHERE tenant_id = $1 AND id = $2")
         .bind(tenant).bind(id).execute(&mut *c).await
         .map_err(|e| map_constraint(e, &[], &[("work_orders_client_fkey", in_use())]))?
         .rows_affected());
-    if n == 0 { Err(StoreError::NotFound { entity: "client" }) } else { Ok(()) }
+    if n == 0 {
+        Err(StoreError::NotFound { entity: "client" })
+    } else {
+        Ok(())
+    }
 }

@@ -49,7 +49,9 @@ pub(crate) async fn check_ref(
     entity: &'static str,
 ) -> Result<(), StoreError> {
     match id {
-        Some(id) if !exists(tx, table, id).await? => Err(StoreError::InvalidReference { field, entity }),
+        Some(id) if !exists(tx, table, id).await? => {
+            Err(StoreError::InvalidReference { field, entity })
+        }
         _ => Ok(()),
     }
 }

@@ -8,10 +8,10 @@ use uuid::Uuid;
 
 use super::{Nullable, Table, check_ref};
 use crate::error::{StoreError, map_constraint};
+use crate::on_tx;
 use crate::page::{CursorKey, Page, finish};
 use crate::ts::Ts;
 use crate::tx::TenantTx;
-use crate::on_tx;
 
 #[derive(Debug, Clone, Serialize, FromRow, utoipa::ToSchema)]
 pub struct Personnel {
@@ -69,17 +69,26 @@ pub async fn get(tx: &mut TenantTx, id: Uuid) -> Result<Personnel, StoreError> {
     let tenant = tx.tenant().as_uuid();
     let row: Option<Personnel> = on_tx!(tx, c => sqlx::query_as(concat!("SELECT ", cols!(), " FROM personnel WHERE tenant_id = $1 AND id = $2"))
         .bind(tenant).bind(id).fetch_optional(&mut *c).await?);
-    row.ok_or(StoreError::NotFound { entity: "personnel" })
+    row.ok_or(StoreError::NotFound {
+        entity: "personnel",
+    })
 }
 
 /// The personnel record linked to a user, if any.
 pub async fn id_for_user(tx: &mut TenantTx, user_id: Uuid) -> Result<Option<Uuid>, StoreError> {
     let tenant = tx.tenant().as_uuid();
-    Ok(on_tx!(tx, c => sqlx::query_scalar("SELECT id FROM personnel WHERE tenant_id = $1 AND user_id = $2 ORDER BY id LIMIT 1")
-        .bind(tenant).bind(user_id).fetch_optional(&mut *c).await?))
+    Ok(
+        on_tx!(tx, c => sqlx::query_scalar("SELECT id FROM personnel WHERE tenant_id = $1 AND user_id = $2 ORDER BY id LIMIT 1")
+        .bind(tenant).bind(user_id).fetch_optional(&mut *c).await?),
+    )
 }
 
-pub async fn list(tx: &mut TenantTx, is_active: Option<bool>, after: Option<Uuid>, limit: i64) -> Result<Page<Personnel>, StoreError> {
+pub async fn list(
+    tx: &mut TenantTx,
+    is_active: Option<bool>,
+    after: Option<Uuid>,
+    limit: i64,
+) -> Result<Page<Personnel>, StoreError> {
     let tenant = tx.tenant().as_uuid();
     let rows: Vec<Personnel> = on_tx!(tx, c => sqlx::query_as(concat!("SELECT ", cols!(),
         " FROM personnel WHERE tenant_id = $1 AND ($2 IS NULL OR is_active = $2) AND ($3 IS NULL OR id > $3) ORDER BY id LIMIT $4"))
@@ -87,17 +96,31 @@ pub async fn list(tx: &mut TenantTx, is_active: Option<bool>, after: Option<Uuid
     Ok(finish(rows, limit, |r| CursorKey::Id { id: r.id }))
 }
 
-pub async fn update(tx: &mut TenantTx, id: Uuid, f: PersonnelFields) -> Result<Personnel, StoreError> {
+pub async fn update(
+    tx: &mut TenantTx,
+    id: Uuid,
+    f: PersonnelFields,
+) -> Result<Personnel, StoreError> {
     let mut r = get(tx, id).await?;
     if let Some(v) = f.user_id {
         check_ref(tx, Table::Users, v, "user_id", "user").await?;
         r.user_id = v;
     }
-    if let Some(v) = f.name { r.name = v; }
-    if let Some(v) = f.email { r.email = v; }
-    if let Some(v) = f.phone { r.phone = v; }
-    if let Some(v) = f.skills { r.skills = Json(v); }
-    if let Some(v) = f.is_active { r.is_active = v; }
+    if let Some(v) = f.name {
+        r.name = v;
+    }
+    if let Some(v) = f.email {
+        r.email = v;
+    }
+    if let Some(v) = f.phone {
+        r.phone = v;
+    }
+    if let Some(v) = f.skills {
+        r.skills = Json(v);
+    }
+    if let Some(v) = f.is_active {
+        r.is_active = v;
+    }
     let tenant = tx.tenant().as_uuid();
     on_tx!(tx, c => sqlx::query_as(concat!(
         "UPDATE personnel SET name = $3, email = $4, phone = $5, skills = $6, is_active = $7, user_id = $8, updated_at = $9
@@ -110,10 +133,19 @@ pub async fn update(tx: &mut TenantTx, id: Uuid, f: PersonnelFields) -> Result<P
 /// Deletes a person no work order or task is assigned to.
 pub async fn delete(tx: &mut TenantTx, id: Uuid) -> Result<(), StoreError> {
     let tenant = tx.tenant().as_uuid();
-    let in_use = || StoreError::InUse { entity: "personnel", by: "work orders or tasks" };
+    let in_use = || StoreError::InUse {
+        entity: "personnel",
+        by: "work orders or tasks",
+    };
     let n = on_tx!(tx, c => sqlx::query("DELETE FROM personnel WHERE tenant_id = $1 AND id = $2")
         .bind(tenant).bind(id).execute(&mut *c).await
         .map_err(|e| map_constraint(e, &[], &[("work_orders_assigned_fkey", in_use()), ("tasks_assignee_fkey", in_use()), ("FOREIGN KEY", in_use())]))?
         .rows_affected());
-    if n == 0 { Err(StoreError::NotFound { entity: "personnel" }) } else { Ok(()) }
+    if n == 0 {
+        Err(StoreError::NotFound {
+            entity: "personnel",
+        })
+    } else {
+        Ok(())
+    }
 }

@@ -7,9 +7,9 @@ use uuid::Uuid;
 
 use super::{Nullable, Table, check_ref, exists};
 use crate::error::StoreError;
+use crate::on_tx;
 use crate::ts::Ts;
 use crate::tx::TenantTx;
-use crate::on_tx;
 
 #[derive(Debug, Clone, Serialize, FromRow, utoipa::ToSchema)]
 pub struct Task {
@@ -45,7 +45,9 @@ async fn require_work_order(tx: &mut TenantTx, work_order_id: Uuid) -> Result<()
     if exists(tx, Table::WorkOrders, work_order_id).await? {
         Ok(())
     } else {
-        Err(StoreError::NotFound { entity: "work order" })
+        Err(StoreError::NotFound {
+            entity: "work order",
+        })
     }
 }
 
@@ -57,7 +59,11 @@ pub async fn list(tx: &mut TenantTx, work_order_id: Uuid) -> Result<Vec<Task>, S
         .bind(tenant).bind(work_order_id).bind(MAX_TASKS).fetch_all(&mut *c).await?))
 }
 
-pub async fn create(tx: &mut TenantTx, work_order_id: Uuid, f: TaskFields) -> Result<Task, StoreError> {
+pub async fn create(
+    tx: &mut TenantTx,
+    work_order_id: Uuid,
+    f: TaskFields,
+) -> Result<Task, StoreError> {
     require_work_order(tx, work_order_id).await?;
     let assignee = f.assignee_id.flatten();
     check_ref(tx, Table::Personnel, assignee, "assignee_id", "personnel").await?;
@@ -94,15 +100,26 @@ pub async fn get(tx: &mut TenantTx, work_order_id: Uuid, id: Uuid) -> Result<Tas
     row.ok_or(StoreError::NotFound { entity: "task" })
 }
 
-pub async fn update(tx: &mut TenantTx, work_order_id: Uuid, id: Uuid, f: TaskFields) -> Result<Task, StoreError> {
+pub async fn update(
+    tx: &mut TenantTx,
+    work_order_id: Uuid,
+    id: Uuid,
+    f: TaskFields,
+) -> Result<Task, StoreError> {
     let mut r = get(tx, work_order_id, id).await?;
     if let Some(v) = f.assignee_id {
         check_ref(tx, Table::Personnel, v, "assignee_id", "personnel").await?;
         r.assignee_id = v;
     }
-    if let Some(v) = f.title { r.title = v; }
-    if let Some(v) = f.status { r.status = v; }
-    if let Some(v) = f.position { r.position = v; }
+    if let Some(v) = f.title {
+        r.title = v;
+    }
+    if let Some(v) = f.status {
+        r.status = v;
+    }
+    if let Some(v) = f.position {
+        r.position = v;
+    }
     let tenant = tx.tenant().as_uuid();
     on_tx!(tx, c => sqlx::query_as(concat!(
         "UPDATE tasks SET title = $3, status = $4, assignee_id = $5, position = $6, updated_at = $7
@@ -115,5 +132,9 @@ pub async fn delete(tx: &mut TenantTx, work_order_id: Uuid, id: Uuid) -> Result<
     let tenant = tx.tenant().as_uuid();
     let n = on_tx!(tx, c => sqlx::query("DELETE FROM tasks WHERE tenant_id = $1 AND work_order_id = $2 AND id = $3")
         .bind(tenant).bind(work_order_id).bind(id).execute(&mut *c).await?.rows_affected());
-    if n == 0 { Err(StoreError::NotFound { entity: "task" }) } else { Ok(()) }
+    if n == 0 {
+        Err(StoreError::NotFound { entity: "task" })
+    } else {
+        Ok(())
+    }
 }

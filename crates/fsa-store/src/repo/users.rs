@@ -6,10 +6,10 @@ use sqlx::FromRow;
 use uuid::Uuid;
 
 use crate::error::{StoreError, map_constraint};
+use crate::on_tx;
 use crate::page::{CursorKey, Page, finish};
 use crate::ts::Ts;
 use crate::tx::TenantTx;
-use crate::on_tx;
 
 #[derive(Debug, Clone, Serialize, FromRow, utoipa::ToSchema)]
 pub struct User {
@@ -47,7 +47,10 @@ macro_rules! cols {
 }
 
 fn email_taken() -> StoreError {
-    StoreError::Conflict { entity: "user", detail: "a user with this email exists" }
+    StoreError::Conflict {
+        entity: "user",
+        detail: "a user with this email exists",
+    }
 }
 
 pub async fn create(tx: &mut TenantTx, new: NewUser) -> Result<User, StoreError> {
@@ -79,11 +82,18 @@ pub async fn get(tx: &mut TenantTx, id: Uuid) -> Result<User, StoreError> {
 
 pub async fn by_email(tx: &mut TenantTx, email: &str) -> Result<Option<User>, StoreError> {
     let tenant = tx.tenant().as_uuid();
-    Ok(on_tx!(tx, c => sqlx::query_as(concat!("SELECT ", cols!(), " FROM users WHERE tenant_id = $1 AND email = $2"))
-        .bind(tenant).bind(email.to_lowercase()).fetch_optional(&mut *c).await?))
+    Ok(
+        on_tx!(tx, c => sqlx::query_as(concat!("SELECT ", cols!(), " FROM users WHERE tenant_id = $1 AND email = $2"))
+        .bind(tenant).bind(email.to_lowercase()).fetch_optional(&mut *c).await?),
+    )
 }
 
-pub async fn list(tx: &mut TenantTx, role: Option<Role>, after: Option<Uuid>, limit: i64) -> Result<Page<User>, StoreError> {
+pub async fn list(
+    tx: &mut TenantTx,
+    role: Option<Role>,
+    after: Option<Uuid>,
+    limit: i64,
+) -> Result<Page<User>, StoreError> {
     let tenant = tx.tenant().as_uuid();
     let rows: Vec<User> = on_tx!(tx, c => sqlx::query_as(concat!("SELECT ", cols!(),
         " FROM users WHERE tenant_id = $1 AND ($2 IS NULL OR role = $2) AND ($3 IS NULL OR id > $3) ORDER BY id LIMIT $4"))
@@ -93,10 +103,18 @@ pub async fn list(tx: &mut TenantTx, role: Option<Role>, after: Option<Uuid>, li
 
 pub async fn update(tx: &mut TenantTx, id: Uuid, patch: UserPatch) -> Result<User, StoreError> {
     let mut u = get(tx, id).await?;
-    if let Some(v) = patch.name { u.name = v; }
-    if let Some(v) = patch.role { u.role = v; }
-    if let Some(v) = patch.is_active { u.is_active = v; }
-    if let Some(v) = patch.password_hash { u.password_hash = v; }
+    if let Some(v) = patch.name {
+        u.name = v;
+    }
+    if let Some(v) = patch.role {
+        u.role = v;
+    }
+    if let Some(v) = patch.is_active {
+        u.is_active = v;
+    }
+    if let Some(v) = patch.password_hash {
+        u.password_hash = v;
+    }
     let tenant = tx.tenant().as_uuid();
     on_tx!(tx, c => sqlx::query_as(concat!(
         "UPDATE users SET name = $3, role = $4, is_active = $5, password_hash = $6, updated_at = $7
@@ -113,12 +131,18 @@ pub async fn delete(tx: &mut TenantTx, id: Uuid) -> Result<(), StoreError> {
             .bind(tenant).bind(id).bind(Ts::now()).execute(&mut *c).await?;
         sqlx::query("DELETE FROM users WHERE tenant_id = $1 AND id = $2").bind(tenant).bind(id).execute(&mut *c).await?.rows_affected()
     });
-    if n == 0 { Err(StoreError::NotFound { entity: "user" }) } else { Ok(()) }
+    if n == 0 {
+        Err(StoreError::NotFound { entity: "user" })
+    } else {
+        Ok(())
+    }
 }
 
 /// How many users the tenant has with each role.
 pub async fn count_admins(tx: &mut TenantTx) -> Result<i64, StoreError> {
     let tenant = tx.tenant().as_uuid();
-    Ok(on_tx!(tx, c => sqlx::query_scalar("SELECT count(*) FROM users WHERE tenant_id = $1 AND role = 'admin' AND is_active = true")
-        .bind(tenant).fetch_one(&mut *c).await?))
+    Ok(
+        on_tx!(tx, c => sqlx::query_scalar("SELECT count(*) FROM users WHERE tenant_id = $1 AND role = 'admin' AND is_active = true")
+        .bind(tenant).fetch_one(&mut *c).await?),
+    )
 }

@@ -112,7 +112,10 @@ macro_rules! cols {
 }
 
 pub async fn create(tx: &mut TenantTx, f: WorkOrderFields) -> Result<WorkOrder, StoreError> {
-    let client_id = f.client_id.ok_or(StoreError::InvalidReference { field: "client_id", entity: "client" })?;
+    let client_id = f.client_id.ok_or(StoreError::InvalidReference {
+        field: "client_id",
+        entity: "client",
+    })?;
     check_ref(tx, Table::Clients, Some(client_id), "client_id", "client").await?;
     let assigned = f.assigned_to.flatten();
     check_ref(tx, Table::Personnel, assigned, "assigned_to", "personnel").await?;
@@ -147,15 +150,24 @@ pub async fn create(tx: &mut TenantTx, f: WorkOrderFields) -> Result<WorkOrder, 
 
 /// A work order; with `only_assigned_to`, only if it is assigned to that
 /// person (a technician's view).
-pub async fn get(tx: &mut TenantTx, id: Uuid, only_assigned_to: Option<Uuid>) -> Result<WorkOrder, StoreError> {
+pub async fn get(
+    tx: &mut TenantTx,
+    id: Uuid,
+    only_assigned_to: Option<Uuid>,
+) -> Result<WorkOrder, StoreError> {
     let tenant = tx.tenant().as_uuid();
     let row: Option<WorkOrder> = on_tx!(tx, c => sqlx::query_as(concat!("SELECT ", cols!(),
         " FROM work_orders WHERE tenant_id = $1 AND id = $2", " AND ($3 IS NULL OR assigned_to = $3)"))
         .bind(tenant).bind(id).bind(only_assigned_to).fetch_optional(&mut *c).await?);
-    row.map(WorkOrder::finish).ok_or(StoreError::NotFound { entity: "work order" })
+    row.map(WorkOrder::finish).ok_or(StoreError::NotFound {
+        entity: "work order",
+    })
 }
 
-pub async fn list(tx: &mut TenantTx, f: WorkOrderFilter) -> Result<Page<WorkOrder>, WorkOrderError> {
+pub async fn list(
+    tx: &mut TenantTx,
+    f: WorkOrderFilter,
+) -> Result<Page<WorkOrder>, WorkOrderError> {
     let tenant = tx.tenant().as_uuid();
     let limit = f.limit;
     let rows: Vec<WorkOrder> = on_tx!(tx, c => {
@@ -205,10 +217,19 @@ pub async fn list(tx: &mut TenantTx, f: WorkOrderFilter) -> Result<Page<WorkOrde
     });
     let sort = f.sort;
     let page = finish(rows, limit, |w: &WorkOrder| match sort {
-        Sort::CreatedAt => CursorKey::Created { t: w.created_at, id: w.id },
-        Sort::DueDate => CursorKey::Due { d: w.due_date, id: w.id },
+        Sort::CreatedAt => CursorKey::Created {
+            t: w.created_at,
+            id: w.id,
+        },
+        Sort::DueDate => CursorKey::Due {
+            d: w.due_date,
+            id: w.id,
+        },
     });
-    Ok(Page { items: page.items.into_iter().map(WorkOrder::finish).collect(), next_cursor: page.next_cursor })
+    Ok(Page {
+        items: page.items.into_iter().map(WorkOrder::finish).collect(),
+        next_cursor: page.next_cursor,
+    })
 }
 
 /// Changes fields and, optionally, the status of a work order.
@@ -225,11 +246,15 @@ pub async fn update(
             pg: concat!("SELECT ", cols!(), " FROM work_orders WHERE tenant_id = $1 AND id = $2 AND ($3 IS NULL OR assigned_to = $3) FOR UPDATE"),
             sqlite: concat!("SELECT ", cols!(), " FROM work_orders WHERE tenant_id = $1 AND id = $2 AND ($3 IS NULL OR assigned_to = $3)")))
             .bind(tenant).bind(id).bind(only_assigned_to).fetch_optional(&mut *c).await.map_err(StoreError::from)?);
-        row.ok_or(StoreError::NotFound { entity: "work order" })?
+        row.ok_or(StoreError::NotFound {
+            entity: "work order",
+        })?
     };
     if let Some(change) = status {
         if change.to != w.status {
-            let held = w.status.transition(change.to, w.held_from(), change.may_reopen)?;
+            let held = w
+                .status
+                .transition(change.to, w.held_from(), change.may_reopen)?;
             w.held_from = held.map(|s| s.as_str().to_owned());
             w.status = change.to;
         }
@@ -242,13 +267,27 @@ pub async fn update(
         check_ref(tx, Table::Personnel, v, "assigned_to", "personnel").await?;
         w.assigned_to = v;
     }
-    if let Some(v) = f.title { w.title = v; }
-    if let Some(v) = f.description { w.description = v; }
-    if let Some(v) = f.priority { w.priority = v; }
-    if let Some(v) = f.due_date { w.due_date = v; }
-    if let Some(v) = f.scheduled_start { w.scheduled_start = v; }
-    if let Some(v) = f.scheduled_end { w.scheduled_end = v; }
-    if let Some(v) = f.attributes { w.attributes = Json(v); }
+    if let Some(v) = f.title {
+        w.title = v;
+    }
+    if let Some(v) = f.description {
+        w.description = v;
+    }
+    if let Some(v) = f.priority {
+        w.priority = v;
+    }
+    if let Some(v) = f.due_date {
+        w.due_date = v;
+    }
+    if let Some(v) = f.scheduled_start {
+        w.scheduled_start = v;
+    }
+    if let Some(v) = f.scheduled_end {
+        w.scheduled_end = v;
+    }
+    if let Some(v) = f.attributes {
+        w.attributes = Json(v);
+    }
     let row: WorkOrder = on_tx!(tx, c => sqlx::query_as(concat!(
         "UPDATE work_orders SET client_id = $3, title = $4, description = $5, status = $6, held_from = $7, priority = $8,
              due_date = $9, scheduled_start = $10, scheduled_end = $11, assigned_to = $12, attributes = $13, updated_at = $14
@@ -265,11 +304,21 @@ pub async fn delete(tx: &mut TenantTx, id: Uuid) -> Result<(), StoreError> {
     let tenant = tx.tenant().as_uuid();
     let n = on_tx!(tx, c => sqlx::query("DELETE FROM work_orders WHERE tenant_id = $1 AND id = $2")
         .bind(tenant).bind(id).execute(&mut *c).await?.rows_affected());
-    if n == 0 { Err(StoreError::NotFound { entity: "work order" }) } else { Ok(()) }
+    if n == 0 {
+        Err(StoreError::NotFound {
+            entity: "work order",
+        })
+    } else {
+        Ok(())
+    }
 }
 
 /// Whether the work order is assigned to `personnel_id`.
-pub async fn is_assigned_to(tx: &mut TenantTx, id: Uuid, personnel_id: Uuid) -> Result<bool, StoreError> {
+pub async fn is_assigned_to(
+    tx: &mut TenantTx,
+    id: Uuid,
+    personnel_id: Uuid,
+) -> Result<bool, StoreError> {
     let tenant = tx.tenant().as_uuid();
     let hit: Option<i32> = on_tx!(tx, c => sqlx::query_scalar("SELECT 1 FROM work_orders WHERE tenant_id = $1 AND id = $2 AND assigned_to = $3")
         .bind(tenant).bind(id).bind(personnel_id).fetch_optional(&mut *c).await?);

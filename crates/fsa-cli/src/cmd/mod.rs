@@ -1,0 +1,39 @@
+//! The commands of `fsa`.
+
+pub mod db;
+pub mod demo;
+pub mod health;
+pub mod placement;
+pub mod serve;
+pub mod tenant;
+
+use fsa_server::config::Config;
+use fsa_server::state::AppState;
+use serde::Serialize;
+
+/// Logs to stderr; `FSA_LOG` sets the filter (default `info` for the
+/// service, `warn` for other commands), `FSA_LOG_FORMAT=json` gives JSON lines.
+pub fn init_tracing(serving: bool) {
+    use tracing_subscriber::EnvFilter;
+    let default = if serving { "info,sqlx=warn" } else { "warn" };
+    let filter = EnvFilter::try_from_env("FSA_LOG").unwrap_or_else(|_| EnvFilter::new(default));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    if std::env::var("FSA_LOG_FORMAT").is_ok_and(|v| v == "json") {
+        builder.json().init();
+    } else {
+        builder.init();
+    }
+}
+
+/// Opens the catalog and router as the service would.
+pub async fn state(config: Config) -> anyhow::Result<AppState> {
+    Ok(fsa_server::build_state(config).await?.0)
+}
+
+/// Prints `value` as pretty JSON.
+pub fn print_json<T: Serialize>(value: &T) -> anyhow::Result<()> {
+    println!("{}", serde_json::to_string_pretty(value)?);
+    Ok(())
+}

@@ -1,0 +1,259 @@
+//! Authentication: argon2 password hashes, HS256 user tokens that carry the
+//! tenant and role, and the operator token of `/admin`.
+//!
+//! The tenant of a request comes from its verified token only.
+
+use std::sync::Arc;
+
+use argon2::Argon2;
+use argon2::password_hash::{PasswordHasher, PasswordVerifier};
+use axum::extract::FromRequestParts;
+use axum::http::header::AUTHORIZATION;
+use axum::http::request::Parts;
+use chrono::Utc;
+use fsa_core::{Permission, Role, TenantId};
+use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use crate::error::ApiError;
+use crate::state::AppState;
+
+/// Hashes a password with argon2id and a random salt (PHC string).
+pub fn hash_password(password: &str) -> Result<String, ApiError> {
+    Argon2::default()
+        .hash_password(password.as_bytes())
+        .map(|h| h.to_string())
+        .map_err(|e| ApiError::Internal(anyhow::anyhow!("password hashing failed: {e}")))
+}
+
+pub fn verify_password(password: &str, phc: &str) -> bool {
+    Argon2::default()
+        .verify_password(password.as_bytes(), phc)
+        .is_ok()
+}
+
+/// Runs argon2 off the async workers.
+pub async fn hash_password_blocking(password: String) -> Result<String, ApiError> {
+    tokio::task::spawn_blocking(move || hash_password(&password))
+        .await
+        .map_err(|e| ApiError::Internal(e.into()))?
+}
+
+pub async fn verify_password_blocking(password: String, phc: String) -> bool {
+    tokio::task::spawn_blocking(move || verify_password(&password, &phc))
+        .await
+        .unwrap_or(false)
+}
+
+/// The claims of a user token.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Claims {
+    /// The user's id.
+    pub sub: Uuid,
+    /// The tenant's id.
+    pub tid: Uuid,
+    /// The tenant's slug, for logs.
+    pub ten: String,
+    pub role: Role,
+    pub iat: i64,
+    pub exp: i64,
+}
+
+#[derive(Clone)]
+pub struct Tokens {
+    encoding: EncodingKey,
+    decoding: DecodingKey,
+    validation: Validation,
+    ttl: chrono::Duration,
+    admin_token: Arc<str>,
+}
+
+impl Tokens {
+    pub fn new(jwt_secret: &str, admin_token: &str, ttl: std::time::Duration) -> Self {
+        let mut validation = Validation::new(Algorithm::HS256);
+        validation.leeway = 5;
+        validation.set_required_spec_claims(&["exp", "sub"]);
+        Tokens {
+            encoding: EncodingKey::from_secret(jwt_secret.as_bytes()),
+            decoding: DecodingKey::from_secret(jwt_secret.as_bytes()),
+            validation,
+            ttl: chrono::Duration::from_std(ttl).unwrap_or(chrono::Duration::hours(1)),
+            admin_token: admin_token.into(),
+        }
+    }
+
+    /// Issues a token; returns it with its expiry.
+    pub fn issue(
+        &self,
+        tenant: TenantId,
+        slug: &str,
+        user: Uuid,
+        role: Role,
+    ) -> Result<(String, chrono::DateTime<Utc>), ApiError> {
+        let now = Utc::now();
+        let exp = now + self.ttl;
+        let claims = Claims {
+            sub: user,
+            tid: tenant.as_uuid(),
+            ten: slug.to_owned(),
+            role,
+            iat: now.timestamp(),
+            exp: exp.timestamp(),
+        };
+        let token = jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)
+            .map_err(|e| ApiError::Internal(e.into()))?;
+        Ok((token, exp))
+    }
+
+    pub fn verify(&self, token: &str) -> Result<Claims, ApiError> {
+        use jsonwebtoken::errors::ErrorKind;
+        jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation)
+            .map(|d| d.claims)
+            .map_err(|e| match e.kind() {
+                ErrorKind::ExpiredSignature => ApiError::Unauthorized {
+                    code: "token_expired",
+                    detail: "the token has expired; log in again".into(),
+                },
+                _ => ApiError::Unauthorized {
+                    code: "token_invalid",
+                    detail: "the token is not valid".into(),
+                },
+            })
+    }
+
+    fn is_admin_token(&self, token: &str) -> bool {
+        constant_time_eq(token.as_bytes(), self.admin_token.as_bytes())
+    }
+}
+
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    if a.len() != b.len() {
+        return false;
+    }
+    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+fn bearer(parts: &Parts) -> Result<&str, ApiError> {
+    let value = parts
+        .headers
+        .get(AUTHORIZATION)
+        .ok_or_else(|| ApiError::Unauthorized {
+            code: "token_missing",
+            detail: "send Authorization: Bearer <token>".into(),
+        })?;
+    value
+        .to_str()
+        .ok()
+        .and_then(|v| {
+            v.strip_prefix("Bearer ")
+                .or_else(|| v.strip_prefix("bearer "))
+        })
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+        .ok_or_else(|| ApiError::Unauthorized {
+            code: "token_invalid",
+            detail: "the Authorization header is not a Bearer token".into(),
+        })
+}
+
+/// The user a request acts for, from a verified token.
+#[derive(Debug, Clone)]
+pub struct Caller {
+    pub tenant: TenantId,
+    pub slug: String,
+    pub user_id: Uuid,
+    pub role: Role,
+}
+
+impl Caller {
+    pub fn require(&self, p: Permission) -> Result<(), ApiError> {
+        if self.role.can(p) {
+            Ok(())
+        } else {
+            Err(ApiError::forbidden(format!(
+                "the role {} may not do this",
+                self.role
+            )))
+        }
+    }
+}
+
+impl FromRequestParts<AppState> for Caller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let token = bearer(parts)?;
+        let claims = state.tokens.verify(token)?;
+        Ok(Caller {
+            tenant: TenantId::from_verified(claims.tid),
+            slug: claims.ten,
+            user_id: claims.sub,
+            role: claims.role,
+        })
+    }
+}
+
+/// The operator, authenticated by the admin token.
+#[derive(Debug, Clone, Copy)]
+pub struct Operator;
+
+impl FromRequestParts<AppState> for Operator {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let token = bearer(parts)?;
+        if state.tokens.is_admin_token(token) {
+            return Ok(Operator);
+        }
+        if state.tokens.verify(token).is_ok() {
+            return Err(ApiError::Forbidden {
+                code: "admin_token_required",
+                detail: "a tenant user's token does not give access to /admin".into(),
+            });
+        }
+        Err(ApiError::Unauthorized {
+            code: "token_invalid",
+            detail: "the admin token is not valid".into(),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn passwords() {
+        let h = hash_password("correct horse").unwrap();
+        assert!(h.starts_with("$argon2id$"));
+        assert!(verify_password("correct horse", &h));
+        assert!(!verify_password("wrong", &h));
+        assert!(!verify_password("x", "not a hash"));
+    }
+
+    #[test]
+    fn tokens_round_trip_and_reject_forgeries() {
+        let t = Tokens::new("secret-a", "admin", std::time::Duration::from_secs(60));
+        let tenant = TenantId::generate();
+        let (tok, _) = t
+            .issue(tenant, "acme", Uuid::now_v7(), Role::Dispatcher)
+            .unwrap();
+        let c = t.verify(&tok).unwrap();
+        assert_eq!(c.tid, tenant.as_uuid());
+        let other = Tokens::new("secret-b", "admin", std::time::Duration::from_secs(60));
+        assert_eq!(other.verify(&tok).unwrap_err().code(), "token_invalid");
+        let expired = Tokens::new("secret-a", "admin", std::time::Duration::ZERO);
+        let mut claims = c.clone();
+        claims.exp = Utc::now().timestamp() - 120;
+        let old = jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &expired.encoding)
+            .unwrap();
+        assert_eq!(t.verify(&old).unwrap_err().code(), "token_expired");
+    }
+}

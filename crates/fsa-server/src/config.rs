@@ -1,0 +1,316 @@
+//! Configuration: defaults, then a TOML file (`--config` or `FSA_CONFIG`),
+//! then `FSA_*` environment variables (`__` for nesting, e.g.
+//! `FSA_POOLS__SHARED__MAX_CONNECTIONS=80`). With nothing configured the
+//! service runs on embedded SQLite under `./fsa-data/` on 127.0.0.1:8080.
+//!
+//! Secrets (`admin_token`, `jwt_secret`) not configured are generated once
+//! and kept in `<data_dir>/secrets.toml`, readable by the owner only.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use figment::Figment;
+use figment::providers::{Env, Format, Serialized, Toml};
+use fsa_core::{PlacementKind, Region};
+use fsa_store::router::{RouterSettings, Servers};
+use fsa_store::server::{PoolSettings, Server};
+use fsa_store::url::DbUrl;
+use rand::Rng;
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// Address the HTTP server listens on.
+    pub listen: SocketAddr,
+    /// Folder for the embedded databases and generated secrets.
+    pub data_dir: PathBuf,
+    /// Catalog and default server: `postgres://…` or `sqlite://…`. Default:
+    /// `sqlite://<data_dir>/catalog.db`.
+    pub database_url: Option<String>,
+    /// Bearer token for `/admin/*`.
+    pub admin_token: Option<String>,
+    /// Secret that signs user tokens (HS256).
+    pub jwt_secret: Option<String>,
+    /// Lifetime of a user token, in seconds.
+    pub token_ttl_secs: u64,
+    /// Largest request body accepted, in bytes.
+    pub body_limit_bytes: usize,
+    /// Tenants per pooled placement.
+    pub pooled_capacity: i32,
+    /// Seconds a cached route is trusted without asking the catalog.
+    pub route_ttl_secs: u64,
+    /// Pool sizes per placement kind.
+    pub pools: Pools,
+    /// Further servers, by name: each serves one region.
+    pub servers: Vec<ServerConfig>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Pools {
+    pub shared: PoolSettings,
+    pub pooled: PoolSettings,
+    pub dedicated: PoolSettings,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerConfig {
+    pub name: String,
+    pub region: Region,
+    pub url: String,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            data_dir: PathBuf::from("fsa-data"),
+            database_url: None,
+            admin_token: None,
+            jwt_secret: None,
+            token_ttl_secs: 3600,
+            body_limit_bytes: 1024 * 1024,
+            pooled_capacity: 8,
+            route_ttl_secs: 5,
+            pools: Pools {
+                shared: PoolSettings::default_for(PlacementKind::Shared),
+                pooled: PoolSettings::default_for(PlacementKind::Pooled),
+                dedicated: PoolSettings::default_for(PlacementKind::Dedicated),
+            },
+            servers: vec![],
+        }
+    }
+}
+
+/// Environment variables that are not configuration keys but are read
+/// elsewhere (the log format, the config file's path).
+const ENV_NOT_KEYS: &[&str] = &["FSA_CONFIG", "FSA_LOG", "FSA_LOG_FORMAT"];
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("invalid configuration: {0}")]
+    Invalid(#[from] Box<figment::Error>),
+    #[error("cannot keep secrets in {path}: {source}")]
+    Secrets {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{0}")]
+    Store(#[from] fsa_store::StoreError),
+}
+
+impl Config {
+    /// Loads defaults, then `file` (if given), then `FSA_*` variables.
+    pub fn load(file: Option<&Path>) -> Result<Self, ConfigError> {
+        let mut fig = Figment::from(Serialized::defaults(Config::default()));
+        if let Some(f) = file {
+            fig = fig.merge(Toml::file_exact(f));
+        }
+        fig = fig.merge(
+            Env::prefixed("FSA_")
+                .split("__")
+                .ignore(&["config", "log", "log_format"]),
+        );
+        for (key, _) in std::env::vars() {
+            if key.starts_with("FSA_") && !ENV_NOT_KEYS.contains(&key.as_str()) {
+                let name = key["FSA_".len()..].to_ascii_lowercase();
+                let top = name.split("__").next().unwrap_or_default();
+                if !KNOWN_KEYS.contains(&top) {
+                    tracing::warn!(variable = %key, "unknown FSA_ environment variable ignored");
+                }
+            }
+        }
+        let cfg: Config = fig.extract().map_err(Box::new)?;
+        Ok(cfg)
+    }
+
+    pub fn database_url(&self) -> DbUrl {
+        match &self.database_url {
+            Some(u) => DbUrl::new(u.clone()),
+            None => DbUrl::new(format!(
+                "sqlite://{}",
+                self.data_dir.join("catalog.db").display()
+            )),
+        }
+    }
+
+    pub fn token_ttl(&self) -> Duration {
+        Duration::from_secs(self.token_ttl_secs)
+    }
+
+    pub fn router_settings(&self) -> RouterSettings {
+        RouterSettings {
+            shared: self.pools.shared.clone(),
+            pooled: self.pools.pooled.clone(),
+            dedicated: self.pools.dedicated.clone(),
+            route_ttl: Duration::from_secs(self.route_ttl_secs),
+            pooled_capacity: self.pooled_capacity,
+        }
+    }
+
+    /// The servers: the default one from `database_url` (its placement
+    /// databases are named after the catalog database, so several catalogs
+    /// can share one PostgreSQL server) and those configured.
+    pub fn servers(&self) -> Result<Servers, ConfigError> {
+        let url = self.database_url();
+        let prefix = db_prefix(&url);
+        let default = Server::from_url("default", Region::default_region(), &url, &prefix)?;
+        let mut others = Vec::new();
+        for s in &self.servers {
+            others.push(Server::from_url(
+                &s.name,
+                s.region.clone(),
+                &DbUrl::new(s.url.clone()),
+                &prefix,
+            )?);
+        }
+        Ok(Servers::new(default, others))
+    }
+
+    /// Fills in missing secrets from `<data_dir>/secrets.toml`, generating
+    /// and saving them there the first time. Returns the file's path when it
+    /// was used.
+    pub fn ensure_secrets(&mut self) -> Result<Option<PathBuf>, ConfigError> {
+        if self.admin_token.is_some() && self.jwt_secret.is_some() {
+            return Ok(None);
+        }
+        let path = self.data_dir.join("secrets.toml");
+        let err = |source| ConfigError::Secrets {
+            path: path.clone(),
+            source,
+        };
+        #[derive(Serialize, Deserialize, Default)]
+        struct Secrets {
+            admin_token: Option<String>,
+            jwt_secret: Option<String>,
+        }
+        let mut saved: Secrets = match std::fs::read_to_string(&path) {
+            Ok(text) => toml_from_str(&text).map_err(|e| err(std::io::Error::other(e)))?,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Secrets::default(),
+            Err(e) => return Err(err(e)),
+        };
+        let mut changed = false;
+        for slot in [&mut saved.admin_token, &mut saved.jwt_secret] {
+            if slot.is_none() {
+                *slot = Some(random_secret());
+                changed = true;
+            }
+        }
+        if changed {
+            std::fs::create_dir_all(&self.data_dir).map_err(err)?;
+            let text = format!(
+                "# Generated by fsa on first start. Keep private.\nadmin_token = \"{}\"\njwt_secret = \"{}\"\n",
+                saved.admin_token.as_deref().unwrap_or_default(),
+                saved.jwt_secret.as_deref().unwrap_or_default()
+            );
+            write_private(&path, &text).map_err(err)?;
+        }
+        if self.admin_token.is_none() {
+            self.admin_token = saved.admin_token;
+        }
+        if self.jwt_secret.is_none() {
+            self.jwt_secret = saved.jwt_secret;
+        }
+        Ok(Some(path))
+    }
+}
+
+const KNOWN_KEYS: &[&str] = &[
+    "listen",
+    "data_dir",
+    "database_url",
+    "admin_token",
+    "jwt_secret",
+    "token_ttl_secs",
+    "body_limit_bytes",
+    "pooled_capacity",
+    "route_ttl_secs",
+    "pools",
+    "servers",
+];
+
+fn toml_from_str<T: serde::de::DeserializeOwned>(text: &str) -> Result<T, String> {
+    Figment::from(Toml::string(text))
+        .extract()
+        .map_err(|e| e.to_string())
+}
+
+/// The catalog database's name for PostgreSQL (placement databases start
+/// with it); empty for SQLite, whose placements are files in their folder.
+fn db_prefix(url: &DbUrl) -> String {
+    if !url.is_postgres() {
+        return String::new();
+    }
+    url.expose()
+        .rsplit('/')
+        .next()
+        .and_then(|s| s.split('?').next())
+        .filter(|s| !s.is_empty() && !s.contains('@'))
+        .unwrap_or("fsa")
+        .to_owned()
+}
+
+pub fn random_secret() -> String {
+    use std::fmt::Write;
+    let bytes: [u8; 32] = rand::rng().random();
+    bytes.iter().fold(String::with_capacity(64), |mut s, b| {
+        let _ = write!(s, "{b:02x}");
+        s
+    })
+}
+
+fn write_private(path: &Path, text: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut opts = std::fs::OpenOptions::new();
+    opts.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        opts.mode(0o600);
+    }
+    let mut f = opts.open(path)?;
+    f.write_all(text.as_bytes())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn prefix_from_catalog_name() {
+        assert_eq!(
+            db_prefix(&DbUrl::new(
+                "postgres://u:p@h:5432/fsa_test?sslmode=disable"
+            )),
+            "fsa_test"
+        );
+        assert_eq!(db_prefix(&DbUrl::new("sqlite://./fsa-data/catalog.db")), "");
+    }
+
+    #[test]
+    fn secrets_are_generated_once_and_private() {
+        let dir = std::env::temp_dir().join(format!("fsa-secrets-{}", fsa_core::new_id()));
+        let mut a = Config {
+            data_dir: dir.clone(),
+            ..Config::default()
+        };
+        let path = a.ensure_secrets().unwrap().unwrap();
+        let mut b = Config {
+            data_dir: dir.clone(),
+            ..Config::default()
+        };
+        b.ensure_secrets().unwrap();
+        assert_eq!(a.admin_token, b.admin_token);
+        assert_eq!(a.jwt_secret.as_ref().map(String::len), Some(64));
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(&path).unwrap().permissions().mode();
+            assert_eq!(mode & 0o777, 0o600);
+        }
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+}

@@ -1,0 +1,247 @@
+//! `ApiError`: every failure a client sees, as RFC 9457 problem+json with a
+//! stable `code`. Internal errors are logged with their cause and answered
+//! with a generic 500 that carries no SQL or internals.
+
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use fsa_core::{TransitionError, WorkOrderStatus};
+use fsa_store::StoreError;
+use fsa_store::repo::work_orders::WorkOrderError;
+use serde::Serialize;
+
+pub const PROBLEM_JSON: &str = "application/problem+json";
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error("{detail}")]
+    BadRequest { code: &'static str, detail: String },
+    #[error("{detail}")]
+    Validation {
+        detail: String,
+        field: Option<String>,
+    },
+    #[error("{detail}")]
+    Unauthorized { code: &'static str, detail: String },
+    #[error("{detail}")]
+    Forbidden { code: &'static str, detail: String },
+    #[error("{0} not found")]
+    NotFound(&'static str),
+    #[error("{detail}")]
+    Conflict { code: &'static str, detail: String },
+    #[error(transparent)]
+    Transition(TransitionError),
+    #[error("the request body is larger than the limit")]
+    PayloadTooLarge,
+    #[error("{detail}")]
+    Status {
+        status: StatusCode,
+        code: &'static str,
+        detail: String,
+    },
+    #[error("{detail}")]
+    Unavailable {
+        code: &'static str,
+        detail: String,
+        retry_after: u64,
+    },
+    #[error("internal error")]
+    Internal(#[source] anyhow::Error),
+}
+
+#[derive(Serialize)]
+struct Problem<'a> {
+    #[serde(rename = "type")]
+    kind: String,
+    title: &'a str,
+    status: u16,
+    detail: String,
+    code: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    field: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    from: Option<WorkOrderStatus>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    to: Option<WorkOrderStatus>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    allowed: Option<&'a [WorkOrderStatus]>,
+}
+
+impl ApiError {
+    pub fn bad_request(code: &'static str, detail: impl Into<String>) -> Self {
+        ApiError::BadRequest {
+            code,
+            detail: detail.into(),
+        }
+    }
+
+    pub fn validation(field: impl Into<String>, detail: impl Into<String>) -> Self {
+        ApiError::Validation {
+            detail: detail.into(),
+            field: Some(field.into()),
+        }
+    }
+
+    pub fn forbidden(detail: impl Into<String>) -> Self {
+        ApiError::Forbidden {
+            code: "forbidden",
+            detail: detail.into(),
+        }
+    }
+
+    pub fn status(&self) -> StatusCode {
+        match self {
+            ApiError::BadRequest { .. } => StatusCode::BAD_REQUEST,
+            ApiError::Validation { .. } => StatusCode::UNPROCESSABLE_ENTITY,
+            ApiError::Unauthorized { .. } => StatusCode::UNAUTHORIZED,
+            ApiError::Forbidden { .. } => StatusCode::FORBIDDEN,
+            ApiError::NotFound(_) => StatusCode::NOT_FOUND,
+            ApiError::Conflict { .. } | ApiError::Transition(_) => StatusCode::CONFLICT,
+            ApiError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::Status { status, .. } => *status,
+            ApiError::Unavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    pub fn code(&self) -> &'static str {
+        match self {
+            ApiError::BadRequest { code, .. }
+            | ApiError::Unauthorized { code, .. }
+            | ApiError::Forbidden { code, .. }
+            | ApiError::Conflict { code, .. }
+            | ApiError::Status { code, .. }
+            | ApiError::Unavailable { code, .. } => code,
+            ApiError::Validation { .. } => "validation_failed",
+            ApiError::NotFound(_) => "not_found",
+            ApiError::Transition(_) => "invalid_transition",
+            ApiError::PayloadTooLarge => "payload_too_large",
+            ApiError::Internal(_) => "internal",
+        }
+    }
+}
+
+/// A problem response for a status and code, for errors made outside handlers.
+pub fn problem(status: StatusCode, code: &str, detail: &str) -> Response {
+    let title = status.canonical_reason().unwrap_or("Error");
+    let body = Problem {
+        kind: format!("https://fsa.dev/problems/{code}"),
+        title,
+        status: status.as_u16(),
+        detail: detail.to_owned(),
+        code,
+        field: None,
+        from: None,
+        to: None,
+        allowed: None,
+    };
+    with_problem_type(status, serde_json::to_vec(&body).unwrap_or_default())
+}
+
+fn with_problem_type(status: StatusCode, body: Vec<u8>) -> Response {
+    let mut res = (status, body).into_response();
+    res.headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON));
+    res
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let status = self.status();
+        let code = self.code();
+        if let ApiError::Internal(e) = &self {
+            tracing::error!(error = ?e, "request failed");
+        }
+        let detail = self.to_string();
+        let (field, from, to, allowed) = match &self {
+            ApiError::Validation { field, .. } => (field.as_deref(), None, None, None),
+            ApiError::Transition(t) => (
+                Some("status"),
+                Some(t.from),
+                Some(t.to),
+                Some(t.allowed.as_slice()),
+            ),
+            _ => (None, None, None, None),
+        };
+        let body = Problem {
+            kind: format!("https://fsa.dev/problems/{code}"),
+            title: status.canonical_reason().unwrap_or("Error"),
+            status: status.as_u16(),
+            detail,
+            code,
+            field,
+            from,
+            to,
+            allowed,
+        };
+        let mut res = with_problem_type(status, serde_json::to_vec(&body).unwrap_or_default());
+        match self {
+            ApiError::Unavailable { retry_after, .. } => {
+                res.headers_mut()
+                    .insert(header::RETRY_AFTER, HeaderValue::from(retry_after));
+            }
+            ApiError::Unauthorized { .. } => {
+                res.headers_mut()
+                    .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+            }
+            _ => {}
+        }
+        res
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::NotFound { entity } => ApiError::NotFound(entity),
+            StoreError::Conflict { entity, detail } => ApiError::Conflict {
+                code: "conflict",
+                detail: format!("{entity}: {detail}"),
+            },
+            e @ StoreError::InvalidReference { field, .. } => {
+                ApiError::validation(field, e.to_string())
+            }
+            e @ StoreError::InUse { .. } => ApiError::Conflict {
+                code: "in_use",
+                detail: e.to_string(),
+            },
+            StoreError::UnknownTenant(_) => ApiError::Unauthorized {
+                code: "token_invalid",
+                detail: "the token names a tenant that does not exist".into(),
+            },
+            StoreError::Busy => ApiError::Unavailable {
+                code: "database_busy",
+                detail: "the database is busy; retry shortly".into(),
+                retry_after: 1,
+            },
+            StoreError::StatementTimeout => ApiError::Unavailable {
+                code: "statement_timeout",
+                detail: "the query took too long and was cancelled".into(),
+                retry_after: 1,
+            },
+            e @ (StoreError::PlacementUnavailable { .. }
+            | StoreError::Moved(_)
+            | StoreError::TenantNotInPlacement(_)) => {
+                tracing::warn!(error = %e, "placement unavailable");
+                ApiError::Unavailable {
+                    code: "placement_unavailable",
+                    detail: "the tenant's database is unavailable; retry shortly".into(),
+                    retry_after: 2,
+                }
+            }
+            other => ApiError::Internal(other.into()),
+        }
+    }
+}
+
+impl From<WorkOrderError> for ApiError {
+    fn from(e: WorkOrderError) -> Self {
+        match e {
+            WorkOrderError::Store(s) => s.into(),
+            WorkOrderError::Transition(t) => ApiError::Transition(t),
+            WorkOrderError::CursorMismatch => ApiError::bad_request(
+                "invalid_cursor",
+                "the cursor was made for another sort order",
+            ),
+        }
+    }
+}

@@ -1,0 +1,207 @@
+//! Onboarding and admin reads, shared by the HTTP admin API and the CLI.
+
+use fsa_core::ids::Slug;
+use fsa_core::{PlacementKind, Region, Role};
+use fsa_store::Router;
+use fsa_store::Ts;
+use fsa_store::catalog::{NewTenant, Placement, PlacementUsage, Tenant};
+use fsa_store::repo::users::{self, NewUser};
+use serde::Serialize;
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+use crate::auth::hash_password_blocking;
+use crate::dto::{CreateTenant, email, password, text};
+use crate::error::ApiError;
+
+/// A placement as admin reads show it.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct PlacementView {
+    pub id: Uuid,
+    pub name: String,
+    pub kind: PlacementKind,
+    #[schema(value_type = String)]
+    pub region: Region,
+    pub server: String,
+    pub database: String,
+    pub capacity: Option<i32>,
+    pub state: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tenant_count: Option<i64>,
+}
+
+impl PlacementView {
+    pub fn new(p: Placement, tenant_count: Option<i64>) -> Self {
+        PlacementView {
+            id: p.id,
+            name: p.name,
+            kind: p.kind,
+            region: p.region,
+            server: p.server,
+            database: p.db_name,
+            capacity: p.capacity,
+            state: p.state,
+            tenant_count,
+        }
+    }
+}
+
+impl From<PlacementUsage> for PlacementView {
+    fn from(u: PlacementUsage) -> Self {
+        PlacementView::new(u.placement, Some(u.tenant_count))
+    }
+}
+
+/// A tenant with its placement, as admin reads show it.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct TenantView {
+    pub id: Uuid,
+    pub slug: String,
+    pub name: String,
+    pub plan: fsa_core::Plan,
+    #[schema(value_type = String)]
+    pub region: Region,
+    pub state: String,
+    pub epoch: i64,
+    pub isolation_requested: bool,
+    pub placement: PlacementView,
+    pub created_at: Ts,
+    pub updated_at: Ts,
+}
+
+impl TenantView {
+    pub fn new(t: Tenant, p: Placement) -> Self {
+        TenantView {
+            id: t.id,
+            slug: t.slug,
+            name: t.name,
+            plan: t.plan,
+            region: t.region,
+            state: t.state,
+            epoch: t.epoch,
+            isolation_requested: t.isolation_requested,
+            placement: PlacementView::new(p, None),
+            created_at: t.created_at,
+            updated_at: t.updated_at,
+        }
+    }
+}
+
+/// The regions a tenant may be placed in: the standard three, `default`,
+/// and any region a configured server serves.
+pub fn known_region(router: &Router, r: &Region) -> bool {
+    matches!(r.as_str(), "EU" | "US" | "ASIA" | "default")
+        || router.servers().all().any(|s| &s.region == r)
+}
+
+/// Creates a tenant and its first admin user.
+pub async fn create_tenant(router: &Router, req: CreateTenant) -> Result<TenantView, ApiError> {
+    let slug =
+        Slug::parse(req.slug.trim()).map_err(|e| ApiError::validation("slug", e.to_string()))?;
+    let name = text("name", req.name, 200)?;
+    let region = req.region.unwrap_or_else(Region::default_region);
+    if !known_region(router, &region) {
+        return Err(ApiError::validation(
+            "region",
+            format!("region {region} is not configured"),
+        ));
+    }
+    let admin_email = email(&req.admin_email)?;
+    password(&req.admin_password)?;
+    if router
+        .catalog()
+        .tenant_by_slug(slug.as_str())
+        .await?
+        .is_some()
+    {
+        return Err(ApiError::Conflict {
+            code: "slug_taken",
+            detail: format!("a tenant `{slug}` exists"),
+        });
+    }
+    let password_hash = hash_password_blocking(req.admin_password).await?;
+    let new = NewTenant {
+        id: fsa_core::TenantId::generate(),
+        slug: slug.to_string(),
+        name,
+        plan: req.plan,
+        region,
+        isolation_requested: req.isolation_requested,
+    };
+    let (alloc, mut tx) = router.begin_onboarding(&new).await.map_err(|e| match e {
+        fsa_store::StoreError::Conflict {
+            entity: "tenant", ..
+        } => ApiError::Conflict {
+            code: "slug_taken",
+            detail: format!("a tenant `{slug}` exists"),
+        },
+        other => other.into(),
+    })?;
+    let admin = NewUser {
+        email: admin_email,
+        name: "Administrator".into(),
+        role: Role::Admin,
+        password_hash,
+    };
+    let written = async {
+        users::create(&mut tx, admin).await?;
+        tx.commit().await
+    }
+    .await;
+    if let Err(e) = written {
+        router.abandon_onboarding(new.id).await;
+        return Err(e.into());
+    }
+    router.activate(new.id).await?;
+    tracing::info!(tenant.slug = %new.slug, tenant.plan = %new.plan, placement = %alloc.placement.name, "tenant onboarded");
+    tenant_view(router, new.slug.as_str()).await
+}
+
+pub async fn tenant_view(router: &Router, slug: &str) -> Result<TenantView, ApiError> {
+    let t = router
+        .catalog()
+        .tenant_by_slug(slug)
+        .await?
+        .ok_or(ApiError::NotFound("tenant"))?;
+    let p = router
+        .catalog()
+        .placement(t.placement_id)
+        .await?
+        .ok_or_else(|| {
+            ApiError::Internal(anyhow::anyhow!(
+                "tenant {} points at a missing placement",
+                t.slug
+            ))
+        })?;
+    Ok(TenantView::new(t, p))
+}
+
+pub async fn tenant_views(router: &Router) -> Result<Vec<TenantView>, ApiError> {
+    let placements: std::collections::HashMap<Uuid, Placement> = router
+        .catalog()
+        .placements()
+        .await?
+        .into_iter()
+        .map(|u| (u.placement.id, u.placement))
+        .collect();
+    let tenants = router.catalog().tenants().await?;
+    Ok(tenants
+        .into_iter()
+        .filter_map(|t| {
+            placements
+                .get(&t.placement_id)
+                .cloned()
+                .map(|p| TenantView::new(t, p))
+        })
+        .collect())
+}
+
+pub async fn placement_views(router: &Router) -> Result<Vec<PlacementView>, ApiError> {
+    Ok(router
+        .catalog()
+        .placements()
+        .await?
+        .into_iter()
+        .map(PlacementView::from)
+        .collect())
+}

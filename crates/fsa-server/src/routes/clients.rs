@@ -1,0 +1,115 @@
+//! `/api/v1/clients`.
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::StatusCode;
+use fsa_core::Permission;
+use fsa_store::Mode;
+use fsa_store::page::Page;
+use fsa_store::repo::clients::{self, Client, ClientFields, ClientFilter};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+use uuid::Uuid;
+
+use crate::auth::Caller;
+use crate::dto::{ClientBody, ClientQuery, nullable_text, opt_text, required_text};
+use crate::error::ApiError;
+use crate::extract::{ApiJson, ApiPath, ApiQuery};
+use crate::state::AppState;
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list, create))
+        .routes(routes!(get, update, delete))
+}
+
+fn fields(b: ClientBody, creating: bool) -> Result<ClientFields, ApiError> {
+    Ok(ClientFields {
+        name: if creating {
+            Some(required_text("name", b.name, 200)?)
+        } else {
+            opt_text("name", b.name, 200)?
+        },
+        contact_name: nullable_text("contact_name", b.contact_name, 200)?,
+        email: nullable_text("email", b.email, 254)?,
+        phone: nullable_text("phone", b.phone, 50)?,
+        address: nullable_text("address", b.address, 500)?,
+        is_active: b.is_active,
+    })
+}
+
+/// Lists clients; `q` searches names.
+#[utoipa::path(get, path = "/api/v1/clients", tag = "clients", params(ClientQuery), security(("bearer" = [])),
+    responses((status = 200, body = inline(Page<Client>))))]
+async fn list(
+    State(app): State<AppState>,
+    caller: Caller,
+    ApiQuery(q): ApiQuery<ClientQuery>,
+) -> Result<Json<Page<Client>>, ApiError> {
+    let filter = ClientFilter {
+        is_active: q.is_active,
+        q: q.q.filter(|s| !s.trim().is_empty()),
+        after: super::id_cursor(q.cursor.as_deref())?,
+        limit: super::limit(q.limit)?,
+    };
+    let mut tx = super::begin(&app, &caller, Permission::ReadData, Mode::Read).await?;
+    let page = clients::list(&mut tx, filter).await?;
+    tx.commit().await?;
+    Ok(Json(page))
+}
+
+#[utoipa::path(post, path = "/api/v1/clients", tag = "clients", request_body = ClientBody, security(("bearer" = [])),
+    responses((status = 201, body = Client)))]
+async fn create(
+    State(app): State<AppState>,
+    caller: Caller,
+    ApiJson(body): ApiJson<ClientBody>,
+) -> Result<(StatusCode, Json<Client>), ApiError> {
+    let f = fields(body, true)?;
+    let mut tx = super::begin(&app, &caller, Permission::ManageData, Mode::Write).await?;
+    let c = clients::create(&mut tx, f).await?;
+    tx.commit().await?;
+    Ok((StatusCode::CREATED, Json(c)))
+}
+
+#[utoipa::path(get, path = "/api/v1/clients/{id}", tag = "clients", params(("id" = Uuid, Path)), security(("bearer" = [])),
+    responses((status = 200, body = Client), (status = 404)))]
+async fn get(
+    State(app): State<AppState>,
+    caller: Caller,
+    ApiPath(id): ApiPath<Uuid>,
+) -> Result<Json<Client>, ApiError> {
+    let mut tx = super::begin(&app, &caller, Permission::ReadData, Mode::Read).await?;
+    let c = clients::get(&mut tx, id).await?;
+    tx.commit().await?;
+    Ok(Json(c))
+}
+
+#[utoipa::path(patch, path = "/api/v1/clients/{id}", tag = "clients", params(("id" = Uuid, Path)), request_body = ClientBody,
+    security(("bearer" = [])), responses((status = 200, body = Client), (status = 404)))]
+async fn update(
+    State(app): State<AppState>,
+    caller: Caller,
+    ApiPath(id): ApiPath<Uuid>,
+    ApiJson(body): ApiJson<ClientBody>,
+) -> Result<Json<Client>, ApiError> {
+    let f = fields(body, false)?;
+    let mut tx = super::begin(&app, &caller, Permission::ManageData, Mode::Write).await?;
+    let c = clients::update(&mut tx, id, f).await?;
+    tx.commit().await?;
+    Ok(Json(c))
+}
+
+/// Deletes a client no work order refers to (409 `in_use` otherwise).
+#[utoipa::path(delete, path = "/api/v1/clients/{id}", tag = "clients", params(("id" = Uuid, Path)), security(("bearer" = [])),
+    responses((status = 204), (status = 404), (status = 409)))]
+async fn delete(
+    State(app): State<AppState>,
+    caller: Caller,
+    ApiPath(id): ApiPath<Uuid>,
+) -> Result<StatusCode, ApiError> {
+    let mut tx = super::begin(&app, &caller, Permission::ManageData, Mode::Write).await?;
+    clients::delete(&mut tx, id).await?;
+    tx.commit().await?;
+    Ok(StatusCode::NO_CONTENT)
+}

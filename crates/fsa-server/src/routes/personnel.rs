@@ -1,0 +1,122 @@
+//! `/api/v1/personnel`.
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::StatusCode;
+use fsa_core::Permission;
+use fsa_store::Mode;
+use fsa_store::page::Page;
+use fsa_store::repo::personnel::{self, Personnel, PersonnelFields};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+use uuid::Uuid;
+
+use crate::auth::Caller;
+use crate::dto::{PersonnelBody, PersonnelQuery, nullable_text, opt_text, required_text};
+use crate::error::ApiError;
+use crate::extract::{ApiJson, ApiPath, ApiQuery};
+use crate::state::AppState;
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list, create))
+        .routes(routes!(get, update, delete))
+}
+
+fn fields(b: PersonnelBody, creating: bool) -> Result<PersonnelFields, ApiError> {
+    let skills = match b.skills {
+        Some(list) => {
+            if list.len() > 50 {
+                return Err(ApiError::validation("skills", "at most 50 skills"));
+            }
+            Some(
+                list.into_iter()
+                    .map(|s| crate::dto::text("skills", s, 100))
+                    .collect::<Result<Vec<_>, _>>()?,
+            )
+        }
+        None => None,
+    };
+    Ok(PersonnelFields {
+        name: if creating {
+            Some(required_text("name", b.name, 200)?)
+        } else {
+            opt_text("name", b.name, 200)?
+        },
+        email: nullable_text("email", b.email, 254)?,
+        phone: nullable_text("phone", b.phone, 50)?,
+        skills,
+        is_active: b.is_active,
+        user_id: b.user_id,
+    })
+}
+
+#[utoipa::path(get, path = "/api/v1/personnel", tag = "personnel", params(PersonnelQuery), security(("bearer" = [])),
+    responses((status = 200, body = inline(Page<Personnel>))))]
+async fn list(
+    State(app): State<AppState>,
+    caller: Caller,
+    ApiQuery(q): ApiQuery<PersonnelQuery>,
+) -> Result<Json<Page<Personnel>>, ApiError> {
+    let after = super::id_cursor(q.cursor.as_deref())?;
+    let limit = super::limit(q.limit)?;
+    let mut tx = super::begin(&app, &caller, Permission::ReadData, Mode::Read).await?;
+    let page = personnel::list(&mut tx, q.is_active, after, limit).await?;
+    tx.commit().await?;
+    Ok(Json(page))
+}
+
+#[utoipa::path(post, path = "/api/v1/personnel", tag = "personnel", request_body = PersonnelBody, security(("bearer" = [])),
+    responses((status = 201, body = Personnel)))]
+async fn create(
+    State(app): State<AppState>,
+    caller: Caller,
+    ApiJson(body): ApiJson<PersonnelBody>,
+) -> Result<(StatusCode, Json<Personnel>), ApiError> {
+    let f = fields(body, true)?;
+    let mut tx = super::begin(&app, &caller, Permission::ManageData, Mode::Write).await?;
+    let p = personnel::create(&mut tx, f).await?;
+    tx.commit().await?;
+    Ok((StatusCode::CREATED, Json(p)))
+}
+
+#[utoipa::path(get, path = "/api/v1/personnel/{id}", tag = "personnel", params(("id" = Uuid, Path)), security(("bearer" = [])),
+    responses((status = 200, body = Personnel), (status = 404)))]
+async fn get(
+    State(app): State<AppState>,
+    caller: Caller,
+    ApiPath(id): ApiPath<Uuid>,
+) -> Result<Json<Personnel>, ApiError> {
+    let mut tx = super::begin(&app, &caller, Permission::ReadData, Mode::Read).await?;
+    let p = personnel::get(&mut tx, id).await?;
+    tx.commit().await?;
+    Ok(Json(p))
+}
+
+#[utoipa::path(patch, path = "/api/v1/personnel/{id}", tag = "personnel", params(("id" = Uuid, Path)), request_body = PersonnelBody,
+    security(("bearer" = [])), responses((status = 200, body = Personnel), (status = 404)))]
+async fn update(
+    State(app): State<AppState>,
+    caller: Caller,
+    ApiPath(id): ApiPath<Uuid>,
+    ApiJson(body): ApiJson<PersonnelBody>,
+) -> Result<Json<Personnel>, ApiError> {
+    let f = fields(body, false)?;
+    let mut tx = super::begin(&app, &caller, Permission::ManageData, Mode::Write).await?;
+    let p = personnel::update(&mut tx, id, f).await?;
+    tx.commit().await?;
+    Ok(Json(p))
+}
+
+#[utoipa::path(delete, path = "/api/v1/personnel/{id}", tag = "personnel", params(("id" = Uuid, Path)), security(("bearer" = [])),
+    responses((status = 204), (status = 404), (status = 409)))]
+async fn delete(
+    State(app): State<AppState>,
+    caller: Caller,
+    ApiPath(id): ApiPath<Uuid>,
+) -> Result<StatusCode, ApiError> {
+    let mut tx = super::begin(&app, &caller, Permission::ManageData, Mode::Write).await?;
+    personnel::delete(&mut tx, id).await?;
+    tx.commit().await?;
+    Ok(StatusCode::NO_CONTENT)
+}

@@ -1,0 +1,134 @@
+//! `/api/v1/users`: admins manage users; dispatchers may read them.
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::StatusCode;
+use fsa_core::{Permission, Role};
+use fsa_store::Mode;
+use fsa_store::page::Page;
+use fsa_store::repo::users::{self, NewUser, User, UserPatch};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+use uuid::Uuid;
+
+use crate::auth::{Caller, hash_password_blocking};
+use crate::dto::{CreateUser, PatchUser, UserQuery, email, opt_text, password, text};
+use crate::error::ApiError;
+use crate::extract::{ApiJson, ApiPath, ApiQuery};
+use crate::state::AppState;
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list, create))
+        .routes(routes!(get, update, delete))
+}
+
+#[utoipa::path(get, path = "/api/v1/users", tag = "users", params(UserQuery), security(("bearer" = [])),
+    responses((status = 200, body = inline(Page<User>))))]
+async fn list(
+    State(app): State<AppState>,
+    caller: Caller,
+    ApiQuery(q): ApiQuery<UserQuery>,
+) -> Result<Json<Page<User>>, ApiError> {
+    let after = super::id_cursor(q.cursor.as_deref())?;
+    let limit = super::limit(q.limit)?;
+    let mut tx = super::begin(&app, &caller, Permission::ReadUsers, Mode::Read).await?;
+    let page = users::list(&mut tx, q.role, after, limit).await?;
+    tx.commit().await?;
+    Ok(Json(page))
+}
+
+#[utoipa::path(post, path = "/api/v1/users", tag = "users", request_body = CreateUser, security(("bearer" = [])),
+    responses((status = 201, body = User), (status = 409, description = "email taken")))]
+async fn create(
+    State(app): State<AppState>,
+    caller: Caller,
+    ApiJson(body): ApiJson<CreateUser>,
+) -> Result<(StatusCode, Json<User>), ApiError> {
+    caller.require(Permission::ManageUsers)?;
+    let email = email(&body.email)?;
+    let name = text("name", body.name, 200)?;
+    password(&body.password)?;
+    let password_hash = hash_password_blocking(body.password).await?;
+    let mut tx = super::begin(&app, &caller, Permission::ManageUsers, Mode::Write).await?;
+    let u = users::create(
+        &mut tx,
+        NewUser {
+            email,
+            name,
+            role: body.role,
+            password_hash,
+        },
+    )
+    .await?;
+    tx.commit().await?;
+    Ok((StatusCode::CREATED, Json(u)))
+}
+
+#[utoipa::path(get, path = "/api/v1/users/{id}", tag = "users", params(("id" = Uuid, Path)), security(("bearer" = [])),
+    responses((status = 200, body = User), (status = 404)))]
+async fn get(
+    State(app): State<AppState>,
+    caller: Caller,
+    ApiPath(id): ApiPath<Uuid>,
+) -> Result<Json<User>, ApiError> {
+    let mut tx = super::begin(&app, &caller, Permission::ReadUsers, Mode::Read).await?;
+    let u = users::get(&mut tx, id).await?;
+    tx.commit().await?;
+    Ok(Json(u))
+}
+
+#[utoipa::path(patch, path = "/api/v1/users/{id}", tag = "users", params(("id" = Uuid, Path)), request_body = PatchUser,
+    security(("bearer" = [])), responses((status = 200, body = User), (status = 404)))]
+async fn update(
+    State(app): State<AppState>,
+    caller: Caller,
+    ApiPath(id): ApiPath<Uuid>,
+    ApiJson(body): ApiJson<PatchUser>,
+) -> Result<Json<User>, ApiError> {
+    caller.require(Permission::ManageUsers)?;
+    let password_hash = match body.password {
+        Some(p) => {
+            password(&p)?;
+            Some(hash_password_blocking(p).await?)
+        }
+        None => None,
+    };
+    let patch = UserPatch {
+        name: opt_text("name", body.name, 200)?,
+        role: body.role,
+        is_active: body.is_active,
+        password_hash,
+    };
+    let demotes_self = id == caller.user_id
+        && (patch.role.is_some_and(|r| r != Role::Admin) || patch.is_active == Some(false));
+    let mut tx = super::begin(&app, &caller, Permission::ManageUsers, Mode::Write).await?;
+    if demotes_self && users::count_admins(&mut tx).await? <= 1 {
+        return Err(ApiError::Conflict {
+            code: "last_admin",
+            detail: "the tenant's last admin cannot be demoted or deactivated".into(),
+        });
+    }
+    let u = users::update(&mut tx, id, patch).await?;
+    tx.commit().await?;
+    Ok(Json(u))
+}
+
+#[utoipa::path(delete, path = "/api/v1/users/{id}", tag = "users", params(("id" = Uuid, Path)), security(("bearer" = [])),
+    responses((status = 204), (status = 404), (status = 409)))]
+async fn delete(
+    State(app): State<AppState>,
+    caller: Caller,
+    ApiPath(id): ApiPath<Uuid>,
+) -> Result<StatusCode, ApiError> {
+    if id == caller.user_id {
+        return Err(ApiError::Conflict {
+            code: "self_delete",
+            detail: "a user cannot delete themselves".into(),
+        });
+    }
+    let mut tx = super::begin(&app, &caller, Permission::ManageUsers, Mode::Write).await?;
+    users::delete(&mut tx, id).await?;
+    tx.commit().await?;
+    Ok(StatusCode::NO_CONTENT)
+}

@@ -1,0 +1,17 @@
+//! The state every handler shares.
+
+use std::sync::Arc;
+
+use fsa_store::Router;
+
+use crate::auth::Tokens;
+use crate::config::Config;
+
+#[derive(Clone)]
+pub struct AppState {
+    /// Tenant → placement routing and the placement pools.
+    pub router: Arc<Router>,
+    /// Signs and checks user tokens; knows the admin token.
+    pub tokens: Tokens,
+    pub config: Arc<Config>,
+}
