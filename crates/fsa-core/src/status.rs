@@ -90,10 +90,25 @@ named_enum!(TaskStatus, "task status", {
     Done => "done",
 });
 
+/// A work order's priority.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Priority {
+    Low,
+    Normal,
+    High,
+    Urgent,
+}
+
+named_enum!(Priority, "priority", {
+    Low => "low",
+    Normal => "normal",
+    High => "high",
+    Urgent => "urgent",
+});
+
 #[cfg(test)]
 mod tests {
     use super::WorkOrderStatus::*;
-    use super::*;
 
     #[test]
     fn happy_path() {
@@ -143,19 +158,3 @@ mod tests {
         assert_eq!(err.allowed, vec![Scheduled, Cancelled]);
     }
 }
-
-/// A work order's priority.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Priority {
-    Low,
-    Normal,
-    High,
-    Urgent,
-}
-
-named_enum!(Priority, "priority", {
-    Low => "low",
-    Normal => "normal",
-    High => "high",
-    Urgent => "urgent",
-});

@@ -207,7 +207,7 @@ impl Catalog {
                 Some(stmt) => pool.begin_with(stmt).await?,
                 None => pool.begin().await?,
             };
-            if crate::db::is_pg(&*pool) {
+            if crate::db::is_pg(pool) {
                 sqlx::query("SELECT pg_advisory_xact_lock(7001)").execute(&mut *tx).await?;
             }
             let existing: Option<Placement> = match kind {

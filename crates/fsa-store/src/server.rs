@@ -80,7 +80,7 @@ pub enum ServerSpec {
     /// A PostgreSQL server; `url` names its catalog or maintenance database.
     Postgres {
         url: DbUrl,
-        options: PgConnectOptions,
+        options: Box<PgConnectOptions>,
     },
     /// A folder of SQLite files, one per placement.
     Sqlite { dir: PathBuf },
@@ -111,7 +111,7 @@ impl Server {
                 .map_err(|e| StoreError::Config(format!("server {name}: bad URL {url}: {e}")))?;
             ServerSpec::Postgres {
                 url: url.clone(),
-                options,
+                options: Box::new(options),
             }
         } else if url.is_sqlite() {
             let path = sqlite_path(url);

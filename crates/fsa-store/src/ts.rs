@@ -68,6 +68,19 @@ impl<'r> Decode<'r, Sqlite> for Ts {
     }
 }
 
+impl utoipa::PartialSchema for Ts {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        utoipa::openapi::schema::ObjectBuilder::new()
+            .schema_type(utoipa::openapi::schema::Type::String)
+            .format(Some(utoipa::openapi::schema::SchemaFormat::KnownFormat(
+                utoipa::openapi::schema::KnownFormat::DateTime,
+            )))
+            .into()
+    }
+}
+
+impl utoipa::ToSchema for Ts {}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -88,16 +101,3 @@ mod tests {
         assert_eq!(f(c), "2026-01-01T00:00:01.000000Z");
     }
 }
-
-impl utoipa::PartialSchema for Ts {
-    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
-        utoipa::openapi::schema::ObjectBuilder::new()
-            .schema_type(utoipa::openapi::schema::Type::String)
-            .format(Some(utoipa::openapi::schema::SchemaFormat::KnownFormat(
-                utoipa::openapi::schema::KnownFormat::DateTime,
-            )))
-            .into()
-    }
-}
-
-impl utoipa::ToSchema for Ts {}

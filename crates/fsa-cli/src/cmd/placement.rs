@@ -22,8 +22,8 @@ pub async fn run(config: Config, cmd: Command) -> anyhow::Result<()> {
         super::print_json(&ps)?;
     } else {
         println!(
-            "{:<28} {:<10} {:<8} {:<10} {:>8} {}",
-            "NAME", "KIND", "REGION", "SERVER", "TENANTS", "DATABASE"
+            "{:<28} {:<10} {:<8} {:<10} {:>8} DATABASE",
+            "NAME", "KIND", "REGION", "SERVER", "TENANTS"
         );
         for p in ps {
             println!(

@@ -30,10 +30,10 @@ async fn check_scope(
     tx: &mut TenantTx,
     work_order_id: Uuid,
 ) -> Result<(), ApiError> {
-    if let Some(me) = super::assigned_scope(caller, tx).await? {
-        if !work_orders::is_assigned_to(tx, work_order_id, me).await? {
-            return Err(ApiError::NotFound("work order"));
-        }
+    if let Some(me) = super::assigned_scope(caller, tx).await?
+        && !work_orders::is_assigned_to(tx, work_order_id, me).await?
+    {
+        return Err(ApiError::NotFound("work order"));
     }
     Ok(())
 }

@@ -43,13 +43,13 @@ fn fields(b: WorkOrderBody, creating: bool) -> Result<WorkOrderFields, ApiError>
     if creating && b.client_id.is_none() {
         return Err(ApiError::validation("client_id", "client_id is required"));
     }
-    if let (Some(Some(s)), Some(Some(e))) = (b.scheduled_start, b.scheduled_end) {
-        if e < s {
-            return Err(ApiError::validation(
-                "scheduled_end",
-                "scheduled_end is before scheduled_start",
-            ));
-        }
+    if let (Some(Some(s)), Some(Some(e))) = (b.scheduled_start, b.scheduled_end)
+        && e < s
+    {
+        return Err(ApiError::validation(
+            "scheduled_end",
+            "scheduled_end is before scheduled_start",
+        ));
     }
     Ok(WorkOrderFields {
         client_id: b.client_id,
@@ -93,10 +93,10 @@ async fn list(
         .map(CursorKey::decode)
         .transpose()
         .map_err(|_| super::invalid_cursor())?;
-    if let (Some(a), Some(b)) = (q.due_from, q.due_to) {
-        if a > b {
-            return Err(ApiError::validation("due_from", "due_from is after due_to"));
-        }
+    if let (Some(a), Some(b)) = (q.due_from, q.due_to)
+        && a > b
+    {
+        return Err(ApiError::validation("due_from", "due_from is after due_to"));
     }
     let mut filter = WorkOrderFilter {
         status: q.status,

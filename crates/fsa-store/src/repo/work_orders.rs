@@ -250,8 +250,8 @@ pub async fn update(
             entity: "work order",
         })?
     };
-    if let Some(change) = status {
-        if change.to != w.status {
+    if let Some(change) = status.filter(|c| c.to != w.status) {
+        {
             let held = w
                 .status
                 .transition(change.to, w.held_from(), change.may_reopen)?;

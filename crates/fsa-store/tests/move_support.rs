@@ -1,0 +1,193 @@
+//! The move support every placement carries, on both engines: a
+//! `row_version` from one counter per database, bumped on every insert and
+//! update; a tombstone for every delete (cascades included); a state row per
+//! tenant.
+
+use fsa_core::{Plan, Region, TenantId};
+use fsa_store::catalog::{NewTenant, open_catalog};
+use fsa_store::db::Pool;
+use fsa_store::repo::clients::{self, ClientFields};
+use fsa_store::repo::tasks::{self, TaskFields};
+use fsa_store::repo::work_orders::{self, WorkOrderFields};
+use fsa_store::router::{RouterSettings, Servers};
+use fsa_store::server::Server;
+use fsa_store::url::DbUrl;
+use fsa_store::{Mode, Router, on_pool};
+use fsa_testkit::TestDb;
+use uuid::Uuid;
+
+async fn router_for(url: &DbUrl, prefix: &str) -> std::sync::Arc<Router> {
+    let catalog = open_catalog(url).await.unwrap();
+    let server = Server::from_url("default", Region::default_region(), url, prefix).unwrap();
+    Router::new(
+        catalog,
+        Servers::new(server, vec![]),
+        RouterSettings::default(),
+    )
+    .await
+    .unwrap()
+}
+
+async fn onboard(router: &Router, slug: &str) -> TenantId {
+    let t = NewTenant {
+        id: TenantId::generate(),
+        slug: slug.into(),
+        name: slug.into(),
+        plan: Plan::Free,
+        region: Region::default_region(),
+        isolation_requested: false,
+    };
+    let (_, tx) = router.begin_onboarding(&t).await.unwrap();
+    tx.commit().await.unwrap();
+    router.activate(t.id).await.unwrap();
+    t.id
+}
+
+async fn version(pool: &Pool, table: &str, id: Uuid) -> i64 {
+    let sql = match table {
+        "clients" => "SELECT row_version FROM clients WHERE id = $1",
+        "work_orders" => "SELECT row_version FROM work_orders WHERE id = $1",
+        _ => "SELECT row_version FROM tasks WHERE id = $1",
+    };
+    on_pool!(pool, c => sqlx::query_scalar(sql).bind(id).fetch_one(c).await.unwrap())
+}
+
+async fn tombstones(pool: &Pool, tenant: TenantId) -> Vec<(String, Uuid, i64)> {
+    on_pool!(pool, c => sqlx::query_as("SELECT table_name, row_id, row_version FROM tombstones WHERE tenant_id = $1 ORDER BY row_version")
+        .bind(tenant.as_uuid()).fetch_all(c).await.unwrap())
+}
+
+async fn exercise(router: &Router) {
+    let a = onboard(router, "mv-a").await;
+    let b = onboard(router, "mv-b").await;
+    let route = router.route(a).await.unwrap();
+    let handle = router.placement(route.placement_id).await.unwrap();
+    let server = router.servers().get(&handle.placement.server).unwrap();
+    let admin = server
+        .open_admin_connection_pool(&handle.placement.db_name)
+        .await
+        .unwrap();
+
+    let mut tx = router.begin(a, Mode::Write).await.unwrap();
+    let c = clients::create(
+        &mut tx,
+        ClientFields {
+            name: Some("Client".into()),
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    let w = work_orders::create(
+        &mut tx,
+        WorkOrderFields {
+            client_id: Some(c.id),
+            title: Some("Job".into()),
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    let t = tasks::create(
+        &mut tx,
+        w.id,
+        TaskFields {
+            title: Some("Step".into()),
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    tx.commit().await.unwrap();
+
+    let vc = version(&admin, "clients", c.id).await;
+    let vw = version(&admin, "work_orders", w.id).await;
+    let vt = version(&admin, "tasks", t.id).await;
+    assert!(
+        0 < vc && vc < vw && vw < vt,
+        "one counter, increasing: {vc} {vw} {vt}"
+    );
+
+    // B's writes draw from the same counter.
+    let mut tx = router.begin(b, Mode::Write).await.unwrap();
+    let cb = clients::create(
+        &mut tx,
+        ClientFields {
+            name: Some("B".into()),
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    tx.commit().await.unwrap();
+    assert!(version(&admin, "clients", cb.id).await > vt);
+
+    // An update bumps the version above everything before it.
+    let mut tx = router.begin(a, Mode::Write).await.unwrap();
+    work_orders::update(
+        &mut tx,
+        w.id,
+        WorkOrderFields {
+            title: Some("Job 2".into()),
+            ..Default::default()
+        },
+        None,
+        None,
+    )
+    .await
+    .unwrap();
+    tx.commit().await.unwrap();
+    let vw2 = version(&admin, "work_orders", w.id).await;
+    assert!(vw2 > version(&admin, "clients", cb.id).await);
+
+    // Deleting the work order cascades to its task; both leave tombstones,
+    // versioned above every earlier write.
+    let mut tx = router.begin(a, Mode::Write).await.unwrap();
+    work_orders::delete(&mut tx, w.id).await.unwrap();
+    tx.commit().await.unwrap();
+    let stones = tombstones(&admin, a).await;
+    let mut seen: Vec<(String, Uuid)> = stones.iter().map(|(t, id, _)| (t.clone(), *id)).collect();
+    seen.sort();
+    let mut want = vec![("tasks".to_owned(), t.id), ("work_orders".to_owned(), w.id)];
+    want.sort();
+    assert_eq!(seen, want);
+    assert!(stones.iter().all(|(_, _, v)| *v > vw2));
+    assert!(
+        tombstones(&admin, b).await.is_empty(),
+        "B has no tombstones"
+    );
+
+    // The state row: active, epoch 1, and the number counter moved on.
+    let (state, epoch, next): (String, i64, i64) = on_pool!(&admin, c => sqlx::query_as("SELECT state, epoch, next_wo_number FROM tenant_state WHERE tenant_id = $1")
+        .bind(a.as_uuid()).fetch_one(c).await.unwrap());
+    assert_eq!((state.as_str(), epoch, next), ("active", 1, 1001));
+
+    // A tenant marked moved_out in its placement is refused there: the router
+    // refreshes its route, finds the same placement, and reports the move.
+    on_pool!(&admin, c => sqlx::query("UPDATE tenant_state SET state = 'moved_out' WHERE tenant_id = $1").bind(b.as_uuid()).execute(c).await.unwrap().rows_affected());
+    let err = router
+        .begin(b, Mode::Read)
+        .await
+        .err()
+        .expect("a moved-out tenant is not served");
+    assert!(matches!(err, fsa_store::StoreError::Moved(_)), "{err}");
+    admin.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn move_support_on_sqlite() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = DbUrl::new(format!("sqlite://{}/catalog.db", dir.path().display()));
+    let router = router_for(&url, "").await;
+    exercise(&router).await;
+    router.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn move_support_on_postgres() {
+    let db = TestDb::new();
+    let url = DbUrl::new(db.url());
+    let router = router_for(&url, &db.name).await;
+    exercise(&router).await;
+    router.close().await;
+}
