@@ -41,6 +41,10 @@ pub struct Config {
     pub pooled_capacity: i32,
     /// Seconds a cached route is trusted without asking the catalog.
     pub route_ttl_secs: u64,
+    /// Connections all placement pools together may hold.
+    pub connection_budget: u32,
+    /// Seconds a request waits for room in the connection budget before 503.
+    pub budget_wait_secs: f64,
     /// Pool sizes per placement kind.
     pub pools: Pools,
     /// Further servers, by name: each serves one region.
@@ -75,6 +79,8 @@ impl Default for Config {
             body_limit_bytes: 1024 * 1024,
             pooled_capacity: 8,
             route_ttl_secs: 5,
+            connection_budget: 200,
+            budget_wait_secs: 5.0,
             pools: Pools {
                 shared: PoolSettings::default_for(PlacementKind::Shared),
                 pooled: PoolSettings::default_for(PlacementKind::Pooled),
@@ -148,6 +154,9 @@ impl Config {
             dedicated: self.pools.dedicated.clone(),
             route_ttl: Duration::from_secs(self.route_ttl_secs),
             pooled_capacity: self.pooled_capacity,
+            connection_budget: self.connection_budget,
+            budget_wait: Duration::try_from_secs_f64(self.budget_wait_secs)
+                .unwrap_or(Duration::from_secs(5)),
         }
     }
 
@@ -228,6 +237,8 @@ const KNOWN_KEYS: &[&str] = &[
     "body_limit_bytes",
     "pooled_capacity",
     "route_ttl_secs",
+    "connection_budget",
+    "budget_wait_secs",
     "pools",
     "servers",
 ];

@@ -28,6 +28,9 @@ pub struct PlacementView {
     pub state: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub tenant_count: Option<i64>,
+    /// Bytes on disk; absent when its server could not be asked.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub size_bytes: Option<i64>,
 }
 
 impl PlacementView {
@@ -42,6 +45,7 @@ impl PlacementView {
             capacity: p.capacity,
             state: p.state,
             tenant_count,
+            size_bytes: None,
         }
     }
 }

@@ -92,6 +92,9 @@ pub struct Allocation {
     pub is_new: bool,
 }
 
+/// The notification channel of route changes.
+pub const ROUTES_CHANNEL: &str = "fsa_routes";
+
 #[derive(Debug, Clone)]
 pub struct Catalog {
     pool: Pool,
@@ -322,6 +325,19 @@ impl Catalog {
                 .execute(c)
                 .await?;
         });
+        self.notify_route_change(id).await
+    }
+
+    /// Tells every process that watches the catalog (PostgreSQL
+    /// LISTEN/NOTIFY on [`ROUTES_CHANNEL`]) that a tenant's route changed.
+    pub async fn notify_route_change(&self, id: TenantId) -> Result<(), StoreError> {
+        if let Pool::Pg(p) = &self.pool {
+            sqlx::query("SELECT pg_notify($1, $2)")
+                .bind(ROUTES_CHANNEL)
+                .bind(id.to_string())
+                .execute(p)
+                .await?;
+        }
         Ok(())
     }
 

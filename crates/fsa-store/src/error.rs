@@ -47,7 +47,7 @@ pub enum StoreError {
     PlacementUnavailable {
         placement: String,
         #[source]
-        source: sqlx::Error,
+        source: Option<sqlx::Error>,
     },
 
     /// No connection could be had in time.
@@ -71,6 +71,12 @@ pub enum StoreError {
 
 impl From<sqlx::Error> for StoreError {
     fn from(e: sqlx::Error) -> Self {
+        if is_unreachable(&e) {
+            return StoreError::PlacementUnavailable {
+                placement: String::new(),
+                source: Some(e),
+            };
+        }
         match &e {
             sqlx::Error::PoolTimedOut => StoreError::Busy,
             sqlx::Error::Database(db) if db.code().as_deref() == Some("57014") => {
@@ -78,6 +84,19 @@ impl From<sqlx::Error> for StoreError {
             }
             _ => StoreError::Database(e),
         }
+    }
+}
+
+/// Whether an error means the database server cannot be reached (as
+/// opposed to refusing a statement): I/O and TLS failures, a closed pool,
+/// and PostgreSQL's connection-exception (08) and shutdown (57P) classes.
+pub fn is_unreachable(e: &sqlx::Error) -> bool {
+    match e {
+        sqlx::Error::Io(_) | sqlx::Error::Tls(_) | sqlx::Error::PoolClosed => true,
+        sqlx::Error::Database(db) => db
+            .code()
+            .is_some_and(|c| c.starts_with("08") || c.starts_with("57P")),
+        _ => false,
     }
 }
 

@@ -9,6 +9,7 @@
 //! - [`catalog`]: the control plane (servers, placements, tenants).
 //! - [`router`]: tenant → (placement, epoch), cached, and one lazily opened
 //!   pool per placement; [`router::Router::begin`] opens a tenant transaction.
+//! - [`pools`]: the pool cache under a global connection budget.
 //! - [`tx`]: [`tx::TenantTx`], the only way to reach tenant rows. It carries
 //!   the [`fsa_core::TenantId`] and, on PostgreSQL, sets the row-level
 //!   security context for the transaction.
@@ -22,6 +23,7 @@ pub mod catalog;
 pub mod db;
 pub mod error;
 pub mod page;
+pub mod pools;
 pub mod repo;
 pub mod router;
 pub mod server;

@@ -8,7 +8,10 @@
 //! retries once on the new placement.
 //!
 //! Pools are opened lazily, the first time a placement is used, with the
-//! settings of its kind.
+//! settings of its kind, under a global connection budget ([`PoolCache`]).
+//! A server that fails to answer is marked down: its tenants get
+//! `PlacementUnavailable` at once while a probe waits for it to return, and
+//! tenants on other servers are not affected.
 
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
@@ -21,6 +24,7 @@ use uuid::Uuid;
 use crate::catalog::{Allocation, Catalog, NewTenant, Placement, RouteRow};
 use crate::db::Pool;
 use crate::error::StoreError;
+use crate::pools::{Lease, PoolCache, PoolStats};
 use crate::server::{PoolSettings, Server};
 pub use crate::tx::Mode;
 use crate::tx::TenantTx;
@@ -54,6 +58,10 @@ pub struct RouterSettings {
     pub route_ttl: Duration,
     /// Tenants per pooled placement.
     pub pooled_capacity: i32,
+    /// Connections all placement pools together may hold.
+    pub connection_budget: u32,
+    /// How long a request waits for room in the budget before `Busy`.
+    pub budget_wait: Duration,
 }
 
 impl Default for RouterSettings {
@@ -64,6 +72,8 @@ impl Default for RouterSettings {
             dedicated: PoolSettings::default_for(PlacementKind::Dedicated),
             route_ttl: Duration::from_secs(5),
             pooled_capacity: 8,
+            connection_budget: 200,
+            budget_wait: Duration::from_secs(5),
         }
     }
 }
@@ -125,7 +135,10 @@ pub struct Router {
     settings: RouterSettings,
     routes: ArcSwap<RouteTable>,
     reload: tokio::sync::Mutex<()>,
-    pools: RwLock<HashMap<Uuid, PlacementHandle>>,
+    pools: PoolCache,
+    placements: RwLock<HashMap<Uuid, Placement>>,
+    /// Servers found unreachable, with the probe that watches for their return.
+    down: std::sync::Mutex<HashMap<String, Instant>>,
 }
 
 impl Router {
@@ -139,6 +152,7 @@ impl Router {
                 .upsert_server(&s.name, &s.region, s.engine())
                 .await?;
         }
+        let settings_budget = settings.connection_budget;
         let router = Router {
             catalog,
             servers,
@@ -148,10 +162,16 @@ impl Router {
                 loaded_at: Instant::now(),
             }),
             reload: tokio::sync::Mutex::new(()),
-            pools: RwLock::new(HashMap::new()),
+            pools: PoolCache::new(settings_budget),
+            placements: RwLock::new(HashMap::new()),
+            down: std::sync::Mutex::new(HashMap::new()),
         };
         router.reload_routes().await?;
-        Ok(Arc::new(router))
+        let router = Arc::new(router);
+        if let Pool::Pg(pool) = router.catalog.pool() {
+            spawn_route_listener(pool.clone(), Arc::downgrade(&router));
+        }
+        Ok(router)
     }
 
     pub fn catalog(&self) -> &Catalog {
@@ -187,21 +207,26 @@ impl Router {
         Ok(())
     }
 
-    /// The tenant's route from the cache, reloading a stale snapshot.
+    /// The tenant's route from the cache. A snapshot past its TTL is
+    /// reloaded by one request while the others keep using it.
     pub async fn route(&self, tenant: TenantId) -> Result<Route, StoreError> {
         let table = self.routes.load();
+        let cached = table.routes.get(&tenant).copied();
         if table.loaded_at.elapsed() < self.settings.route_ttl {
-            if let Some(r) = table.routes.get(&tenant) {
-                return Ok(*r);
-            }
-            return self.route_miss(tenant).await;
+            return match cached {
+                Some(r) => Ok(r),
+                None => self.route_miss(tenant).await,
+            };
         }
         drop(table);
-        {
-            let _guard = self.reload.lock().await;
-            if self.routes.load().loaded_at.elapsed() >= self.settings.route_ttl {
-                self.reload_routes().await?;
+        match (cached, self.reload.try_lock()) {
+            (Some(r), Err(_)) => return Ok(r),
+            (_, Ok(_guard)) => {
+                if self.routes.load().loaded_at.elapsed() >= self.settings.route_ttl {
+                    self.reload_routes().await?;
+                }
             }
+            (None, Err(_)) => {}
         }
         match self.routes.load().routes.get(&tenant) {
             Some(r) => Ok(*r),
@@ -248,52 +273,146 @@ impl Router {
         });
     }
 
-    /// The open placement, opening its pool on first use.
-    pub async fn placement(&self, id: Uuid) -> Result<PlacementHandle, StoreError> {
-        if let Some(h) = self
-            .pools
+    /// The placement's catalog record, cached.
+    pub async fn placement_record(&self, id: Uuid) -> Result<Placement, StoreError> {
+        if let Some(p) = self
+            .placements
             .read()
             .unwrap_or_else(|e| e.into_inner())
             .get(&id)
         {
-            return Ok(h.clone());
+            return Ok(p.clone());
         }
         let placement =
             self.catalog.placement(id).await?.ok_or_else(|| {
                 StoreError::Config(format!("placement {id} is not in the catalog"))
             })?;
+        self.placements
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(id, placement.clone());
+        Ok(placement)
+    }
+
+    /// A lease on the placement's pool, opening it on first use within the
+    /// connection budget.
+    pub async fn lease(&self, id: Uuid) -> Result<Lease, StoreError> {
+        if let Some(l) = self.pools.try_lease(id) {
+            return Ok(l);
+        }
+        let placement = self.placement_record(id).await?;
         let server = self.servers.get(&placement.server).ok_or_else(|| {
             StoreError::Config(format!(
                 "placement {} is on server `{}`, which is not configured",
                 placement.name, placement.server
             ))
         })?;
-        let pool = server.open_pool(
-            &placement.db_name,
-            self.settings.pool_settings(placement.kind),
+        let settings = self.settings.pool_settings(placement.kind).clone();
+        self.pools
+            .lease(
+                &placement,
+                settings.max_connections,
+                self.settings.budget_wait,
+                |max| {
+                    let mut s = settings.clone();
+                    s.max_connections = max;
+                    s.min_connections = s.min_connections.min(max);
+                    server.open_pool(&placement.db_name, &s)
+                },
+            )
+            .await
+    }
+
+    /// The open placement, opening its pool on first use.
+    pub async fn placement(&self, id: Uuid) -> Result<PlacementHandle, StoreError> {
+        let lease = self.lease(id).await?;
+        Ok(PlacementHandle {
+            placement: lease.placement.clone(),
+            pool: lease.pool.clone(),
+        })
+    }
+
+    pub fn pool_stats(&self) -> PoolStats {
+        self.pools.stats()
+    }
+
+    /// Whether the server is marked down.
+    fn is_down(&self, server: &str) -> bool {
+        self.down
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .contains_key(server)
+    }
+
+    /// Marks a server down and starts a probe that clears the mark once the
+    /// server accepts connections again.
+    fn mark_down(self: &Arc<Self>, server: &str) {
+        let mut down = self.down.lock().unwrap_or_else(|e| e.into_inner());
+        if down.contains_key(server) {
+            return;
+        }
+        down.insert(server.to_owned(), Instant::now());
+        drop(down);
+        tracing::warn!(
+            server,
+            "database server unreachable; its tenants get 503 until it returns"
         );
-        let mut pools = self.pools.write().unwrap_or_else(|e| e.into_inner());
-        let handle = pools
-            .entry(id)
-            .or_insert(PlacementHandle { placement, pool });
-        Ok(handle.clone())
+        let Some(srv) = self.servers.get(server).cloned() else {
+            return;
+        };
+        let router = Arc::downgrade(self);
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(Duration::from_millis(250)).await;
+                let Some(router) = router.upgrade() else {
+                    return;
+                };
+                if srv.reachable(Duration::from_secs(1)).await {
+                    router
+                        .down
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .remove(&srv.name);
+                    tracing::info!(server = %srv.name, "database server reachable again");
+                    return;
+                }
+            }
+        });
     }
 
     /// Begins a transaction for `tenant` in its placement. A tenant found
     /// `moved_out` (or missing) there has its route refreshed and the begin
-    /// retried once.
-    pub async fn begin(&self, tenant: TenantId, mode: Mode) -> Result<TenantTx, StoreError> {
+    /// retried once. A placement whose server is down answers
+    /// `PlacementUnavailable` at once.
+    pub async fn begin(
+        self: &Arc<Self>,
+        tenant: TenantId,
+        mode: Mode,
+    ) -> Result<TenantTx, StoreError> {
         let mut last = None;
         for _ in 0..2 {
             let route = self.route(tenant).await?;
-            let handle = self.placement(route.placement_id).await?;
-            match TenantTx::begin(&handle.pool, tenant, mode).await {
+            let placement = self.placement_record(route.placement_id).await?;
+            if self.is_down(&placement.server) {
+                return Err(StoreError::PlacementUnavailable {
+                    placement: placement.name,
+                    source: None,
+                });
+            }
+            let lease = self.lease(route.placement_id).await?;
+            match TenantTx::begin(lease, tenant, mode).await {
                 Ok(tx) => return Ok(tx),
                 Err(e @ (StoreError::Moved(_) | StoreError::TenantNotInPlacement(_))) => {
                     self.invalidate(tenant);
                     last = Some(e);
                 }
-                Err(e) => return Err(unavailable(&handle.placement, e)),
+                Err(e) => {
+                    let e = unavailable(&placement, e);
+                    if matches!(e, StoreError::PlacementUnavailable { .. }) {
+                        self.mark_down(&placement.server);
+                    }
+                    return Err(e);
+                }
             }
         }
         Err(last.unwrap_or(StoreError::Moved(tenant)))
@@ -318,8 +437,8 @@ impl Router {
                 srv.provision(&alloc.placement.db_name).await?;
                 self.catalog.placement_ready(alloc.placement.id).await?;
             }
-            let handle = self.placement(alloc.placement.id).await?;
-            TenantTx::begin_new(&handle.pool, tenant.id).await
+            let lease = self.lease(alloc.placement.id).await?;
+            TenantTx::begin_new(lease, tenant.id).await
         }
         .await;
         match result {
@@ -350,30 +469,65 @@ impl Router {
 
     /// Closes every pool.
     pub async fn close(&self) {
-        let pools: Vec<_> = self
-            .pools
-            .write()
-            .unwrap_or_else(|e| e.into_inner())
-            .drain()
-            .collect();
-        for (_, h) in pools {
-            h.pool.close().await;
-        }
+        self.pools.close_all().await;
     }
 }
 
-/// Connection-level failures of a placement become `PlacementUnavailable`.
+/// Names the placement in an unavailability error.
 fn unavailable(placement: &Placement, e: StoreError) -> StoreError {
     match e {
-        StoreError::Database(
-            source @ (sqlx::Error::Io(_)
-            | sqlx::Error::Tls(_)
-            | sqlx::Error::PoolClosed
-            | sqlx::Error::Protocol(_)),
-        ) => StoreError::PlacementUnavailable {
+        StoreError::PlacementUnavailable { source, .. } => StoreError::PlacementUnavailable {
             placement: placement.name.clone(),
             source,
         },
         other => other,
     }
+}
+
+/// Invalidates cached routes when another process announces a change on the
+/// catalog's notification channel; reloads everything after a reconnect, in
+/// case notifications were missed.
+fn spawn_route_listener(pool: sqlx::PgPool, router: std::sync::Weak<Router>) {
+    tokio::spawn(async move {
+        loop {
+            let mut listener = match sqlx::postgres::PgListener::connect_with(&pool).await {
+                Ok(l) => l,
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot listen for route changes; retrying");
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                    if router.strong_count() == 0 {
+                        return;
+                    }
+                    continue;
+                }
+            };
+            if let Err(e) = listener.listen(crate::catalog::ROUTES_CHANNEL).await {
+                tracing::warn!(error = %e, "LISTEN failed; retrying");
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                continue;
+            }
+            loop {
+                let note = tokio::time::timeout(Duration::from_secs(5), listener.try_recv()).await;
+                let Some(r) = router.upgrade() else { return };
+                match note {
+                    // Idle: only check the router still exists.
+                    Err(_) => continue,
+                    Ok(Ok(Some(n))) => match n.payload().parse::<Uuid>() {
+                        Ok(id) => r.invalidate(TenantId::from_verified(id)),
+                        Err(_) => {
+                            let _ = r.reload_routes().await;
+                        }
+                    },
+                    // The connection dropped: reload, then listen again.
+                    Ok(Ok(None)) => {
+                        let _ = r.reload_routes().await;
+                    }
+                    Ok(Err(e)) => {
+                        tracing::warn!(error = %e, "route listener failed; reconnecting");
+                        break;
+                    }
+                }
+            }
+        }
+    });
 }

@@ -2,6 +2,7 @@
 //! files. A server creates, opens, migrates and drops the placement databases
 //! that live on it.
 
+use std::collections::HashMap;
 use std::path::PathBuf;
 use std::str::FromStr;
 use std::time::Duration;
@@ -250,6 +251,57 @@ impl Server {
                 Pool::Sqlite(pool)
             }
         }
+    }
+
+    /// Whether the server accepts a connection within `timeout`.
+    pub async fn reachable(&self, timeout: Duration) -> bool {
+        match &self.spec {
+            ServerSpec::Postgres { options, .. } => {
+                let attempt = async {
+                    let conn = options.clone().database("postgres").connect().await?;
+                    conn.close().await
+                };
+                matches!(tokio::time::timeout(timeout, attempt).await, Ok(Ok(())))
+            }
+            ServerSpec::Sqlite { dir } => dir.is_dir(),
+        }
+    }
+
+    /// Sizes in bytes of the named databases on this server; a database
+    /// that cannot be measured is left out.
+    pub async fn database_sizes(&self, names: &[String]) -> HashMap<String, i64> {
+        let mut out = HashMap::new();
+        match &self.spec {
+            ServerSpec::Postgres { options, .. } => {
+                let query = async {
+                    let mut conn = options.clone().database("postgres").connect().await?;
+                    let rows: Vec<(String, i64)> = sqlx::query_as(
+                        "SELECT datname::text, pg_database_size(datname) FROM pg_database WHERE datname = ANY($1)",
+                    )
+                    .bind(names)
+                    .fetch_all(&mut conn)
+                    .await?;
+                    conn.close().await?;
+                    Ok::<_, sqlx::Error>(rows)
+                };
+                if let Ok(Ok(rows)) = tokio::time::timeout(Duration::from_secs(3), query).await {
+                    out.extend(rows);
+                }
+            }
+            ServerSpec::Sqlite { dir } => {
+                for n in names {
+                    let size: u64 = ["db", "db-wal"]
+                        .iter()
+                        .filter_map(|ext| std::fs::metadata(dir.join(format!("{n}.{ext}"))).ok())
+                        .map(|m| m.len())
+                        .sum();
+                    if size > 0 {
+                        out.insert(n.clone(), size as i64);
+                    }
+                }
+            }
+        }
+        out
     }
 
     /// A pool for maintenance work that must see every tenant's rows (sizes,

@@ -13,6 +13,7 @@ use sqlx::{Postgres, Sqlite, Transaction};
 
 use crate::db::{Engine, Pool};
 use crate::error::StoreError;
+use crate::pools::Lease;
 
 /// Whether a transaction writes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -30,6 +31,20 @@ pub struct TenantTx {
     tenant: TenantId,
     epoch: i64,
     pub(crate) inner: TxInner,
+    /// Keeps the placement's pool open while the transaction lives.
+    _lease: Lease,
+}
+
+/// A pool that timed out with no connection at all could not connect: the
+/// server is unreachable, not busy.
+fn classify(pool: &Pool, e: sqlx::Error) -> StoreError {
+    if matches!(e, sqlx::Error::PoolTimedOut) && pool.size() == 0 {
+        return StoreError::PlacementUnavailable {
+            placement: String::new(),
+            source: Some(e),
+        };
+    }
+    e.into()
 }
 
 /// Runs `$body` with `$c` bound to the `&mut` connection of the transaction,
@@ -54,13 +69,13 @@ impl TenantTx {
     /// Begins a transaction for `tenant` on `pool` and checks the tenant's
     /// state row.
     pub(crate) async fn begin(
-        pool: &Pool,
+        lease: Lease,
         tenant: TenantId,
         mode: Mode,
     ) -> Result<Self, StoreError> {
-        let (inner, state) = match pool {
+        let (inner, state) = match &lease.pool {
             Pool::Pg(p) => {
-                let mut tx = p.begin().await?;
+                let mut tx = p.begin().await.map_err(|e| classify(&lease.pool, e))?;
                 let state: Option<(String, i64)> =
                     sqlx::query_as("SELECT state, epoch FROM fsa_enter($1, $2)")
                         .bind(tenant.as_uuid())
@@ -71,9 +86,10 @@ impl TenantTx {
             }
             Pool::Sqlite(p) => {
                 let mut tx = match mode {
-                    Mode::Write => p.begin_with("BEGIN IMMEDIATE").await?,
-                    Mode::Read => p.begin().await?,
-                };
+                    Mode::Write => p.begin_with("BEGIN IMMEDIATE").await,
+                    Mode::Read => p.begin().await,
+                }
+                .map_err(|e| classify(&lease.pool, e))?;
                 let state: Option<(String, i64)> =
                     sqlx::query_as("SELECT state, epoch FROM tenant_state WHERE tenant_id = $1")
                         .bind(tenant.as_uuid())
@@ -87,6 +103,7 @@ impl TenantTx {
                 tenant,
                 epoch,
                 inner,
+                _lease: lease,
             }),
             Some(_) => Err(StoreError::Moved(tenant)),
             None => Err(StoreError::TenantNotInPlacement(tenant)),
@@ -95,10 +112,10 @@ impl TenantTx {
 
     /// Begins the transaction that writes a new tenant's first rows: it sets
     /// the tenant context but expects no state row yet, and creates it.
-    pub(crate) async fn begin_new(pool: &Pool, tenant: TenantId) -> Result<Self, StoreError> {
-        let inner = match pool {
+    pub(crate) async fn begin_new(lease: Lease, tenant: TenantId) -> Result<Self, StoreError> {
+        let inner = match &lease.pool {
             Pool::Pg(p) => {
-                let mut tx = p.begin().await?;
+                let mut tx = p.begin().await.map_err(|e| classify(&lease.pool, e))?;
                 sqlx::query("SELECT set_config('fsa.tenant_id', $1, true)")
                     .bind(tenant.to_string())
                     .execute(&mut *tx)
@@ -111,6 +128,7 @@ impl TenantTx {
             tenant,
             epoch: 1,
             inner,
+            _lease: lease,
         };
         on_tx!(tx, c => {
             sqlx::query("INSERT INTO tenant_state (tenant_id, state, epoch) VALUES ($1, 'active', 1)")

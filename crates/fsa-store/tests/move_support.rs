@@ -57,7 +57,7 @@ async fn tombstones(pool: &Pool, tenant: TenantId) -> Vec<(String, Uuid, i64)> {
         .bind(tenant.as_uuid()).fetch_all(c).await.unwrap())
 }
 
-async fn exercise(router: &Router) {
+async fn exercise(router: &std::sync::Arc<Router>) {
     let a = onboard(router, "mv-a").await;
     let b = onboard(router, "mv-b").await;
     let route = router.route(a).await.unwrap();
