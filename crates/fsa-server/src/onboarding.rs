@@ -1,6 +1,8 @@
 //! Onboarding and admin reads, shared by the HTTP admin API and the CLI.
 
 use fsa_core::ids::Slug;
+use std::collections::HashMap;
+
 use fsa_core::{PlacementKind, Region, Role};
 use fsa_store::Router;
 use fsa_store::Ts;
@@ -200,12 +202,32 @@ pub async fn tenant_views(router: &Router) -> Result<Vec<TenantView>, ApiError> 
         .collect())
 }
 
+/// Every placement with its tenant count and size (asked of each server once).
 pub async fn placement_views(router: &Router) -> Result<Vec<PlacementView>, ApiError> {
-    Ok(router
+    let mut views: Vec<PlacementView> = router
         .catalog()
         .placements()
         .await?
         .into_iter()
         .map(PlacementView::from)
-        .collect())
+        .collect();
+    let mut by_server: HashMap<String, Vec<String>> = HashMap::new();
+    for v in &views {
+        by_server
+            .entry(v.server.clone())
+            .or_default()
+            .push(v.database.clone());
+    }
+    let mut sizes = HashMap::new();
+    for (server, names) in by_server {
+        if let Some(s) = router.servers().get(&server) {
+            for (db, size) in s.database_sizes(&names).await {
+                sizes.insert((server.clone(), db), size);
+            }
+        }
+    }
+    for v in &mut views {
+        v.size_bytes = sizes.get(&(v.server.clone(), v.database.clone())).copied();
+    }
+    Ok(views)
 }
