@@ -6,15 +6,18 @@
 //!   takes one, so an unscoped tenant query cannot be written.
 //! - [`plan`]: plans, regions, placement kinds and the policy that maps a plan
 //!   to a placement kind.
+//! - [`limits`]: what each plan may store and how hard it may push.
 //! - [`role`]: user roles and what each may do.
 //! - [`status`]: the work order lifecycle.
 
 pub mod ids;
+pub mod limits;
 pub mod plan;
 pub mod role;
 pub mod status;
 
 pub use ids::{TenantId, new_id};
+pub use limits::{Limits, PlanLimits, Resource};
 pub use plan::{PlacementKind, Plan, Region};
 pub use role::{Permission, Role};
 pub use status::{Priority, TaskStatus, TransitionError, WorkOrderStatus};

@@ -164,6 +164,10 @@ pub struct Caller {
     pub slug: String,
     pub user_id: Uuid,
     pub role: Role,
+    /// The tenant's plan, from the route cache.
+    pub plan: fsa_core::Plan,
+    /// Counts this request against the tenant's concurrency limit.
+    _in_flight: Option<Arc<crate::limiter::InFlight>>,
 }
 
 impl Caller {
@@ -188,11 +192,34 @@ impl FromRequestParts<AppState> for Caller {
     ) -> Result<Self, Self::Rejection> {
         let token = bearer(parts)?;
         let claims = state.tokens.verify(token)?;
+        let tenant = TenantId::from_verified(claims.tid);
+        let route = state.router.route(tenant).await?;
+        let limits = state.config.limits.for_plan(route.plan);
+        let in_flight = state.limiter.admit(tenant, limits).map_err(|r| match r {
+            crate::limiter::Refusal::Rate { retry_after } => ApiError::RateLimited {
+                detail: format!(
+                    "the {} plan allows {} requests per second",
+                    route.plan,
+                    limits.requests_per_second.unwrap_or(0)
+                ),
+                retry_after,
+            },
+            crate::limiter::Refusal::Concurrency => ApiError::RateLimited {
+                detail: format!(
+                    "the {} plan allows {} requests at once",
+                    route.plan,
+                    limits.concurrent_requests.unwrap_or(0)
+                ),
+                retry_after: 1,
+            },
+        })?;
         Ok(Caller {
-            tenant: TenantId::from_verified(claims.tid),
+            tenant,
             slug: claims.ten,
             user_id: claims.sub,
             role: claims.role,
+            plan: route.plan,
+            _in_flight: in_flight.map(Arc::new),
         })
     }
 }

@@ -47,6 +47,8 @@ pub struct Config {
     pub budget_wait_secs: f64,
     /// Pool sizes per placement kind.
     pub pools: Pools,
+    /// Limits per plan (`[limits.free]` …; omit a key for unlimited).
+    pub limits: fsa_core::Limits,
     /// Further servers, by name: each serves one region.
     pub servers: Vec<ServerConfig>,
 }
@@ -87,6 +89,7 @@ impl Default for Config {
                 dedicated: PoolSettings::default_for(PlacementKind::Dedicated),
             },
             servers: vec![],
+            limits: fsa_core::Limits::default(),
         }
     }
 }
@@ -157,6 +160,7 @@ impl Config {
             connection_budget: self.connection_budget,
             budget_wait: Duration::try_from_secs_f64(self.budget_wait_secs)
                 .unwrap_or(Duration::from_secs(5)),
+            limits: self.limits.clone(),
         }
     }
 
@@ -241,6 +245,7 @@ const KNOWN_KEYS: &[&str] = &[
     "budget_wait_secs",
     "pools",
     "servers",
+    "limits",
 ];
 
 fn toml_from_str<T: serde::de::DeserializeOwned>(text: &str) -> Result<T, String> {

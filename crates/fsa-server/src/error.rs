@@ -44,6 +44,15 @@ pub enum ApiError {
         detail: String,
         retry_after: u64,
     },
+    #[error("the {plan} plan allows {limit} {resource}; the tenant has {used}")]
+    PlanLimit {
+        resource: fsa_core::Resource,
+        limit: u64,
+        used: u64,
+        plan: fsa_core::Plan,
+    },
+    #[error("{detail}")]
+    RateLimited { detail: String, retry_after: u64 },
     #[error("internal error")]
     Internal(#[source] anyhow::Error),
 }
@@ -64,6 +73,14 @@ struct Problem<'a> {
     to: Option<WorkOrderStatus>,
     #[serde(skip_serializing_if = "Option::is_none")]
     allowed: Option<&'a [WorkOrderStatus]>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    resource: Option<fsa_core::Resource>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    limit: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    used: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    plan: Option<fsa_core::Plan>,
 }
 
 impl ApiError {
@@ -99,6 +116,8 @@ impl ApiError {
             ApiError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::Status { status, .. } => *status,
             ApiError::Unavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::PlanLimit { .. } => StatusCode::FORBIDDEN,
+            ApiError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -115,6 +134,8 @@ impl ApiError {
             ApiError::NotFound(_) => "not_found",
             ApiError::Transition(_) => "invalid_transition",
             ApiError::PayloadTooLarge => "payload_too_large",
+            ApiError::PlanLimit { .. } => "plan_limit_reached",
+            ApiError::RateLimited { .. } => "rate_limited",
             ApiError::Internal(_) => "internal",
         }
     }
@@ -133,6 +154,10 @@ pub fn problem(status: StatusCode, code: &str, detail: &str) -> Response {
         from: None,
         to: None,
         allowed: None,
+        resource: None,
+        limit: None,
+        used: None,
+        plan: None,
     };
     with_problem_type(status, serde_json::to_vec(&body).unwrap_or_default())
 }
@@ -162,6 +187,15 @@ impl IntoResponse for ApiError {
             ),
             _ => (None, None, None, None),
         };
+        let (resource, limit, used, plan) = match &self {
+            ApiError::PlanLimit {
+                resource,
+                limit,
+                used,
+                plan,
+            } => (Some(*resource), Some(*limit), Some(*used), Some(*plan)),
+            _ => (None, None, None, None),
+        };
         let body = Problem {
             kind: format!("https://fsa.dev/problems/{code}"),
             title: status.canonical_reason().unwrap_or("Error"),
@@ -172,10 +206,15 @@ impl IntoResponse for ApiError {
             from,
             to,
             allowed,
+            resource,
+            limit,
+            used,
+            plan,
         };
         let mut res = with_problem_type(status, serde_json::to_vec(&body).unwrap_or_default());
         match self {
-            ApiError::Unavailable { retry_after, .. } => {
+            ApiError::Unavailable { retry_after, .. }
+            | ApiError::RateLimited { retry_after, .. } => {
                 res.headers_mut()
                     .insert(header::RETRY_AFTER, HeaderValue::from(retry_after));
             }

@@ -6,6 +6,7 @@
 //! - [`error`]: `ApiError`, the one problem+json error type.
 //! - [`extract`]: JSON, path and query extractors with problem+json rejections.
 //! - [`dto`]: request bodies and query strings, with validation helpers.
+//! - [`limiter`]: per-tenant request rate and concurrency limits.
 //! - [`onboarding`]: tenant creation and admin reads, shared with the CLI.
 //! - [`routes`]: one module per resource; each returns an `OpenApiRouter`
 //!   so `/openapi.json` is generated from the handlers themselves.
@@ -15,6 +16,7 @@ pub mod config;
 pub mod dto;
 pub mod error;
 pub mod extract;
+pub mod limiter;
 pub mod onboarding;
 pub mod routes;
 pub mod state;
@@ -79,6 +81,7 @@ pub fn app(state: AppState) -> axum::Router {
         .merge(routes::work_orders::router())
         .merge(routes::tasks::router())
         .merge(routes::users::router())
+        .merge(routes::usage::router())
         .merge(routes::admin::router())
         .split_for_parts();
     let body_limit = state.config.body_limit_bytes;
@@ -151,6 +154,7 @@ pub async fn build_state(
         AppState {
             router,
             tokens,
+            limiter: Arc::new(limiter::Limiter::default()),
             config: Arc::new(config),
         },
         secrets,

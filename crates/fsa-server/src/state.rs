@@ -13,5 +13,7 @@ pub struct AppState {
     pub router: Arc<Router>,
     /// Signs and checks user tokens; knows the admin token.
     pub tokens: Tokens,
+    /// Per-tenant rate and concurrency limits.
+    pub limiter: Arc<crate::limiter::Limiter>,
     pub config: Arc<Config>,
 }

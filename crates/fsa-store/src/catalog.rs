@@ -71,6 +71,8 @@ pub struct RouteRow {
     pub tenant_id: Uuid,
     pub placement_id: Uuid,
     pub epoch: i64,
+    #[sqlx(try_from = "String")]
+    pub plan: Plan,
 }
 
 /// What onboarding records for a new tenant.
@@ -180,12 +182,12 @@ impl Catalog {
     /// Every active tenant's route; the router loads these in one go.
     pub async fn routes(&self) -> Result<Vec<RouteRow>, StoreError> {
         const SQL: &str =
-            "SELECT id AS tenant_id, placement_id, epoch FROM tenants WHERE state = 'active'";
+            "SELECT id AS tenant_id, placement_id, epoch, plan FROM tenants WHERE state = 'active'";
         Ok(on_pool!(&self.pool, c => sqlx::query_as(SQL).fetch_all(c).await?))
     }
 
     pub async fn route(&self, id: TenantId) -> Result<Option<RouteRow>, StoreError> {
-        const SQL: &str = "SELECT id AS tenant_id, placement_id, epoch FROM tenants WHERE id = $1 AND state = 'active'";
+        const SQL: &str = "SELECT id AS tenant_id, placement_id, epoch, plan FROM tenants WHERE id = $1 AND state = 'active'";
         Ok(
             on_pool!(&self.pool, c => sqlx::query_as(SQL).bind(id.as_uuid()).fetch_optional(c).await?),
         )

@@ -30,6 +30,14 @@ pub enum StoreError {
         by: &'static str,
     },
 
+    /// The tenant's plan allows no more of this resource.
+    #[error("the plan allows {limit} {resource}; the tenant has {used}")]
+    LimitReached {
+        resource: fsa_core::Resource,
+        limit: u64,
+        used: u64,
+    },
+
     /// The catalog has no such tenant.
     #[error("no tenant `{0}`")]
     UnknownTenant(String),
@@ -144,6 +152,15 @@ fn clone_err(e: &StoreError) -> StoreError {
         }
         StoreError::InUse { entity, by } => StoreError::InUse { entity, by },
         StoreError::NotFound { entity } => StoreError::NotFound { entity },
+        StoreError::LimitReached {
+            resource,
+            limit,
+            used,
+        } => StoreError::LimitReached {
+            resource: *resource,
+            limit: *limit,
+            used: *used,
+        },
         other => StoreError::Config(other.to_string()),
     }
 }

@@ -18,7 +18,7 @@ use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
 use arc_swap::ArcSwap;
-use fsa_core::{PlacementKind, Region, TenantId};
+use fsa_core::{Limits, PlacementKind, Plan, Region, TenantId};
 use uuid::Uuid;
 
 use crate::catalog::{Allocation, Catalog, NewTenant, Placement, RouteRow};
@@ -34,6 +34,7 @@ use crate::tx::TenantTx;
 pub struct Route {
     pub placement_id: Uuid,
     pub epoch: i64,
+    pub plan: Plan,
 }
 
 struct RouteTable {
@@ -62,6 +63,8 @@ pub struct RouterSettings {
     pub connection_budget: u32,
     /// How long a request waits for room in the budget before `Busy`.
     pub budget_wait: Duration,
+    /// Plan limits; the router applies each plan's statement timeout.
+    pub limits: Limits,
 }
 
 impl Default for RouterSettings {
@@ -74,6 +77,7 @@ impl Default for RouterSettings {
             pooled_capacity: 8,
             connection_budget: 200,
             budget_wait: Duration::from_secs(5),
+            limits: Limits::default(),
         }
     }
 }
@@ -196,6 +200,7 @@ impl Router {
                     Route {
                         placement_id: r.placement_id,
                         epoch: r.epoch,
+                        plan: r.plan,
                     },
                 )
             })
@@ -249,6 +254,7 @@ impl Router {
         let route = Route {
             placement_id: row.placement_id,
             epoch: row.epoch,
+            plan: row.plan,
         };
         self.routes.rcu(|t| {
             let mut routes = t.routes.clone();
@@ -400,7 +406,12 @@ impl Router {
                 });
             }
             let lease = self.lease(route.placement_id).await?;
-            match TenantTx::begin(lease, tenant, mode).await {
+            let timeout_ms = self
+                .settings
+                .limits
+                .for_plan(route.plan)
+                .statement_timeout_ms;
+            match TenantTx::begin(lease, tenant, mode, timeout_ms).await {
                 Ok(tx) => return Ok(tx),
                 Err(e @ (StoreError::Moved(_) | StoreError::TenantNotInPlacement(_))) => {
                     self.invalidate(tenant);

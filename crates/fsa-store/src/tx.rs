@@ -66,22 +66,27 @@ macro_rules! on_tx {
 }
 
 impl TenantTx {
-    /// Begins a transaction for `tenant` on `pool` and checks the tenant's
-    /// state row.
+    /// Begins a transaction for `tenant` on the leased pool, checks the
+    /// tenant's state row, and (on PostgreSQL) sets the statement timeout.
     pub(crate) async fn begin(
         lease: Lease,
         tenant: TenantId,
         mode: Mode,
+        statement_timeout_ms: u64,
     ) -> Result<Self, StoreError> {
         let (inner, state) = match &lease.pool {
             Pool::Pg(p) => {
                 let mut tx = p.begin().await.map_err(|e| classify(&lease.pool, e))?;
-                let state: Option<(String, i64)> =
-                    sqlx::query_as("SELECT state, epoch FROM fsa_enter($1, $2)")
-                        .bind(tenant.as_uuid())
-                        .bind(mode == Mode::Write)
-                        .fetch_optional(&mut *tx)
-                        .await?;
+                // One round trip: tenant context, write lock, state row and
+                // the plan's statement timeout for this transaction.
+                let state: Option<(String, i64)> = sqlx::query_as(
+                    "SELECT s.state, s.epoch FROM fsa_enter($1, $2) s, set_config('statement_timeout', $3, true) t",
+                )
+                .bind(tenant.as_uuid())
+                .bind(mode == Mode::Write)
+                .bind(statement_timeout_ms.to_string())
+                .fetch_optional(&mut *tx)
+                .await?;
                 (TxInner::Pg(tx), state)
             }
             Pool::Sqlite(p) => {

@@ -48,6 +48,17 @@ impl TestApp {
             jwt_secret: Some(format!("jwt-{}", uuid::Uuid::new_v4().simple())),
             ..Config::default()
         };
+        // Tests drive requests faster than a plan allows; the tests of the
+        // limits themselves set them back.
+        for p in [
+            &mut config.limits.free,
+            &mut config.limits.basic,
+            &mut config.limits.premium,
+            &mut config.limits.enterprise,
+        ] {
+            p.requests_per_second = None;
+            p.concurrent_requests = None;
+        }
         adjust(&mut config);
         let admin_token = config.admin_token.clone().unwrap_or_default();
         let (state, _) = fsa_server::build_state(config).await?;

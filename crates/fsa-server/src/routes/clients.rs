@@ -67,6 +67,7 @@ async fn create(
 ) -> Result<(StatusCode, Json<Client>), ApiError> {
     let f = fields(body, true)?;
     let mut tx = super::begin(&app, &caller, Permission::ManageData, Mode::Write).await?;
+    super::usage::check(&app, &caller, &mut tx, fsa_core::Resource::Clients).await?;
     let c = clients::create(&mut tx, f).await?;
     tx.commit().await?;
     Ok((StatusCode::CREATED, Json(c)))

@@ -6,6 +6,7 @@ pub mod clients;
 pub mod health;
 pub mod personnel;
 pub mod tasks;
+pub mod usage;
 pub mod users;
 pub mod work_orders;
 

@@ -75,6 +75,7 @@ async fn create(
 ) -> Result<(StatusCode, Json<Personnel>), ApiError> {
     let f = fields(body, true)?;
     let mut tx = super::begin(&app, &caller, Permission::ManageData, Mode::Write).await?;
+    super::usage::check(&app, &caller, &mut tx, fsa_core::Resource::Personnel).await?;
     let p = personnel::create(&mut tx, f).await?;
     tx.commit().await?;
     Ok((StatusCode::CREATED, Json(p)))

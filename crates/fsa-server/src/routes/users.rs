@@ -51,6 +51,7 @@ async fn create(
     password(&body.password)?;
     let password_hash = hash_password_blocking(body.password).await?;
     let mut tx = super::begin(&app, &caller, Permission::ManageUsers, Mode::Write).await?;
+    super::usage::check(&app, &caller, &mut tx, fsa_core::Resource::Users).await?;
     let u = users::create(
         &mut tx,
         NewUser {

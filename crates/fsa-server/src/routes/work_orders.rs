@@ -142,6 +142,7 @@ async fn create(
     }
     let f = fields(body, true)?;
     let mut tx = super::begin(&app, &caller, Permission::ManageData, Mode::Write).await?;
+    super::usage::check(&app, &caller, &mut tx, fsa_core::Resource::WorkOrders).await?;
     let w = work_orders::create(&mut tx, f).await?;
     tx.commit().await?;
     Ok((StatusCode::CREATED, Json(w)))

@@ -5,6 +5,7 @@
 pub mod clients;
 pub mod personnel;
 pub mod tasks;
+pub mod usage;
 pub mod users;
 pub mod work_orders;
 
