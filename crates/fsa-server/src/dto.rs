@@ -42,6 +42,14 @@ pub struct CreateTenant {
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+pub struct PatchTenant {
+    pub plan: Option<Plan>,
+    #[schema(value_type = Option<String>)]
+    pub region: Option<Region>,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct ClientBody {
     pub name: Option<String>,
     #[serde(default, deserialize_with = "nullable")]

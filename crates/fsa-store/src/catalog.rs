@@ -343,6 +343,20 @@ impl Catalog {
         Ok(())
     }
 
+    /// Changes a tenant's plan (the caller has checked that its placement
+    /// kind stays right) and announces the route change.
+    pub async fn set_plan(&self, id: TenantId, plan: Plan) -> Result<(), StoreError> {
+        on_pool!(&self.pool, c => {
+            sqlx::query("UPDATE tenants SET plan = $2, updated_at = $3 WHERE id = $1")
+                .bind(id.as_uuid())
+                .bind(plan.as_str())
+                .bind(Ts::now())
+                .execute(c)
+                .await?;
+        });
+        self.notify_route_change(id).await
+    }
+
     /// Forgets a tenant whose onboarding failed before it became active.
     pub async fn forget_provisioning_tenant(&self, id: TenantId) -> Result<(), StoreError> {
         on_pool!(&self.pool, c => {

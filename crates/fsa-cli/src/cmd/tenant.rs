@@ -29,9 +29,23 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// Show one tenant with its placement.
+    /// Show one tenant with its placement and its usage against its plan's limits.
     Show {
         slug: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Change a tenant's plan.
+    SetPlan {
+        slug: String,
+        plan: Plan,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Change a tenant's region.
+    SetRegion {
+        slug: String,
+        region: Region,
         #[arg(long)]
         json: bool,
     },
@@ -94,8 +108,20 @@ pub async fn run(config: Config, cmd: Command) -> anyhow::Result<()> {
             let t = onboarding::tenant_view(router, &slug)
                 .await
                 .map_err(|e| anyhow::anyhow!("{e}"))?;
+            let mut tx = router
+                .begin(
+                    fsa_core::TenantId::from_verified(t.id),
+                    fsa_store::Mode::Read,
+                )
+                .await?;
+            let usage = fsa_server::routes::usage::usage_of(&mut tx, t.plan, &state.config.limits)
+                .await
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
+            tx.commit().await?;
             if json {
-                super::print_json(&t)?;
+                let mut v = serde_json::to_value(&t)?;
+                v["usage"] = serde_json::to_value(&usage)?;
+                super::print_json(&v)?;
             } else {
                 println!(
                     "tenant     {} ({})\nid         {}\nplan       {}\nregion     {}\nstate      {}\nepoch      {}\nplacement  {} ({}, server {}, database {})",
@@ -111,9 +137,56 @@ pub async fn run(config: Config, cmd: Command) -> anyhow::Result<()> {
                     t.placement.server,
                     t.placement.database
                 );
+                println!("usage");
+                for (name, u) in &usage.usage {
+                    let limit = u.limit.map_or("unlimited".to_owned(), |l| l.to_string());
+                    let flag = if u.over_limit { "  OVER LIMIT" } else { "" };
+                    println!("  {name:<12} {:>10} / {limit}{flag}", u.used);
+                }
             }
+        }
+        Command::SetPlan { slug, plan, json } => {
+            let req = fsa_server::dto::PatchTenant {
+                plan: Some(plan),
+                region: None,
+            };
+            print_change(
+                onboarding::change_tenant(router, &state.config.limits, &slug, req).await,
+                json,
+            )?;
+        }
+        Command::SetRegion { slug, region, json } => {
+            let req = fsa_server::dto::PatchTenant {
+                plan: None,
+                region: Some(region),
+            };
+            print_change(
+                onboarding::change_tenant(router, &state.config.limits, &slug, req).await,
+                json,
+            )?;
         }
     }
     state.router.close().await;
+    Ok(())
+}
+
+fn print_change(
+    result: Result<onboarding::PlanChange, fsa_server::error::ApiError>,
+    json: bool,
+) -> anyhow::Result<()> {
+    let c = result.map_err(|e| anyhow::anyhow!("{e}"))?;
+    if json {
+        return super::print_json(&c);
+    }
+    println!(
+        "{} is now on {} in {} ({})",
+        c.tenant.slug, c.tenant.plan, c.tenant.region, c.tenant.placement.name
+    );
+    for o in &c.over_limit {
+        println!(
+            "  over the limit of {}: {} used, {} allowed (data kept; new ones refused)",
+            o.resource, o.used, o.limit
+        );
+    }
     Ok(())
 }

@@ -7,16 +7,16 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::auth::Operator;
-use crate::dto::CreateTenant;
+use crate::dto::{CreateTenant, PatchTenant};
 use crate::error::ApiError;
 use crate::extract::{ApiJson, ApiPath};
-use crate::onboarding::{self, PlacementView, TenantView};
+use crate::onboarding::{self, PlacementView, PlanChange, TenantView};
 use crate::state::AppState;
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(list_tenants, create_tenant))
-        .routes(routes!(get_tenant))
+        .routes(routes!(get_tenant, patch_tenant))
         .routes(routes!(list_placements))
 }
 
@@ -48,6 +48,21 @@ async fn get_tenant(
     ApiPath(slug): ApiPath<String>,
 ) -> Result<Json<TenantView>, ApiError> {
     Ok(Json(onboarding::tenant_view(&app.router, &slug).await?))
+}
+
+/// Changes a tenant's plan or region; the answer lists the limits the tenant
+/// is now over.
+#[utoipa::path(patch, path = "/admin/tenants/{slug}", tag = "admin", params(("slug" = String, Path)), request_body = PatchTenant,
+    security(("admin" = [])), responses((status = 200, body = PlanChange), (status = 404), (status = 409, description = "needs a move")))]
+async fn patch_tenant(
+    State(app): State<AppState>,
+    _: Operator,
+    ApiPath(slug): ApiPath<String>,
+    ApiJson(req): ApiJson<PatchTenant>,
+) -> Result<Json<PlanChange>, ApiError> {
+    Ok(Json(
+        onboarding::change_tenant(&app.router, &app.config.limits, &slug, req).await?,
+    ))
 }
 
 /// Every placement with its kind, region, server and tenant count.

@@ -2,6 +2,7 @@
 
 mod bad_input;
 mod isolation;
+mod limits;
 mod story;
 
 use fsa_testkit::{Json, TestApp};
