@@ -47,6 +47,9 @@ pub struct Config {
     pub budget_wait_secs: f64,
     /// Pool sizes per placement kind.
     pub pools: Pools,
+    /// How long the source keeps a moved tenant's rows when a move does not
+    /// say (`now` or a duration such as `1h`).
+    pub move_cleanup: String,
     /// Limits per plan (`[limits.free]` …; omit a key for unlimited).
     pub limits: fsa_core::Limits,
     /// Further servers, by name: each serves one region.
@@ -90,6 +93,7 @@ impl Default for Config {
             },
             servers: vec![],
             limits: fsa_core::Limits::default(),
+            move_cleanup: "1h".to_owned(),
         }
     }
 }
@@ -246,6 +250,7 @@ const KNOWN_KEYS: &[&str] = &[
     "pools",
     "servers",
     "limits",
+    "move_cleanup",
 ];
 
 fn toml_from_str<T: serde::de::DeserializeOwned>(text: &str) -> Result<T, String> {

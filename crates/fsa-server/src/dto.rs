@@ -50,6 +50,18 @@ pub struct PatchTenant {
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+pub struct MoveBody {
+    /// `shared`, `pooled`, `dedicated` or a placement id.
+    pub to: String,
+    #[schema(value_type = Option<String>)]
+    pub region: Option<Region>,
+    /// `now` or a duration (`30s`, `15m`, `2h`, `7d`); default 1h.
+    pub cleanup: Option<String>,
+    pub reason: Option<String>,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct ClientBody {
     pub name: Option<String>,
     #[serde(default, deserialize_with = "nullable")]

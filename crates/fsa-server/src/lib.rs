@@ -7,6 +7,7 @@
 //! - [`extract`]: JSON, path and query extractors with problem+json rejections.
 //! - [`dto`]: request bodies and query strings, with validation helpers.
 //! - [`limiter`]: per-tenant request rate and concurrency limits.
+//! - [`moves`]: scheduling, reading and cancelling tenant moves.
 //! - [`onboarding`]: tenant creation and admin reads, shared with the CLI.
 //! - [`routes`]: one module per resource; each returns an `OpenApiRouter`
 //!   so `/openapi.json` is generated from the handlers themselves.
@@ -17,6 +18,7 @@ pub mod dto;
 pub mod error;
 pub mod extract;
 pub mod limiter;
+pub mod moves;
 pub mod onboarding;
 pub mod routes;
 pub mod state;
@@ -168,6 +170,7 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let router = state.router.clone();
+    moves::resume_in_background(router.clone());
     axum::serve(listener, app(state))
         .with_graceful_shutdown(shutdown)
         .await?;

@@ -239,6 +239,10 @@ pub struct PlanChange {
     #[serde(flatten)]
     pub tenant: TenantView,
     pub over_limit: Vec<OverLimit>,
+    /// The move the change scheduled, when the new plan or region needs
+    /// another placement; the plan takes effect at its switch.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub r#move: Option<crate::moves::MoveStarted>,
 }
 
 #[derive(Debug, Clone, Serialize, ToSchema)]
@@ -249,15 +253,18 @@ pub struct OverLimit {
 }
 
 /// Changes a tenant's plan or region. A change that keeps the tenant's
-/// placement kind and region is applied at once; one that needs the tenant
-/// in another placement needs a move, which this build does not run yet:
-/// it is refused with 409 `move_required` and nothing changes.
+/// placement kind and region is applied at once; one that needs another
+/// placement schedules the move the policy calls for (to a dedicated
+/// database on an upgrade to enterprise, back to shared or pooled on a
+/// downgrade, to the new region's servers), and the plan takes effect at
+/// its switch.
 pub async fn change_tenant(
     router: &std::sync::Arc<Router>,
-    limits: &fsa_core::Limits,
+    config: &crate::config::Config,
     slug: &str,
     req: crate::dto::PatchTenant,
 ) -> Result<PlanChange, ApiError> {
+    let limits = &config.limits;
     let t = router
         .catalog()
         .tenant_by_slug(slug)
@@ -282,27 +289,48 @@ pub async fn change_tenant(
         ));
     }
     if region != t.region || plan.placement_kind() != placement.kind {
-        return Err(ApiError::Conflict {
-            code: "move_required",
-            detail: format!(
-                "{} on {} in {} needs a {} placement in {}: that takes a tenant move",
-                t.slug,
-                t.plan,
-                t.region,
-                plan.placement_kind(),
-                region
-            ),
+        let reason = format!("{} → {} in {}", t.plan, plan, region);
+        let req = crate::moves::request(
+            plan.placement_kind().as_str(),
+            Some(region),
+            Some(&config.move_cleanup),
+            Some(reason),
+            "plan-change",
+            Some(plan),
+        )?;
+        let m = crate::moves::schedule(router, &t, req).await?;
+        return Ok(PlanChange {
+            tenant: tenant_view(router, slug).await?,
+            over_limit: over_limits(router, &t, limits, plan).await?,
+            r#move: Some(crate::moves::MoveStarted {
+                id: m.id,
+                state: m.state,
+            }),
         });
     }
     if plan != t.plan {
         router.catalog().set_plan(t.tenant_id(), plan).await?;
         router.invalidate(t.tenant_id());
     }
+    Ok(PlanChange {
+        tenant: tenant_view(router, slug).await?,
+        over_limit: over_limits(router, &t, limits, plan).await?,
+        r#move: None,
+    })
+}
+
+/// The limits of `plan` the tenant's current usage exceeds.
+async fn over_limits(
+    router: &std::sync::Arc<Router>,
+    t: &Tenant,
+    limits: &fsa_core::Limits,
+    plan: fsa_core::Plan,
+) -> Result<Vec<OverLimit>, ApiError> {
     let mut tx = router.begin(t.tenant_id(), fsa_store::Mode::Read).await?;
     let counts = fsa_store::repo::usage::all(&mut tx).await?;
     tx.commit().await?;
     let l = limits.for_plan(plan);
-    let over_limit = fsa_core::Resource::ALL
+    Ok(fsa_core::Resource::ALL
         .iter()
         .filter_map(|r| {
             let used = counts.get(r.as_str()).copied().unwrap_or(0);
@@ -314,9 +342,5 @@ pub async fn change_tenant(
                     limit,
                 })
         })
-        .collect();
-    Ok(PlanChange {
-        tenant: tenant_view(router, slug).await?,
-        over_limit,
-    })
+        .collect())
 }

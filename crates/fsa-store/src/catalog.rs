@@ -204,8 +204,41 @@ impl Catalog {
         server: &crate::server::Server,
         pooled_capacity: i32,
     ) -> Result<Allocation, StoreError> {
-        let kind = tenant.plan.placement_kind();
-        let region = tenant.region.as_str();
+        self.allocate_inner(
+            tenant.plan.placement_kind(),
+            &tenant.region,
+            &tenant.slug,
+            Some(tenant),
+            server,
+            pooled_capacity,
+        )
+        .await
+    }
+
+    /// The placement the policy gives a tenant moving to `kind` in `region`
+    /// (a new one for `dedicated`, or when the region has none with room).
+    pub async fn placement_for_move(
+        &self,
+        kind: PlacementKind,
+        region: &Region,
+        slug: &str,
+        server: &crate::server::Server,
+        pooled_capacity: i32,
+    ) -> Result<Allocation, StoreError> {
+        self.allocate_inner(kind, region, slug, None, server, pooled_capacity)
+            .await
+    }
+
+    async fn allocate_inner(
+        &self,
+        kind: PlacementKind,
+        tenant_region: &Region,
+        slug: &str,
+        tenant: Option<&NewTenant>,
+        server: &crate::server::Server,
+        pooled_capacity: i32,
+    ) -> Result<Allocation, StoreError> {
+        let region = tenant_region.as_str();
         let now = Ts::now();
         on_pool!(&self.pool, pool => {
             let mut tx = match sql!(pool, pg: None, sqlite: Some("BEGIN IMMEDIATE")) {
@@ -250,7 +283,19 @@ impl Catalog {
                         .fetch_one(&mut *tx)
                         .await?;
                     let name = match kind {
-                        PlacementKind::Dedicated => format!("dedicated-{}-{}", region.to_ascii_lowercase(), tenant.slug),
+                        PlacementKind::Dedicated => {
+                            // A tenant may come back to a dedicated database
+                            // more than once: each gets its own name.
+                            let m: i64 = sqlx::query_scalar("SELECT count(*) FROM placements WHERE name LIKE $1 || '%'")
+                                .bind(format!("dedicated-{}-{}", region.to_ascii_lowercase(), slug))
+                                .fetch_one(&mut *tx)
+                                .await?;
+                            if m == 0 {
+                                format!("dedicated-{}-{}", region.to_ascii_lowercase(), slug)
+                            } else {
+                                format!("dedicated-{}-{}-{}", region.to_ascii_lowercase(), slug, m + 1)
+                            }
+                        }
                         _ => format!("{}-{}-{}", kind, region.to_ascii_lowercase(), n + 1),
                     };
                     let p = Placement {
@@ -258,7 +303,7 @@ impl Catalog {
                         db_name: server.db_name_for(&name),
                         name,
                         kind,
-                        region: tenant.region.clone(),
+                        region: tenant_region.clone(),
                         server: server.name.clone(),
                         capacity: match kind {
                             PlacementKind::Pooled => Some(pooled_capacity),
@@ -287,6 +332,7 @@ impl Catalog {
                     (p, true)
                 }
             };
+            if let Some(tenant) = tenant {
             sqlx::query(
                 "INSERT INTO tenants (id, slug, name, plan, region, placement_id, epoch, state, isolation_requested, created_at, updated_at)
                  VALUES ($1, $2, $3, $4, $5, $6, 1, 'provisioning', $7, $8, $8)",
@@ -305,6 +351,7 @@ impl Catalog {
                 let taken = || StoreError::Conflict { entity: "tenant", detail: "slug taken" };
                 map_constraint(e, &[("tenants_slug_key", taken()), ("tenants.slug", taken())], &[])
             })?;
+            }
             tx.commit().await?;
             Ok(Allocation { placement, is_new })
         })

@@ -22,6 +22,8 @@
 pub mod catalog;
 pub mod db;
 pub mod error;
+pub mod mover;
+pub mod moves_catalog;
 pub mod page;
 pub mod pools;
 pub mod repo;

@@ -133,6 +133,9 @@ impl Servers {
     }
 }
 
+/// How long a request waits for a moved tenant's new route.
+const MOVED_WAIT: Duration = Duration::from_secs(2);
+
 pub struct Router {
     catalog: Catalog,
     servers: Servers,
@@ -395,8 +398,12 @@ impl Router {
         tenant: TenantId,
         mode: Mode,
     ) -> Result<TenantTx, StoreError> {
-        let mut last = None;
-        for _ in 0..2 {
+        // A tenant found moved out waits here (bounded) for the catalog to
+        // name its new placement: the switch follows the fence within
+        // milliseconds, and a writer should see a pause, not an error.
+        let deadline = Instant::now() + MOVED_WAIT;
+        let mut last: Option<Route> = None;
+        loop {
             let route = self.route(tenant).await?;
             let placement = self.placement_record(route.placement_id).await?;
             if self.is_down(&placement.server) {
@@ -415,7 +422,13 @@ impl Router {
                 Ok(tx) => return Ok(tx),
                 Err(e @ (StoreError::Moved(_) | StoreError::TenantNotInPlacement(_))) => {
                     self.invalidate(tenant);
-                    last = Some(e);
+                    if Instant::now() >= deadline {
+                        return Err(e);
+                    }
+                    if last == Some(route) {
+                        tokio::time::sleep(Duration::from_millis(10)).await;
+                    }
+                    last = Some(route);
                 }
                 Err(e) => {
                     let e = unavailable(&placement, e);
@@ -426,7 +439,6 @@ impl Router {
                 }
             }
         }
-        Err(last.unwrap_or(StoreError::Moved(tenant)))
     }
 
     /// Onboards a tenant's placement side: allocates a placement by policy,

@@ -310,14 +310,14 @@ impl Server {
         Ok(match &self.spec {
             ServerSpec::Postgres { options, .. } => Pool::Pg(
                 PgPoolOptions::new()
-                    .max_connections(2)
+                    .max_connections(4)
                     .acquire_timeout(Duration::from_secs(5))
                     .connect_with(options.clone().database(db_name))
                     .await?,
             ),
             ServerSpec::Sqlite { .. } => Pool::Sqlite(
                 SqlitePoolOptions::new()
-                    .max_connections(1)
+                    .max_connections(4)
                     .connect_with(self.sqlite_options(db_name))
                     .await?,
             ),

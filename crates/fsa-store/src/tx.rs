@@ -110,6 +110,7 @@ impl TenantTx {
                 inner,
                 _lease: lease,
             }),
+            Some((s, _)) if s == "moving_in" => Err(StoreError::TenantNotInPlacement(tenant)),
             Some(_) => Err(StoreError::Moved(tenant)),
             None => Err(StoreError::TenantNotInPlacement(tenant)),
         }

@@ -3,6 +3,7 @@
 pub mod db;
 pub mod demo;
 pub mod health;
+pub mod moves;
 pub mod placement;
 pub mod serve;
 pub mod tenant;

@@ -35,6 +35,8 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Move a tenant online to another placement, verified.
+    Move(super::moves::MoveArgs),
     /// Change a tenant's plan.
     SetPlan {
         slug: String,
@@ -52,6 +54,10 @@ pub enum Command {
 }
 
 pub async fn run(config: Config, cmd: Command) -> anyhow::Result<()> {
+    let cmd = match cmd {
+        Command::Move(args) => return super::moves::run_move(config, args).await,
+        other => other,
+    };
     let state = super::state(config).await?;
     let router = &state.router;
     match cmd {
@@ -151,17 +157,18 @@ pub async fn run(config: Config, cmd: Command) -> anyhow::Result<()> {
                 region: None,
             };
             print_change(
-                onboarding::change_tenant(router, &state.config.limits, &slug, req).await,
+                onboarding::change_tenant(router, &state.config, &slug, req).await,
                 json,
             )?;
         }
+        Command::Move(_) => unreachable!("handled above"),
         Command::SetRegion { slug, region, json } => {
             let req = fsa_server::dto::PatchTenant {
                 plan: None,
                 region: Some(region),
             };
             print_change(
-                onboarding::change_tenant(router, &state.config.limits, &slug, req).await,
+                onboarding::change_tenant(router, &state.config, &slug, req).await,
                 json,
             )?;
         }

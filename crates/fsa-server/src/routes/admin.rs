@@ -7,17 +7,23 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::auth::Operator;
-use crate::dto::{CreateTenant, PatchTenant};
+use crate::dto::{CreateTenant, MoveBody, PatchTenant};
 use crate::error::ApiError;
 use crate::extract::{ApiJson, ApiPath};
+use crate::moves::{self, MoveStarted, MoveView};
 use crate::onboarding::{self, PlacementView, PlanChange, TenantView};
 use crate::state::AppState;
+use uuid::Uuid;
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(list_tenants, create_tenant))
         .routes(routes!(get_tenant, patch_tenant))
         .routes(routes!(list_placements))
+        .routes(routes!(move_tenant))
+        .routes(routes!(list_moves))
+        .routes(routes!(get_move))
+        .routes(routes!(cancel_move))
 }
 
 /// Onboards a tenant: places it by its plan and region and creates its first admin user.
@@ -61,7 +67,7 @@ async fn patch_tenant(
     ApiJson(req): ApiJson<PatchTenant>,
 ) -> Result<Json<PlanChange>, ApiError> {
     Ok(Json(
-        onboarding::change_tenant(&app.router, &app.config.limits, &slug, req).await?,
+        onboarding::change_tenant(&app.router, &app.config, &slug, req).await?,
     ))
 }
 
@@ -72,4 +78,102 @@ async fn list_placements(
     _: Operator,
 ) -> Result<Json<Vec<PlacementView>>, ApiError> {
     Ok(Json(onboarding::placement_views(&app.router).await?))
+}
+
+/// Moves a tenant online to another placement: 202 with the move's id.
+#[utoipa::path(post, path = "/admin/tenants/{slug}/move", tag = "admin", params(("slug" = String, Path)), request_body = MoveBody,
+    security(("admin" = [])), responses((status = 202, body = MoveStarted), (status = 404), (status = 409, description = "a move is in progress or pre-flight failed")))]
+async fn move_tenant(
+    State(app): State<AppState>,
+    _: Operator,
+    ApiPath(slug): ApiPath<String>,
+    ApiJson(body): ApiJson<MoveBody>,
+) -> Result<(StatusCode, Json<MoveStarted>), ApiError> {
+    let tenant = app
+        .router
+        .catalog()
+        .tenant_by_slug(&slug)
+        .await?
+        .ok_or(ApiError::NotFound("tenant"))?;
+    if let Some(r) = &body.region
+        && !onboarding::known_region(&app.router, r)
+    {
+        return Err(ApiError::validation(
+            "region",
+            format!("region {r} is not configured"),
+        ));
+    }
+    let req = moves::request(
+        &body.to,
+        body.region,
+        body.cleanup.as_deref(),
+        body.reason,
+        "admin-api",
+        None,
+    )?;
+    let m = moves::schedule(&app.router, &tenant, req).await?;
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(MoveStarted {
+            id: m.id,
+            state: m.state,
+        }),
+    ))
+}
+
+#[utoipa::path(get, path = "/admin/moves", tag = "admin", security(("admin" = [])), responses((status = 200, body = Vec<MoveView>)))]
+async fn list_moves(
+    State(app): State<AppState>,
+    _: Operator,
+) -> Result<Json<Vec<MoveView>>, ApiError> {
+    let mut out = Vec::new();
+    for m in app.router.catalog().moves(200).await? {
+        out.push(moves::view(&app.router, m).await?);
+    }
+    Ok(Json(out))
+}
+
+#[utoipa::path(get, path = "/admin/moves/{id}", tag = "admin", params(("id" = Uuid, Path)), security(("admin" = [])),
+    responses((status = 200, body = MoveView), (status = 404)))]
+async fn get_move(
+    State(app): State<AppState>,
+    _: Operator,
+    ApiPath(id): ApiPath<Uuid>,
+) -> Result<Json<MoveView>, ApiError> {
+    let m = app
+        .router
+        .catalog()
+        .get_move(id)
+        .await?
+        .ok_or(ApiError::NotFound("move"))?;
+    Ok(Json(moves::view(&app.router, m).await?))
+}
+
+/// Cancels a move before its switch: it rolls back, leaving the source as it was.
+#[utoipa::path(post, path = "/admin/moves/{id}/cancel", tag = "admin", params(("id" = Uuid, Path)), security(("admin" = [])),
+    responses((status = 202, body = MoveStarted), (status = 404), (status = 409, description = "already switched or finished")))]
+async fn cancel_move(
+    State(app): State<AppState>,
+    _: Operator,
+    ApiPath(id): ApiPath<Uuid>,
+) -> Result<(StatusCode, Json<MoveStarted>), ApiError> {
+    let m = app
+        .router
+        .catalog()
+        .get_move(id)
+        .await?
+        .ok_or(ApiError::NotFound("move"))?;
+    if !app.router.catalog().request_cancel(id).await? {
+        return Err(ApiError::Conflict {
+            code: "not_cancellable",
+            detail: format!(
+                "the move is {}; only a move before its switch can be cancelled",
+                m.state
+            ),
+        });
+    }
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(MoveStarted { id, state: m.state }),
+    ))
 }

@@ -169,6 +169,7 @@ async fn a_downgrade_keeps_data_and_refuses_more() {
     let app = TestApp::start_with(Backend::Sqlite, |c| {
         c.limits.basic.work_orders = Some(6);
         c.limits.free.work_orders = Some(3);
+        c.move_cleanup = "now".into();
     })
     .await
     .unwrap();
@@ -216,12 +217,34 @@ async fn a_downgrade_keeps_data_and_refuses_more() {
         )
         .await;
     assert_eq!(s, 201);
-    // A change that needs another placement kind takes a move.
-    let (s, e) = app
+    // An upgrade to enterprise moves the tenant into a dedicated database;
+    // the plan takes effect at the switch.
+    let (s, b) = app
         .patch("/admin/tenants/down", &admin, json!({"plan": "enterprise"}))
         .await;
-    assert_problem(s, &e, 409, "move_required");
-    let (_, still) = app.get("/admin/tenants/down", &admin).await;
-    assert_eq!(still["plan"], "basic");
+    assert_eq!(s, 200, "{b}");
+    let id = b["move"]["id"]
+        .as_str()
+        .expect("a move was scheduled")
+        .to_owned();
+    let m = super::wait_for_move(&app, &id).await;
+    assert_eq!(m["state"], "done", "{m}");
+    let (_, after) = app.get("/admin/tenants/down", &admin).await;
+    assert_eq!(after["plan"], "enterprise");
+    assert_eq!(after["placement"]["kind"], "dedicated");
+    assert_eq!(after["epoch"], 2);
+    assert_eq!(
+        all_pages(&app, &t, "/api/v1/work-orders").await.len(),
+        6,
+        "every work order moved"
+    );
+    let (s, _) = app
+        .post(
+            "/api/v1/work-orders",
+            &t,
+            json!({"client_id": c, "title": "unlimited now"}),
+        )
+        .await;
+    assert_eq!(s, 201);
     app.stop().await;
 }

@@ -72,3 +72,22 @@ pub fn assert_problem(status: u16, body: &Json, want_status: u16, want_code: &st
     assert_eq!(body["code"], want_code, "{body}");
     assert_eq!(body["status"], want_status, "{body}");
 }
+
+/// Polls a move until it is finished (bounded); returns its view.
+pub async fn wait_for_move(app: &TestApp, id: &str) -> Json {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        let (s, m) = app
+            .get(&format!("/admin/moves/{id}"), &app.admin_token)
+            .await;
+        assert_eq!(s, 200, "{m}");
+        if m["state"] == "done" || m["state"] == "rolled_back" {
+            return m;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "move {id} did not finish: {m}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}

@@ -6,15 +6,19 @@
 -- move copies what changed above a watermark of it.
 CREATE SEQUENCE fsa_row_version AS bigint;
 
--- Per tenant: `active` or `moved_out`, the routing epoch, and counters that
+-- Per tenant: `active`, `moving_in` (a move is copying it here) or
+-- `moved_out`; the routing epoch; and counters that
 -- travel with the tenant (the next work order number).
 CREATE TABLE tenant_state (
     tenant_id      uuid PRIMARY KEY,
-    state          text NOT NULL DEFAULT 'active' CHECK (state IN ('active', 'moved_out')),
+    state          text NOT NULL DEFAULT 'active' CHECK (state IN ('active', 'moving_in', 'moved_out')),
     epoch          bigint NOT NULL DEFAULT 1,
     next_wo_number bigint NOT NULL DEFAULT 1000,
     updated_at     timestamptz NOT NULL DEFAULT now()
 );
+
+-- Foreign keys are DEFERRABLE (checked at once unless a transaction defers
+-- them): a move applies each delta in one transaction, checked at commit.
 
 CREATE TABLE users (
     tenant_id     uuid NOT NULL,
@@ -63,7 +67,7 @@ CREATE TABLE personnel (
     updated_at  timestamptz NOT NULL,
     row_version bigint NOT NULL DEFAULT 0,
     CONSTRAINT personnel_pkey PRIMARY KEY (tenant_id, id),
-    CONSTRAINT personnel_user_fkey FOREIGN KEY (tenant_id, user_id) REFERENCES users (tenant_id, id)
+    CONSTRAINT personnel_user_fkey FOREIGN KEY (tenant_id, user_id) REFERENCES users (tenant_id, id) DEFERRABLE INITIALLY IMMEDIATE
 );
 CREATE INDEX personnel_active_idx ON personnel (tenant_id, is_active);
 CREATE INDEX personnel_user_idx ON personnel (tenant_id, user_id);
@@ -88,8 +92,8 @@ CREATE TABLE work_orders (
     row_version     bigint NOT NULL DEFAULT 0,
     CONSTRAINT work_orders_pkey PRIMARY KEY (tenant_id, id),
     CONSTRAINT work_orders_number_key UNIQUE (tenant_id, number),
-    CONSTRAINT work_orders_client_fkey FOREIGN KEY (tenant_id, client_id) REFERENCES clients (tenant_id, id),
-    CONSTRAINT work_orders_assigned_fkey FOREIGN KEY (tenant_id, assigned_to) REFERENCES personnel (tenant_id, id)
+    CONSTRAINT work_orders_client_fkey FOREIGN KEY (tenant_id, client_id) REFERENCES clients (tenant_id, id) DEFERRABLE INITIALLY IMMEDIATE,
+    CONSTRAINT work_orders_assigned_fkey FOREIGN KEY (tenant_id, assigned_to) REFERENCES personnel (tenant_id, id) DEFERRABLE INITIALLY IMMEDIATE
 );
 CREATE INDEX work_orders_status_created_idx ON work_orders (tenant_id, status, created_at DESC, id DESC);
 CREATE INDEX work_orders_created_idx ON work_orders (tenant_id, created_at DESC, id DESC);
@@ -109,8 +113,8 @@ CREATE TABLE tasks (
     updated_at    timestamptz NOT NULL,
     row_version   bigint NOT NULL DEFAULT 0,
     CONSTRAINT tasks_pkey PRIMARY KEY (tenant_id, id),
-    CONSTRAINT tasks_work_order_fkey FOREIGN KEY (tenant_id, work_order_id) REFERENCES work_orders (tenant_id, id) ON DELETE CASCADE,
-    CONSTRAINT tasks_assignee_fkey FOREIGN KEY (tenant_id, assignee_id) REFERENCES personnel (tenant_id, id)
+    CONSTRAINT tasks_work_order_fkey FOREIGN KEY (tenant_id, work_order_id) REFERENCES work_orders (tenant_id, id) ON DELETE CASCADE DEFERRABLE INITIALLY IMMEDIATE,
+    CONSTRAINT tasks_assignee_fkey FOREIGN KEY (tenant_id, assignee_id) REFERENCES personnel (tenant_id, id) DEFERRABLE INITIALLY IMMEDIATE
 );
 CREATE INDEX tasks_work_order_idx ON tasks (tenant_id, work_order_id, position);
 CREATE INDEX tasks_assignee_idx ON tasks (tenant_id, assignee_id);
@@ -129,7 +133,7 @@ CREATE TABLE file_metadata (
     updated_at    timestamptz NOT NULL,
     row_version   bigint NOT NULL DEFAULT 0,
     CONSTRAINT file_metadata_pkey PRIMARY KEY (tenant_id, id),
-    CONSTRAINT file_metadata_work_order_fkey FOREIGN KEY (tenant_id, work_order_id) REFERENCES work_orders (tenant_id, id) ON DELETE CASCADE
+    CONSTRAINT file_metadata_work_order_fkey FOREIGN KEY (tenant_id, work_order_id) REFERENCES work_orders (tenant_id, id) ON DELETE CASCADE DEFERRABLE INITIALLY IMMEDIATE
 );
 CREATE INDEX file_metadata_type_idx ON file_metadata (tenant_id, file_type);
 CREATE INDEX file_metadata_work_order_idx ON file_metadata (tenant_id, work_order_id);

@@ -11,7 +11,7 @@ INSERT INTO fsa_counter (id, value) VALUES (1, 0);
 
 CREATE TABLE tenant_state (
     tenant_id      BLOB PRIMARY KEY,
-    state          TEXT NOT NULL DEFAULT 'active' CHECK (state IN ('active', 'moved_out')),
+    state          TEXT NOT NULL DEFAULT 'active' CHECK (state IN ('active', 'moving_in', 'moved_out')),
     epoch          INTEGER NOT NULL DEFAULT 1,
     next_wo_number INTEGER NOT NULL DEFAULT 1000,
     updated_at     TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))

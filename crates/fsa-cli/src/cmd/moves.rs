@@ -1,0 +1,262 @@
+//! `fsa tenant move` and `fsa move list|show|cancel`.
+
+use std::sync::{Arc, Mutex};
+
+use fsa_core::Region;
+use fsa_server::config::Config;
+use fsa_server::moves;
+use fsa_store::mover::{Mover, Progress};
+use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
+use uuid::Uuid;
+
+#[derive(Debug, clap::Args)]
+pub struct MoveArgs {
+    slug: String,
+    /// `shared`, `pooled`, `dedicated` or a placement id.
+    #[arg(long)]
+    to: String,
+    #[arg(long)]
+    region: Option<Region>,
+    /// When the source's copy is deleted: `now` or a duration (30s, 15m, 2h).
+    #[arg(long, default_value = "1h")]
+    cleanup: String,
+    #[arg(long)]
+    reason: Option<String>,
+    /// Check and show what would happen; change nothing.
+    #[arg(long)]
+    dry_run: bool,
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Debug, clap::Subcommand)]
+pub enum Command {
+    /// Recent moves, newest first.
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+    /// One move with its report.
+    Show {
+        id: Uuid,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Cancel a move before its switch; it rolls back.
+    Cancel {
+        id: Uuid,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// A bar per table and a line per phase.
+struct Bars {
+    multi: MultiProgress,
+    phase: ProgressBar,
+    tables: Mutex<Vec<(String, ProgressBar)>>,
+}
+
+impl Progress for Bars {
+    fn phase(&self, state: &str) {
+        self.phase.set_message(state.to_owned());
+        self.phase.tick();
+    }
+
+    fn table(&self, table: &str, rows: u64) {
+        let mut tables = self.tables.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some((_, bar)) = tables.iter().find(|(t, _)| t == table) {
+            bar.set_position(rows);
+            return;
+        }
+        let bar = self.multi.add(ProgressBar::new_spinner());
+        bar.set_style(
+            ProgressStyle::with_template("  {msg:14} {pos:>10} rows")
+                .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+        );
+        bar.set_message(table.to_owned());
+        bar.set_position(rows);
+        tables.push((table.to_owned(), bar));
+    }
+}
+
+pub async fn run_move(config: Config, args: MoveArgs) -> anyhow::Result<()> {
+    let state = super::state(config).await?;
+    let router = state.router.clone();
+    let tenant = router
+        .catalog()
+        .tenant_by_slug(&args.slug)
+        .await?
+        .ok_or_else(|| anyhow::anyhow!("no tenant `{}`", args.slug))?;
+    let req = moves::request(
+        &args.to,
+        args.region.clone(),
+        Some(&args.cleanup),
+        args.reason.clone(),
+        "cli",
+        None,
+    )
+    .map_err(|e| anyhow::anyhow!("{e}"))?;
+    if args.dry_run {
+        let from = router
+            .catalog()
+            .placement(tenant.placement_id)
+            .await?
+            .map(|p| p.name)
+            .unwrap_or_default();
+        let plan = serde_json::json!({
+            "tenant": tenant.slug, "from": from, "to": args.to,
+            "region": args.region.as_ref().unwrap_or(&tenant.region), "cleanup": args.cleanup, "dry_run": true,
+        });
+        if args.json {
+            super::print_json(&plan)?;
+        } else {
+            println!(
+                "would move {} from {} to {} in {} (cleanup {})",
+                tenant.slug, from, args.to, plan["region"], args.cleanup
+            );
+        }
+        return Ok(());
+    }
+    let multi = MultiProgress::new();
+    if args.json {
+        multi.set_draw_target(indicatif::ProgressDrawTarget::hidden());
+    }
+    let phase = multi.add(ProgressBar::new_spinner());
+    phase.set_style(
+        ProgressStyle::with_template("{spinner} move {msg}")
+            .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+    );
+    phase.enable_steady_tick(std::time::Duration::from_millis(120));
+    let bars = Arc::new(Bars {
+        multi,
+        phase: phase.clone(),
+        tables: Mutex::new(Vec::new()),
+    });
+    let mover = Mover::new(router.clone()).with_progress(bars);
+    let planned = mover
+        .plan(&tenant, req)
+        .await
+        .map_err(|e| anyhow::anyhow!("{}", moves::move_error(e)))?;
+    let done = mover
+        .run(planned.id)
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    phase.finish_and_clear();
+    let view = moves::view(&router, done)
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    print_move(&view, args.json)?;
+    router.close().await;
+    if view.state == "done" {
+        Ok(())
+    } else {
+        anyhow::bail!("the move ended {}", view.state)
+    }
+}
+
+fn print_move(v: &moves::MoveView, json: bool) -> anyhow::Result<()> {
+    if json {
+        return super::print_json(v);
+    }
+    println!("move {} of {}: {}", v.id, v.tenant, v.state);
+    println!(
+        "  from {} to {} ({} in {})",
+        v.from,
+        v.to.map(|t| t.to_string()).unwrap_or_else(|| "-".into()),
+        v.target,
+        v.region
+    );
+    if let Some(e) = &v.error {
+        println!("  error: {e}");
+    }
+    let r = &v.report;
+    println!(
+        "  copy {} ms, {} catch-up passes, verify {} ms, fence {} ms ({} delta rows), {} bytes",
+        r["copy_ms"],
+        r["catch_up_passes"],
+        r["verify_ms"],
+        r["fence_ms"],
+        r["fence_delta_rows"],
+        r["bytes"]
+    );
+    if let Some(tables) = r["tables"].as_object() {
+        for (t, x) in tables {
+            println!(
+                "  {t:<14} {:>10} rows  checksum {} (source {})",
+                x["rows"],
+                x["checksum"].as_str().unwrap_or(""),
+                x["source_checksum"].as_str().unwrap_or("")
+            );
+        }
+    }
+    Ok(())
+}
+
+pub async fn run(config: Config, cmd: Command) -> anyhow::Result<()> {
+    let state = super::state(config).await?;
+    let router = &state.router;
+    match cmd {
+        Command::List { json } => {
+            let mut views = Vec::new();
+            for m in router.catalog().moves(100).await? {
+                views.push(
+                    moves::view(router, m)
+                        .await
+                        .map_err(|e| anyhow::anyhow!("{e}"))?,
+                );
+            }
+            if json {
+                super::print_json(&views)?;
+            } else {
+                println!(
+                    "{:<38} {:<20} {:<12} {:<10} CREATED",
+                    "ID", "TENANT", "STATE", "TARGET"
+                );
+                for v in views {
+                    println!(
+                        "{:<38} {:<20} {:<12} {:<10} {}",
+                        v.id,
+                        v.tenant,
+                        v.state,
+                        v.target,
+                        v.created_at.0.to_rfc3339()
+                    );
+                }
+            }
+        }
+        Command::Show { id, json } => {
+            let m = router
+                .catalog()
+                .get_move(id)
+                .await?
+                .ok_or_else(|| anyhow::anyhow!("no move {id}"))?;
+            print_move(
+                &moves::view(router, m)
+                    .await
+                    .map_err(|e| anyhow::anyhow!("{e}"))?,
+                json,
+            )?;
+        }
+        Command::Cancel { id, json } => {
+            let m = router
+                .catalog()
+                .get_move(id)
+                .await?
+                .ok_or_else(|| anyhow::anyhow!("no move {id}"))?;
+            if !router.catalog().request_cancel(id).await? {
+                anyhow::bail!(
+                    "the move is {}; only a move before its switch can be cancelled",
+                    m.state
+                );
+            }
+            if json {
+                super::print_json(&serde_json::json!({"id": id, "cancel_requested": true}))?;
+            } else {
+                println!("cancel requested for move {id}; it rolls back at its next step");
+            }
+        }
+    }
+    router.close().await;
+    Ok(())
+}

@@ -1,0 +1,400 @@
+//! A mover's connection to one placement database: the raw operations the
+//! move protocol needs, on either engine. Mover connections run as the
+//! configured (owner) user, not the application role: they see every
+//! tenant's rows of the database and take the tenant's write lock exclusively.
+
+use sqlx::pool::PoolConnection;
+use sqlx::{Executor, Postgres, QueryBuilder, Sqlite};
+use uuid::Uuid;
+
+use super::rows::TableRow;
+use crate::db::Pool;
+use crate::error::StoreError;
+
+pub enum MConn {
+    Pg(PoolConnection<Postgres>),
+    Sqlite(PoolConnection<Sqlite>),
+}
+
+/// The largest number of bound values in one statement (SQLite's default
+/// limit is 32,766; PostgreSQL's 65,535).
+const MAX_BINDS: usize = 30_000;
+
+impl MConn {
+    pub async fn acquire(pool: &Pool) -> Result<Self, StoreError> {
+        Ok(match pool {
+            Pool::Pg(p) => MConn::Pg(p.acquire().await?),
+            Pool::Sqlite(p) => MConn::Sqlite(p.acquire().await?),
+        })
+    }
+
+    pub async fn exec(&mut self, sql: &'static str) -> Result<(), StoreError> {
+        match self {
+            MConn::Pg(c) => c.execute(sql).await?,
+            MConn::Sqlite(c) => {
+                c.execute(sql).await?;
+                return Ok(());
+            }
+        };
+        Ok(())
+    }
+
+    /// Begins the transaction of a snapshot read (repeatable read on PostgreSQL).
+    pub async fn begin_snapshot(&mut self) -> Result<(), StoreError> {
+        match self {
+            MConn::Pg(c) => {
+                c.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+                    .await?;
+                c.execute("SELECT 1").await?;
+            }
+            MConn::Sqlite(c) => {
+                c.execute("BEGIN").await?;
+                c.execute("SELECT value FROM fsa_counter").await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Begins a transaction holding the tenant's write lock exclusively:
+    /// tenant writers wait (they do not fail) until it ends.
+    pub async fn begin_exclusive(&mut self, tenant: Uuid) -> Result<(), StoreError> {
+        match self {
+            MConn::Pg(c) => {
+                c.execute("BEGIN").await?;
+                sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended($1::text, 7))")
+                    .bind(tenant)
+                    .execute(&mut **c)
+                    .await?;
+            }
+            MConn::Sqlite(c) => {
+                c.execute("BEGIN IMMEDIATE").await?;
+            }
+        }
+        Ok(())
+    }
+
+    pub async fn commit(&mut self) -> Result<(), StoreError> {
+        self.exec("COMMIT").await
+    }
+
+    pub async fn rollback(&mut self) -> Result<(), StoreError> {
+        self.exec("ROLLBACK").await
+    }
+
+    /// The database's row-version counter: every row written before now has
+    /// a version at or below it.
+    pub async fn counter(&mut self) -> Result<i64, StoreError> {
+        Ok(match self {
+            MConn::Pg(c) => {
+                let (last, called): (i64, bool) =
+                    sqlx::query_as("SELECT last_value, is_called FROM fsa_row_version")
+                        .fetch_one(&mut **c)
+                        .await?;
+                if called { last } else { 0 }
+            }
+            MConn::Sqlite(c) => {
+                sqlx::query_scalar("SELECT value FROM fsa_counter WHERE id = 1")
+                    .fetch_one(&mut **c)
+                    .await?
+            }
+        })
+    }
+
+    pub async fn page<R: TableRow>(
+        &mut self,
+        tenant: Uuid,
+        above: i64,
+        after: Uuid,
+        limit: i64,
+    ) -> Result<Vec<R>, StoreError> {
+        Ok(match self {
+            MConn::Pg(c) => {
+                sqlx::query_as(R::SELECT_PAGE)
+                    .bind(tenant)
+                    .bind(above)
+                    .bind(after)
+                    .bind(limit)
+                    .fetch_all(&mut **c)
+                    .await?
+            }
+            MConn::Sqlite(c) => {
+                sqlx::query_as(R::SELECT_PAGE)
+                    .bind(tenant)
+                    .bind(above)
+                    .bind(after)
+                    .bind(limit)
+                    .fetch_all(&mut **c)
+                    .await?
+            }
+        })
+    }
+
+    pub async fn one<R: TableRow>(
+        &mut self,
+        tenant: Uuid,
+        id: Uuid,
+    ) -> Result<Option<R>, StoreError> {
+        Ok(match self {
+            MConn::Pg(c) => {
+                sqlx::query_as(R::SELECT_ONE)
+                    .bind(tenant)
+                    .bind(id)
+                    .fetch_optional(&mut **c)
+                    .await?
+            }
+            MConn::Sqlite(c) => {
+                sqlx::query_as(R::SELECT_ONE)
+                    .bind(tenant)
+                    .bind(id)
+                    .fetch_optional(&mut **c)
+                    .await?
+            }
+        })
+    }
+
+    /// Inserts or overwrites rows.
+    pub async fn upsert<R: TableRow>(&mut self, rows: &[R]) -> Result<(), StoreError> {
+        let per = (MAX_BINDS / R::COLUMNS).max(1);
+        for chunk in rows.chunks(per) {
+            match self {
+                MConn::Pg(c) => {
+                    let mut qb = QueryBuilder::<Postgres>::new(R::INSERT_HEAD);
+                    qb.push_values(chunk, |mut b, r| r.push_pg(&mut b));
+                    qb.push(R::ON_CONFLICT);
+                    qb.build().execute(&mut **c).await?;
+                }
+                MConn::Sqlite(c) => {
+                    let mut qb = QueryBuilder::<Sqlite>::new(R::INSERT_HEAD);
+                    qb.push_values(chunk, |mut b, r| r.push_sqlite(&mut b));
+                    qb.push(R::ON_CONFLICT);
+                    qb.build().execute(&mut **c).await?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Tombstones of the tenant above a version: (table, row id).
+    pub async fn tombstones(
+        &mut self,
+        tenant: Uuid,
+        above: i64,
+    ) -> Result<Vec<(String, Uuid)>, StoreError> {
+        const SQL: &str = "SELECT table_name, row_id FROM tombstones WHERE tenant_id = $1 AND row_version > $2 ORDER BY row_version";
+        Ok(match self {
+            MConn::Pg(c) => {
+                sqlx::query_as(SQL)
+                    .bind(tenant)
+                    .bind(above)
+                    .fetch_all(&mut **c)
+                    .await?
+            }
+            MConn::Sqlite(c) => {
+                sqlx::query_as(SQL)
+                    .bind(tenant)
+                    .bind(above)
+                    .fetch_all(&mut **c)
+                    .await?
+            }
+        })
+    }
+
+    /// Deletes one row of a tenant table.
+    pub async fn delete_row(
+        &mut self,
+        table: &str,
+        tenant: Uuid,
+        id: Uuid,
+    ) -> Result<(), StoreError> {
+        let sql = delete_one_sql(table)?;
+        match self {
+            MConn::Pg(c) => sqlx::query(sql)
+                .bind(tenant)
+                .bind(id)
+                .execute(&mut **c)
+                .await?
+                .rows_affected(),
+            MConn::Sqlite(c) => sqlx::query(sql)
+                .bind(tenant)
+                .bind(id)
+                .execute(&mut **c)
+                .await?
+                .rows_affected(),
+        };
+        Ok(())
+    }
+
+    /// Deletes up to `batch` of the tenant's rows of `table`; returns how many.
+    pub async fn delete_batch(
+        &mut self,
+        table: &str,
+        tenant: Uuid,
+        batch: i64,
+    ) -> Result<u64, StoreError> {
+        let sql = delete_batch_sql(table)?;
+        Ok(match self {
+            MConn::Pg(c) => sqlx::query(sql)
+                .bind(tenant)
+                .bind(batch)
+                .execute(&mut **c)
+                .await?
+                .rows_affected(),
+            MConn::Sqlite(c) => sqlx::query(sql)
+                .bind(tenant)
+                .bind(batch)
+                .execute(&mut **c)
+                .await?
+                .rows_affected(),
+        })
+    }
+
+    /// How many rows of the tenant `table` holds.
+    pub async fn count(&mut self, table: &str, tenant: Uuid) -> Result<i64, StoreError> {
+        let sql = count_sql(table)?;
+        Ok(match self {
+            MConn::Pg(c) => {
+                sqlx::query_scalar(sql)
+                    .bind(tenant)
+                    .fetch_one(&mut **c)
+                    .await?
+            }
+            MConn::Sqlite(c) => {
+                sqlx::query_scalar(sql)
+                    .bind(tenant)
+                    .fetch_one(&mut **c)
+                    .await?
+            }
+        })
+    }
+
+    /// The tenant's state row: (state, epoch, next work order number).
+    pub async fn state(&mut self, tenant: Uuid) -> Result<Option<(String, i64, i64)>, StoreError> {
+        const SQL: &str =
+            "SELECT state, epoch, next_wo_number FROM tenant_state WHERE tenant_id = $1";
+        Ok(match self {
+            MConn::Pg(c) => {
+                sqlx::query_as(SQL)
+                    .bind(tenant)
+                    .fetch_optional(&mut **c)
+                    .await?
+            }
+            MConn::Sqlite(c) => {
+                sqlx::query_as(SQL)
+                    .bind(tenant)
+                    .fetch_optional(&mut **c)
+                    .await?
+            }
+        })
+    }
+
+    /// Writes the tenant's state row.
+    pub async fn put_state(
+        &mut self,
+        tenant: Uuid,
+        state: &str,
+        epoch: i64,
+        next_wo_number: i64,
+    ) -> Result<(), StoreError> {
+        const SQL: &str = "INSERT INTO tenant_state (tenant_id, state, epoch, next_wo_number) VALUES ($1, $2, $3, $4)
+                           ON CONFLICT (tenant_id) DO UPDATE SET state = excluded.state, epoch = excluded.epoch,
+                           next_wo_number = excluded.next_wo_number";
+        match self {
+            MConn::Pg(c) => sqlx::query(SQL)
+                .bind(tenant)
+                .bind(state)
+                .bind(epoch)
+                .bind(next_wo_number)
+                .execute(&mut **c)
+                .await?
+                .rows_affected(),
+            MConn::Sqlite(c) => sqlx::query(SQL)
+                .bind(tenant)
+                .bind(state)
+                .bind(epoch)
+                .bind(next_wo_number)
+                .execute(&mut **c)
+                .await?
+                .rows_affected(),
+        };
+        Ok(())
+    }
+
+    pub async fn delete_state(&mut self, tenant: Uuid) -> Result<(), StoreError> {
+        const SQL: &str = "DELETE FROM tenant_state WHERE tenant_id = $1";
+        match self {
+            MConn::Pg(c) => sqlx::query(SQL)
+                .bind(tenant)
+                .execute(&mut **c)
+                .await?
+                .rows_affected(),
+            MConn::Sqlite(c) => sqlx::query(SQL)
+                .bind(tenant)
+                .execute(&mut **c)
+                .await?
+                .rows_affected(),
+        };
+        Ok(())
+    }
+
+    /// The number of schema migrations applied.
+    pub async fn schema_version(&mut self) -> Result<i64, StoreError> {
+        const SQL: &str = "SELECT coalesce(max(version), 0) FROM _sqlx_migrations WHERE success";
+        Ok(match self {
+            MConn::Pg(c) => sqlx::query_scalar(SQL).fetch_one(&mut **c).await?,
+            MConn::Sqlite(c) => sqlx::query_scalar(SQL).fetch_one(&mut **c).await?,
+        })
+    }
+}
+
+fn delete_one_sql(table: &str) -> Result<&'static str, StoreError> {
+    Ok(match table {
+        "users" => "DELETE FROM users WHERE tenant_id = $1 AND id = $2",
+        "clients" => "DELETE FROM clients WHERE tenant_id = $1 AND id = $2",
+        "personnel" => "DELETE FROM personnel WHERE tenant_id = $1 AND id = $2",
+        "work_orders" => "DELETE FROM work_orders WHERE tenant_id = $1 AND id = $2",
+        "tasks" => "DELETE FROM tasks WHERE tenant_id = $1 AND id = $2",
+        "file_metadata" => "DELETE FROM file_metadata WHERE tenant_id = $1 AND id = $2",
+        other => return Err(StoreError::Config(format!("unknown tenant table {other}"))),
+    })
+}
+
+fn delete_batch_sql(table: &str) -> Result<&'static str, StoreError> {
+    Ok(match table {
+        "users" => {
+            "DELETE FROM users WHERE tenant_id = $1 AND id IN (SELECT id FROM users WHERE tenant_id = $1 LIMIT $2)"
+        }
+        "clients" => {
+            "DELETE FROM clients WHERE tenant_id = $1 AND id IN (SELECT id FROM clients WHERE tenant_id = $1 LIMIT $2)"
+        }
+        "personnel" => {
+            "DELETE FROM personnel WHERE tenant_id = $1 AND id IN (SELECT id FROM personnel WHERE tenant_id = $1 LIMIT $2)"
+        }
+        "work_orders" => {
+            "DELETE FROM work_orders WHERE tenant_id = $1 AND id IN (SELECT id FROM work_orders WHERE tenant_id = $1 LIMIT $2)"
+        }
+        "tasks" => {
+            "DELETE FROM tasks WHERE tenant_id = $1 AND id IN (SELECT id FROM tasks WHERE tenant_id = $1 LIMIT $2)"
+        }
+        "file_metadata" => {
+            "DELETE FROM file_metadata WHERE tenant_id = $1 AND id IN (SELECT id FROM file_metadata WHERE tenant_id = $1 LIMIT $2)"
+        }
+        "tombstones" => {
+            "DELETE FROM tombstones WHERE tenant_id = $1 AND row_version IN (SELECT row_version FROM tombstones WHERE tenant_id = $1 LIMIT $2)"
+        }
+        other => return Err(StoreError::Config(format!("unknown tenant table {other}"))),
+    })
+}
+
+fn count_sql(table: &str) -> Result<&'static str, StoreError> {
+    Ok(match table {
+        "users" => "SELECT count(*) FROM users WHERE tenant_id = $1",
+        "clients" => "SELECT count(*) FROM clients WHERE tenant_id = $1",
+        "personnel" => "SELECT count(*) FROM personnel WHERE tenant_id = $1",
+        "work_orders" => "SELECT count(*) FROM work_orders WHERE tenant_id = $1",
+        "tasks" => "SELECT count(*) FROM tasks WHERE tenant_id = $1",
+        "file_metadata" => "SELECT count(*) FROM file_metadata WHERE tenant_id = $1",
+        "tombstones" => "SELECT count(*) FROM tombstones WHERE tenant_id = $1",
+        "tenant_state" => "SELECT count(*) FROM tenant_state WHERE tenant_id = $1",
+        other => return Err(StoreError::Config(format!("unknown tenant table {other}"))),
+    })
+}

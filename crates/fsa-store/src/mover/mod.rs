@@ -1,0 +1,922 @@
+//! The online tenant move: any placement to any other, on either engine,
+//! verified before the switch, with one short write pause (the fence).
+//!
+//! States, saved in the catalog after every step so a crash resumes or rolls
+//! back: `planned → provisioning → copying → catching_up → verifying →
+//! fenced → switched → cleaning → done`, and `failed → rolled_back`.
+//!
+//! - Copy: a barrier (the tenant's write lock taken exclusively for an
+//!   instant) gives a watermark `W` (every row of the tenant at or below it
+//!   is committed) and a snapshot that shows exactly those rows; the rows are
+//!   copied from the snapshot.
+//! - Catch up: again, for the rows and tombstones above the previous
+//!   watermark, until the delta is small.
+//! - Verify: per table, the row count and an order-independent checksum of
+//!   canonical rows, source through the last barrier's snapshot, target
+//!   directly. A mismatch fails the move before anything switched.
+//! - Fence: the write lock exclusively; the last delta is copied and checked
+//!   row by row; the source's state row says `moved_out`; the catalog points
+//!   the tenant at the target with a new epoch. Work is proportional to the
+//!   last delta only. Waiting writers find `moved_out` and retry on the target.
+//! - Clean: after the grace period, the tenant's rows leave the source, and
+//!   the report records that none remain.
+
+pub mod conn;
+pub mod rows;
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use fsa_core::{PlacementKind, Plan, Region, TenantId};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use self::conn::MConn;
+use self::rows::{
+    ClientRow, FileRow, PersonnelRow, TABLES, TableRow, TaskRow, UserRow, WorkOrderRow,
+};
+use crate::catalog::{Placement, Tenant};
+use crate::db::Pool;
+use crate::error::StoreError;
+use crate::moves_catalog::MoveRecord;
+use crate::router::Router;
+use crate::ts::Ts;
+
+const PAGE: i64 = 2_000;
+/// A catch-up pass that copies at most this many rows ends the catching up.
+const SMALL_DELTA: u64 = 200;
+const MAX_PASSES: usize = 8;
+
+/// Where a move goes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Target {
+    Kind(PlacementKind),
+    Placement(Uuid),
+}
+
+impl Target {
+    pub fn parse(s: &str) -> Result<Self, String> {
+        if let Ok(k) = s.parse::<PlacementKind>() {
+            return Ok(Target::Kind(k));
+        }
+        s.parse::<Uuid>()
+            .map(Target::Placement)
+            .map_err(|_| format!("`{s}` is neither shared, pooled, dedicated nor a placement id"))
+    }
+
+    fn as_string(&self) -> String {
+        match self {
+            Target::Kind(k) => k.to_string(),
+            Target::Placement(id) => id.to_string(),
+        }
+    }
+}
+
+/// A request to move a tenant.
+#[derive(Debug, Clone)]
+pub struct MoveRequest {
+    pub to: Target,
+    pub region: Option<Region>,
+    /// How long the source keeps the tenant's rows after the switch.
+    pub cleanup_after: Duration,
+    pub requested_by: String,
+    pub reason: String,
+    /// A plan the tenant takes when switched.
+    pub plan_after: Option<Plan>,
+}
+
+/// Per-table figures of a move.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct TableReport {
+    pub rows: u64,
+    pub checksum: String,
+    pub source_rows: u64,
+    pub source_checksum: String,
+}
+
+/// What a move did, stored with it in the catalog.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct Report {
+    pub tables: BTreeMap<String, TableReport>,
+    pub bytes: u64,
+    pub copy_ms: u64,
+    pub catch_up_passes: u32,
+    pub catch_up_rows: u64,
+    pub verify_ms: u64,
+    pub fence_ms: u64,
+    pub fence_delta_rows: u64,
+    pub requested_by: String,
+    pub reason: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cleanup_remaining: Option<BTreeMap<String, i64>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rolled_back_because: Option<String>,
+}
+
+/// Progress of a running move, for progress bars.
+pub trait Progress: Send + Sync {
+    fn phase(&self, _state: &str) {}
+    fn table(&self, _table: &str, _rows: u64) {}
+}
+
+struct NoProgress;
+impl Progress for NoProgress {}
+
+/// A failure that stops a move; before the switch it rolls the move back.
+#[derive(Debug, thiserror::Error)]
+pub enum MoveError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("pre-flight: {0}")]
+    Preflight(String),
+    #[error("verification failed: {0}")]
+    Mismatch(String),
+    #[error("cancelled")]
+    Cancelled,
+}
+
+pub struct Mover {
+    router: Arc<Router>,
+    progress: Arc<dyn Progress>,
+}
+
+const BEFORE_SWITCH: [&str; 7] = [
+    "planned",
+    "provisioning",
+    "copying",
+    "catching_up",
+    "verifying",
+    "fenced",
+    "failed",
+];
+
+impl Mover {
+    pub fn new(router: Arc<Router>) -> Self {
+        Mover {
+            router,
+            progress: Arc::new(NoProgress),
+        }
+    }
+
+    pub fn with_progress(mut self, p: Arc<dyn Progress>) -> Self {
+        self.progress = p;
+        self
+    }
+
+    /// Checks a request and records the move as `planned`.
+    pub async fn plan(&self, tenant: &Tenant, req: MoveRequest) -> Result<MoveRecord, MoveError> {
+        if tenant.state != "active" {
+            return Err(MoveError::Preflight(format!(
+                "tenant {} is not active",
+                tenant.slug
+            )));
+        }
+        let region = req.region.clone().unwrap_or_else(|| tenant.region.clone());
+        if let Target::Placement(id) = &req.to {
+            let p = self
+                .router
+                .catalog()
+                .placement(*id)
+                .await?
+                .ok_or_else(|| MoveError::Preflight(format!("no placement {id}")))?;
+            if p.id == tenant.placement_id {
+                return Err(MoveError::Preflight(
+                    "the tenant is already on that placement".into(),
+                ));
+            }
+            if p.state != "ready" {
+                return Err(MoveError::Preflight(format!(
+                    "placement {} is {}",
+                    p.name, p.state
+                )));
+            }
+        }
+        let now = Ts::now();
+        let report = Report {
+            requested_by: req.requested_by.clone(),
+            reason: req.reason.clone(),
+            ..Report::default()
+        };
+        let m = MoveRecord {
+            id: fsa_core::new_id(),
+            tenant_id: tenant.id,
+            from_placement: tenant.placement_id,
+            to_placement: None,
+            target: req.to.as_string(),
+            target_region: region.to_string(),
+            state: "planned".into(),
+            cancel_requested: false,
+            cleanup_after_ms: req.cleanup_after.as_millis() as i64,
+            requested_by: req.requested_by,
+            reason: req.reason,
+            plan_after: req.plan_after.map(|p| p.to_string()),
+            watermark: None,
+            report: serde_json::to_string(&report).unwrap_or_default(),
+            error: None,
+            created_at: now,
+            updated_at: now,
+            switched_at: None,
+            finished_at: None,
+        };
+        self.router.catalog().insert_move(&m).await?;
+        Ok(m)
+    }
+
+    /// Runs a move to `done`, or to `rolled_back` when it fails before its
+    /// switch. A failure after the switch leaves it to be resumed.
+    pub async fn run(&self, id: Uuid) -> Result<MoveRecord, MoveError> {
+        let mut m = self
+            .router
+            .catalog()
+            .get_move(id)
+            .await?
+            .ok_or_else(|| MoveError::Preflight(format!("no move {id}")))?;
+        let mut report: Report = serde_json::from_str(&m.report).unwrap_or_default();
+        let result = self.drive(&mut m, &mut report).await;
+        match result {
+            Ok(()) => Ok(m),
+            Err(e) if BEFORE_SWITCH.contains(&m.state.as_str()) => {
+                tracing::warn!(move.id = %m.id, error = %e, state = %m.state, "move failed before its switch; rolling back");
+                m.error = Some(e.to_string());
+                report.rolled_back_because = Some(e.to_string());
+                self.set_state(&mut m, &report, "failed").await?;
+                self.rollback(&mut m).await?;
+                self.set_state(&mut m, &report, "rolled_back").await?;
+                Ok(m)
+            }
+            Err(e) => {
+                m.error = Some(e.to_string());
+                let _ = self.save(&mut m, &report).await;
+                Err(e)
+            }
+        }
+    }
+
+    /// Resumes or rolls back every unfinished move (at start).
+    pub async fn resume_all(&self) -> Result<Vec<MoveRecord>, MoveError> {
+        let mut out = Vec::new();
+        for m in self.router.catalog().open_moves().await? {
+            tracing::info!(move.id = %m.id, state = %m.state, "resuming an unfinished move");
+            out.push(self.run(m.id).await?);
+        }
+        Ok(out)
+    }
+
+    async fn save(&self, m: &mut MoveRecord, report: &Report) -> Result<(), StoreError> {
+        m.report = serde_json::to_string(report).unwrap_or_default();
+        self.router.catalog().save_move(m).await
+    }
+
+    async fn set_state(
+        &self,
+        m: &mut MoveRecord,
+        report: &Report,
+        state: &str,
+    ) -> Result<(), StoreError> {
+        m.state = state.into();
+        if matches!(state, "done" | "rolled_back") {
+            m.finished_at = Some(Ts::now());
+        }
+        self.progress.phase(state);
+        self.save(m, report).await
+    }
+
+    async fn check_cancel(&self, m: &MoveRecord) -> Result<(), MoveError> {
+        if self.router.catalog().cancel_requested(m.id).await? {
+            return Err(MoveError::Cancelled);
+        }
+        Ok(())
+    }
+
+    async fn admin_pool(&self, p: &Placement) -> Result<Pool, StoreError> {
+        let server =
+            self.router.servers().get(&p.server).ok_or_else(|| {
+                StoreError::Config(format!("server {} is not configured", p.server))
+            })?;
+        server.open_admin_connection_pool(&p.db_name).await
+    }
+
+    async fn drive(&self, m: &mut MoveRecord, report: &mut Report) -> Result<(), MoveError> {
+        let catalog = self.router.catalog().clone();
+        let tenant = TenantId::from_verified(m.tenant_id);
+        let t = tenant.as_uuid();
+        let source = catalog
+            .placement(m.from_placement)
+            .await?
+            .ok_or_else(|| MoveError::Preflight("source placement missing".into()))?;
+
+        if m.state == "rolled_back" || m.state == "done" {
+            return Ok(());
+        }
+        if m.state == "failed" {
+            return Err(MoveError::Preflight(
+                m.error.clone().unwrap_or_else(|| "failed earlier".into()),
+            ));
+        }
+        if m.state == "planned" || m.state == "provisioning" {
+            self.set_state(m, report, "provisioning").await?;
+            let target = self.resolve_target(m).await?;
+            m.to_placement = Some(target.id);
+            self.save(m, report).await?;
+            if target.id == source.id {
+                return Err(MoveError::Preflight(
+                    "the tenant is already on that placement".into(),
+                ));
+            }
+            let src_pool = self.admin_pool(&source).await?;
+            let dst_pool = self.admin_pool(&target).await?;
+            let mut s = MConn::acquire(&src_pool).await?;
+            let mut d = MConn::acquire(&dst_pool).await?;
+            let (sv, dv) = (s.schema_version().await?, d.schema_version().await?);
+            if sv != dv {
+                return Err(MoveError::Preflight(format!(
+                    "schema versions differ: source {sv}, target {dv}; run `fsa db migrate`"
+                )));
+            }
+            if target.kind == PlacementKind::Dedicated {
+                let others = catalog
+                    .tenants()
+                    .await?
+                    .into_iter()
+                    .filter(|x| x.placement_id == target.id && x.id != t)
+                    .count();
+                if others > 0 {
+                    return Err(MoveError::Preflight(format!(
+                        "dedicated placement {} already holds a tenant",
+                        target.name
+                    )));
+                }
+            }
+            match s.state(t).await? {
+                Some((st, _, _)) if st == "active" => {}
+                other => {
+                    return Err(MoveError::Preflight(format!(
+                        "the source holds the tenant in state {other:?}"
+                    )));
+                }
+            }
+            // Leftovers of an earlier attempt go first.
+            clear_tenant(&mut d, t).await?;
+            let epoch = s.state(t).await?.map_or(1, |x| x.1);
+            d.put_state(t, "moving_in", epoch, 1000).await?;
+            drop((s, d));
+            src_pool.close().await;
+            dst_pool.close().await;
+            self.check_cancel(m).await?;
+            self.set_state(m, report, "copying").await?;
+        }
+        let target = catalog
+            .placement(
+                m.to_placement
+                    .ok_or_else(|| MoveError::Preflight("no target placement".into()))?,
+            )
+            .await?
+            .ok_or_else(|| MoveError::Preflight("target placement missing".into()))?;
+        let src_pool = self.admin_pool(&source).await?;
+        let dst_pool = self.admin_pool(&target).await?;
+        let result = self
+            .drive_copy(m, report, tenant, &source, &target, &src_pool, &dst_pool)
+            .await;
+        src_pool.close().await;
+        dst_pool.close().await;
+        result
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn drive_copy(
+        &self,
+        m: &mut MoveRecord,
+        report: &mut Report,
+        tenant: TenantId,
+        source: &Placement,
+        target: &Placement,
+        src_pool: &Pool,
+        dst_pool: &Pool,
+    ) -> Result<(), MoveError> {
+        let t = tenant.as_uuid();
+        let catalog = self.router.catalog().clone();
+        if matches!(m.state.as_str(), "copying" | "catching_up" | "verifying") {
+            // A copy is redone from the start when resumed: cheap to reason about.
+            let mut d = MConn::acquire(dst_pool).await?;
+            clear_tenant(&mut d, t).await?;
+            let mut s = MConn::acquire(src_pool).await?;
+            let epoch = s.state(t).await?.map_or(1, |x| x.1);
+            d.put_state(t, "moving_in", epoch, 1000).await?;
+            drop((s, d));
+            if m.state != "copying" {
+                self.set_state(m, report, "copying").await?;
+            }
+
+            let started = Instant::now();
+            let (mut snap, w0) = barrier(src_pool, t).await?;
+            let mut d = MConn::acquire(dst_pool).await?;
+            let copied = copy_pass(&mut snap, &mut d, t, 0, false, &*self.progress).await?;
+            snap.commit().await?;
+            report.bytes = copied.bytes;
+            report.copy_ms = started.elapsed().as_millis() as u64;
+            m.watermark = Some(w0);
+            self.check_cancel(m).await?;
+            self.set_state(m, report, "catching_up").await?;
+
+            let mut w = w0;
+            let mut passes = 0;
+            let (mut snap, wn) = loop {
+                let (mut snap, wi) = barrier(src_pool, t).await?;
+                let n = copy_pass(&mut snap, &mut d, t, w, true, &*self.progress).await?;
+                passes += 1;
+                report.catch_up_rows += n.rows;
+                report.bytes += n.bytes;
+                if n.rows <= SMALL_DELTA || passes >= MAX_PASSES {
+                    break (snap, wi);
+                }
+                snap.commit().await?;
+                w = wi;
+            };
+            report.catch_up_passes = passes as u32;
+            m.watermark = Some(wn);
+            self.check_cancel(m).await?;
+            self.set_state(m, report, "verifying").await?;
+
+            let started = Instant::now();
+            let verified = verify(&mut snap, &mut d, t).await;
+            snap.commit().await?;
+            report.tables = verified?;
+            report.verify_ms = started.elapsed().as_millis() as u64;
+            if let Some((table, r)) = report
+                .tables
+                .iter()
+                .find(|(_, r)| r.rows != r.source_rows || r.checksum != r.source_checksum)
+            {
+                return Err(MoveError::Mismatch(format!(
+                    "{table}: source {} rows ({}), target {} rows ({})",
+                    r.source_rows, r.source_checksum, r.rows, r.checksum
+                )));
+            }
+            self.check_cancel(m).await?;
+            self.set_state(m, report, "fenced").await?;
+            let w = m.watermark.unwrap_or(0);
+            let fence = fence(src_pool, dst_pool, t, w).await;
+            let (epoch, delta_rows, started) = fence?;
+            catalog.switch_tenant(tenant, target.id, epoch).await?;
+            self.router.invalidate(tenant);
+            report.fence_ms = started.elapsed().as_millis() as u64;
+            report.fence_delta_rows = delta_rows;
+            m.switched_at = Some(Ts::now());
+            self.after_switch(m, tenant).await?;
+            self.set_state(m, report, "switched").await?;
+            tracing::info!(move.id = %m.id, tenant.id = %tenant, move.fence_ms = report.fence_ms, from = %source.name, to = %target.name, "tenant switched");
+        }
+        if m.state == "fenced" {
+            // Resumed after a crash inside the fence: the source's state row tells
+            // whether the fence committed.
+            let mut s = MConn::acquire(src_pool).await?;
+            match s.state(t).await? {
+                Some((st, epoch, _)) if st == "moved_out" => {
+                    catalog.switch_tenant(tenant, target.id, epoch).await?;
+                    self.router.invalidate(tenant);
+                    m.switched_at = Some(Ts::now());
+                    self.after_switch(m, tenant).await?;
+                    self.set_state(m, report, "switched").await?;
+                }
+                _ => {
+                    return Err(MoveError::Preflight(
+                        "interrupted inside the fence before it committed".into(),
+                    ));
+                }
+            }
+        }
+        if m.state == "switched" || m.state == "cleaning" {
+            self.set_state(m, report, "cleaning").await?;
+            let due = m.switched_at.map(|s| s.0).unwrap_or_else(chrono::Utc::now)
+                + chrono::Duration::milliseconds(m.cleanup_after_ms);
+            let wait = (due - chrono::Utc::now()).to_std().unwrap_or_default();
+            if !wait.is_zero() {
+                tokio::time::sleep(wait).await;
+            }
+            let mut s = MConn::acquire(src_pool).await?;
+            clear_tenant(&mut s, t).await?;
+            let mut remaining = BTreeMap::new();
+            for table in TABLES.iter().chain(&["tombstones", "tenant_state"]) {
+                remaining.insert((*table).to_owned(), s.count(table, t).await?);
+            }
+            let left: i64 = remaining.values().sum();
+            report.cleanup_remaining = Some(remaining);
+            if left != 0 {
+                self.save(m, report).await?;
+                return Err(MoveError::Mismatch(format!(
+                    "{left} rows of the tenant remain at the source"
+                )));
+            }
+            self.set_state(m, report, "done").await?;
+        }
+        Ok(())
+    }
+
+    /// After the switch: a plan change that needed this move takes effect,
+    /// and the region follows the target.
+    async fn after_switch(&self, m: &MoveRecord, tenant: TenantId) -> Result<(), StoreError> {
+        let catalog = self.router.catalog();
+        let Some(t) = catalog.tenant_by_id(tenant).await? else {
+            return Ok(());
+        };
+        let plan = m
+            .plan_after
+            .as_deref()
+            .and_then(|p| p.parse().ok())
+            .unwrap_or(t.plan);
+        let region = Region::parse(&m.target_region).unwrap_or(t.region);
+        catalog.set_plan_region(tenant, plan, &region).await?;
+        self.router.invalidate(tenant);
+        Ok(())
+    }
+
+    /// The target placement of a planned move: named, or chosen by policy
+    /// (and provisioned when new).
+    async fn resolve_target(&self, m: &MoveRecord) -> Result<Placement, MoveError> {
+        let catalog = self.router.catalog();
+        if let Some(id) = m.to_placement {
+            return catalog
+                .placement(id)
+                .await?
+                .ok_or_else(|| MoveError::Preflight("target placement missing".into()));
+        }
+        match Target::parse(&m.target).map_err(MoveError::Preflight)? {
+            Target::Placement(id) => catalog
+                .placement(id)
+                .await?
+                .ok_or_else(|| MoveError::Preflight(format!("no placement {id}"))),
+            Target::Kind(kind) => {
+                let region = Region::parse(&m.target_region)
+                    .map_err(|e| MoveError::Preflight(e.to_string()))?;
+                let server = self.router.servers().for_region(&region).clone();
+                let slug = catalog
+                    .tenant_by_id(TenantId::from_verified(m.tenant_id))
+                    .await?
+                    .map(|t| t.slug)
+                    .unwrap_or_default();
+                let alloc = catalog
+                    .placement_for_move(
+                        kind,
+                        &region,
+                        &slug,
+                        &server,
+                        self.router.settings().pooled_capacity,
+                    )
+                    .await?;
+                if alloc.is_new {
+                    server.provision(&alloc.placement.db_name).await?;
+                    catalog.placement_ready(alloc.placement.id).await?;
+                }
+                if alloc.placement.id == m.from_placement {
+                    return Err(MoveError::Preflight(format!(
+                        "the tenant is already on the {kind} placement of {region}"
+                    )));
+                }
+                Ok(alloc.placement)
+            }
+        }
+    }
+
+    /// Undoes a move that did not switch: the source is left as it was, the
+    /// target loses every row of the tenant, and a dedicated placement made
+    /// for the move is dropped.
+    async fn rollback(&self, m: &mut MoveRecord) -> Result<(), StoreError> {
+        let catalog = self.router.catalog();
+        let t = m.tenant_id;
+        if let Some(src) = catalog.placement(m.from_placement).await? {
+            // A fence that committed its source side but not the switch.
+            let pool = self.admin_pool(&src).await?;
+            let mut s = MConn::acquire(&pool).await?;
+            if let Some((st, epoch, next)) = s.state(t).await? {
+                let still_here = catalog
+                    .tenant_by_id(TenantId::from_verified(t))
+                    .await?
+                    .is_some_and(|x| x.placement_id == src.id);
+                if st != "active" && still_here {
+                    s.put_state(t, "active", epoch, next).await?;
+                }
+            }
+            drop(s);
+            pool.close().await;
+        }
+        let Some(to) = m.to_placement else {
+            return Ok(());
+        };
+        let Some(target) = catalog.placement(to).await? else {
+            return Ok(());
+        };
+        if let Ok(pool) = self.admin_pool(&target).await {
+            let mut d = MConn::acquire(&pool).await?;
+            clear_tenant(&mut d, t).await?;
+            drop(d);
+            pool.close().await;
+        }
+        if target.kind == PlacementKind::Dedicated && catalog.forget_placement(target.id).await? {
+            if let Some(server) = self.router.servers().get(&target.server) {
+                server.drop_database(&target.db_name).await.ok();
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Takes the tenant's write lock for an instant: returns a snapshot that
+/// shows exactly the tenant's rows at or below the returned watermark.
+async fn barrier(src: &Pool, tenant: Uuid) -> Result<(MConn, i64), StoreError> {
+    let mut lock = MConn::acquire(src).await?;
+    lock.begin_exclusive(tenant).await?;
+    let mut snap = MConn::acquire(src).await?;
+    let taken = snap.begin_snapshot().await;
+    let w = lock.counter().await;
+    lock.commit().await?;
+    taken?;
+    Ok((snap, w?))
+}
+
+#[derive(Default)]
+struct Copied {
+    rows: u64,
+    bytes: u64,
+}
+
+/// Copies the tenant's rows above `above` from the snapshot to the target;
+/// with `delta`, also applies tombstones, all in one target transaction whose
+/// foreign keys are checked at commit.
+async fn copy_pass(
+    src: &mut MConn,
+    dst: &mut MConn,
+    tenant: Uuid,
+    above: i64,
+    delta: bool,
+    progress: &dyn Progress,
+) -> Result<Copied, StoreError> {
+    let mut out = Copied::default();
+    if delta {
+        begin_deferred(dst).await?;
+        let mut stones = src.tombstones(tenant, above).await?;
+        stones.sort_by_key(|(table, _)| std::cmp::Reverse(TABLES.iter().position(|t| t == table)));
+        for (table, id) in &stones {
+            dst.delete_row(table, tenant, *id).await?;
+        }
+        out.rows += stones.len() as u64;
+    }
+    let result = async {
+        out.add(copy_table::<UserRow>(src, dst, tenant, above, progress).await?);
+        out.add(copy_table::<ClientRow>(src, dst, tenant, above, progress).await?);
+        out.add(copy_table::<PersonnelRow>(src, dst, tenant, above, progress).await?);
+        out.add(copy_table::<WorkOrderRow>(src, dst, tenant, above, progress).await?);
+        out.add(copy_table::<TaskRow>(src, dst, tenant, above, progress).await?);
+        out.add(copy_table::<FileRow>(src, dst, tenant, above, progress).await?);
+        Ok::<_, StoreError>(())
+    }
+    .await;
+    if delta {
+        match result {
+            Ok(()) => dst.commit().await?,
+            Err(e) => {
+                let _ = dst.rollback().await;
+                return Err(e);
+            }
+        }
+    } else {
+        result?;
+    }
+    Ok(out)
+}
+
+impl Copied {
+    fn add(&mut self, c: Copied) {
+        self.rows += c.rows;
+        self.bytes += c.bytes;
+    }
+}
+
+async fn begin_deferred(c: &mut MConn) -> Result<(), StoreError> {
+    match c {
+        MConn::Pg(_) => {
+            c.exec("BEGIN").await?;
+            c.exec("SET CONSTRAINTS ALL DEFERRED").await
+        }
+        MConn::Sqlite(_) => {
+            c.exec("BEGIN IMMEDIATE").await?;
+            c.exec("PRAGMA defer_foreign_keys = ON").await
+        }
+    }
+}
+
+async fn copy_table<R: TableRow>(
+    src: &mut MConn,
+    dst: &mut MConn,
+    tenant: Uuid,
+    above: i64,
+    progress: &dyn Progress,
+) -> Result<Copied, StoreError> {
+    let mut out = Copied::default();
+    let mut after = Uuid::nil();
+    loop {
+        let rows: Vec<R> = src.page(tenant, above, after, PAGE).await?;
+        let Some(last) = rows.last() else { break };
+        after = last.id();
+        dst.upsert(&rows).await?;
+        out.rows += rows.len() as u64;
+        out.bytes += rows
+            .iter()
+            .map(|r| serde_json::to_vec(r).map(|v| v.len()).unwrap_or(0) as u64)
+            .sum::<u64>();
+        progress.table(R::TABLE, out.rows);
+        if (rows.len() as i64) < PAGE {
+            break;
+        }
+    }
+    Ok(out)
+}
+
+/// Count and order-independent checksum of the tenant's rows of one table.
+async fn digest_table<R: TableRow>(c: &mut MConn, tenant: Uuid) -> Result<(u64, u64), StoreError> {
+    let (mut n, mut sum) = (0u64, 0u64);
+    let mut after = Uuid::nil();
+    loop {
+        let rows: Vec<R> = c.page(tenant, 0, after, PAGE).await?;
+        let Some(last) = rows.last() else { break };
+        after = last.id();
+        for r in &rows {
+            n += 1;
+            sum = sum.wrapping_add(r.digest());
+        }
+        if (rows.len() as i64) < PAGE {
+            break;
+        }
+    }
+    Ok((n, sum))
+}
+
+async fn verify_table<R: TableRow>(
+    src: &mut MConn,
+    dst: &mut MConn,
+    tenant: Uuid,
+) -> Result<TableReport, StoreError> {
+    let (sn, ss) = digest_table::<R>(src, tenant).await?;
+    let (dn, ds) = digest_table::<R>(dst, tenant).await?;
+    Ok(TableReport {
+        rows: dn,
+        checksum: format!("{ds:016x}"),
+        source_rows: sn,
+        source_checksum: format!("{ss:016x}"),
+    })
+}
+
+async fn verify(
+    src: &mut MConn,
+    dst: &mut MConn,
+    tenant: Uuid,
+) -> Result<BTreeMap<String, TableReport>, StoreError> {
+    let mut out = BTreeMap::new();
+    out.insert(
+        "users".into(),
+        verify_table::<UserRow>(src, dst, tenant).await?,
+    );
+    out.insert(
+        "clients".into(),
+        verify_table::<ClientRow>(src, dst, tenant).await?,
+    );
+    out.insert(
+        "personnel".into(),
+        verify_table::<PersonnelRow>(src, dst, tenant).await?,
+    );
+    out.insert(
+        "work_orders".into(),
+        verify_table::<WorkOrderRow>(src, dst, tenant).await?,
+    );
+    out.insert(
+        "tasks".into(),
+        verify_table::<TaskRow>(src, dst, tenant).await?,
+    );
+    out.insert(
+        "file_metadata".into(),
+        verify_table::<FileRow>(src, dst, tenant).await?,
+    );
+    Ok(out)
+}
+
+/// Checks that the target holds exactly the source's version of each row
+/// changed above the watermark, and none of the deleted ones.
+async fn check_delta<R: TableRow>(
+    src: &mut MConn,
+    dst: &mut MConn,
+    tenant: Uuid,
+    above: i64,
+) -> Result<u64, MoveError> {
+    let mut n = 0;
+    let mut after = Uuid::nil();
+    loop {
+        let rows: Vec<R> = src.page(tenant, above, after, PAGE).await?;
+        let Some(last) = rows.last() else { break };
+        after = last.id();
+        for r in &rows {
+            n += 1;
+            let theirs: Option<R> = dst.one(tenant, r.id()).await?;
+            if theirs.map(|x| x.digest()) != Some(r.digest()) {
+                return Err(MoveError::Mismatch(format!(
+                    "{} row {} differs after the last delta",
+                    R::TABLE,
+                    r.id()
+                )));
+            }
+        }
+        if (rows.len() as i64) < PAGE {
+            break;
+        }
+    }
+    Ok(n)
+}
+
+async fn check_deleted(
+    dst: &mut MConn,
+    tenant: Uuid,
+    stones: &[(String, Uuid)],
+) -> Result<(), MoveError> {
+    for (table, id) in stones {
+        let present = match table.as_str() {
+            "users" => dst.one::<UserRow>(tenant, *id).await?.is_some(),
+            "clients" => dst.one::<ClientRow>(tenant, *id).await?.is_some(),
+            "personnel" => dst.one::<PersonnelRow>(tenant, *id).await?.is_some(),
+            "work_orders" => dst.one::<WorkOrderRow>(tenant, *id).await?.is_some(),
+            "tasks" => dst.one::<TaskRow>(tenant, *id).await?.is_some(),
+            "file_metadata" => dst.one::<FileRow>(tenant, *id).await?.is_some(),
+            _ => false,
+        };
+        if present {
+            return Err(MoveError::Mismatch(format!(
+                "{table} row {id} was deleted at the source but is at the target"
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// The fence. Returns the new epoch, the rows of the last delta, and when
+/// the write pause began.
+async fn fence(
+    src_pool: &Pool,
+    dst_pool: &Pool,
+    tenant: Uuid,
+    w: i64,
+) -> Result<(i64, u64, Instant), MoveError> {
+    let mut lock = MConn::acquire(src_pool).await?;
+    let mut dst = MConn::acquire(dst_pool).await?;
+    let started = Instant::now();
+    lock.begin_exclusive(tenant).await?;
+    let inner = async {
+        let (state, epoch, next_no) = lock
+            .state(tenant)
+            .await?
+            .ok_or_else(|| MoveError::Preflight("the source lost the tenant's state row".into()))?;
+        if state != "active" {
+            return Err(MoveError::Preflight(format!(
+                "the source holds the tenant as {state}"
+            )));
+        }
+        let copied = copy_pass(&mut lock, &mut dst, tenant, w, true, &NoProgress).await?;
+        let new_epoch = epoch + 1;
+        dst.put_state(tenant, "active", new_epoch, next_no).await?;
+        // Check the last delta row by row, and that deleted rows are gone.
+        let stones = lock.tombstones(tenant, w).await?;
+        check_deleted(&mut dst, tenant, &stones).await?;
+        let mut checked = 0;
+        checked += check_delta::<UserRow>(&mut lock, &mut dst, tenant, w).await?;
+        checked += check_delta::<ClientRow>(&mut lock, &mut dst, tenant, w).await?;
+        checked += check_delta::<PersonnelRow>(&mut lock, &mut dst, tenant, w).await?;
+        checked += check_delta::<WorkOrderRow>(&mut lock, &mut dst, tenant, w).await?;
+        checked += check_delta::<TaskRow>(&mut lock, &mut dst, tenant, w).await?;
+        checked += check_delta::<FileRow>(&mut lock, &mut dst, tenant, w).await?;
+        debug_assert!(checked <= copied.rows + stones.len() as u64 + 1);
+        lock.put_state(tenant, "moved_out", new_epoch, next_no)
+            .await?;
+        Ok((new_epoch, copied.rows))
+    }
+    .await;
+    match inner {
+        Ok((epoch, rows)) => {
+            lock.commit().await?;
+            Ok((epoch, rows, started))
+        }
+        Err(e) => {
+            let _ = lock.rollback().await;
+            // The target must not look ready.
+            if let Ok(Some((_, epoch, _))) = dst.state(tenant).await {
+                let _ = dst.put_state(tenant, "moving_in", epoch, 1000).await;
+            }
+            Err(e)
+        }
+    }
+}
+
+/// Deletes every row of the tenant from a placement, children first, then
+/// the tombstones that made, then its state row.
+async fn clear_tenant(c: &mut MConn, tenant: Uuid) -> Result<(), StoreError> {
+    for table in TABLES.iter().rev().chain(&["tombstones"]) {
+        while c.delete_batch(table, tenant, 5_000).await? > 0 {}
+    }
+    c.delete_state(tenant).await
+}

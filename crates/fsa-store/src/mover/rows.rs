@@ -1,0 +1,158 @@
+//! Tenant rows as the mover sees them: every column but `row_version`, the
+//! same Rust types on both engines, so a row read from SQLite can be written
+//! to PostgreSQL and the other way, and both sides hash to the same value.
+
+use std::hash::{Hash, Hasher};
+
+use chrono::NaiveDate;
+use serde::Serialize;
+use sqlx::postgres::PgRow;
+use sqlx::query_builder::Separated;
+use sqlx::sqlite::SqliteRow;
+use sqlx::types::Json;
+use sqlx::{FromRow, Postgres, Sqlite};
+use uuid::Uuid;
+
+use crate::ts::Ts;
+
+/// A tenant table the mover copies.
+pub trait TableRow:
+    Serialize
+    + Send
+    + Sync
+    + Unpin
+    + Sized
+    + for<'r> FromRow<'r, PgRow>
+    + for<'r> FromRow<'r, SqliteRow>
+    + 'static
+{
+    const TABLE: &'static str;
+    /// `$1` tenant, `$2` versions above, `$3` ids above, `$4` limit.
+    const SELECT_PAGE: &'static str;
+    /// `$1` tenant, `$2` id.
+    const SELECT_ONE: &'static str;
+    const INSERT_HEAD: &'static str;
+    const ON_CONFLICT: &'static str;
+    const COLUMNS: usize;
+    fn id(&self) -> Uuid;
+    fn push_pg(&self, b: &mut Separated<'_, Postgres, &'static str>);
+    fn push_sqlite(&self, b: &mut Separated<'_, Sqlite, &'static str>);
+
+    /// A hash of the row's canonical form (JSON with sorted keys).
+    fn digest(&self) -> u64 {
+        let v = serde_json::to_value(self).unwrap_or_default();
+        let mut h = std::hash::DefaultHasher::new();
+        canonical(&v).hash(&mut h);
+        h.finish()
+    }
+}
+
+/// JSON text with object keys sorted at every level.
+pub fn canonical(v: &serde_json::Value) -> String {
+    match v {
+        serde_json::Value::Object(m) => {
+            let mut keys: Vec<&String> = m.keys().collect();
+            keys.sort();
+            let inner: Vec<String> = keys
+                .into_iter()
+                .map(|k| {
+                    format!(
+                        "{}:{}",
+                        serde_json::Value::String(k.clone()),
+                        canonical(&m[k])
+                    )
+                })
+                .collect();
+            format!("{{{}}}", inner.join(","))
+        }
+        serde_json::Value::Array(a) => format!(
+            "[{}]",
+            a.iter().map(canonical).collect::<Vec<_>>().join(",")
+        ),
+        other => other.to_string(),
+    }
+}
+
+macro_rules! table {
+    ($Row:ident, $table:literal, [$($col:ident : $ty:ty),+ $(,)?]) => {
+        #[derive(Debug, Clone, Serialize, FromRow)]
+        pub struct $Row {
+            pub tenant_id: Uuid,
+            pub id: Uuid,
+            $(pub $col: $ty,)+
+        }
+
+        impl TableRow for $Row {
+            const TABLE: &'static str = $table;
+            const SELECT_PAGE: &'static str = concat!(
+                "SELECT tenant_id, id", $(", ", stringify!($col),)+
+                " FROM ", $table, " WHERE tenant_id = $1 AND row_version > $2 AND id > $3 ORDER BY id LIMIT $4"
+            );
+            const SELECT_ONE: &'static str = concat!(
+                "SELECT tenant_id, id", $(", ", stringify!($col),)+
+                " FROM ", $table, " WHERE tenant_id = $1 AND id = $2"
+            );
+            const INSERT_HEAD: &'static str = concat!(
+                "INSERT INTO ", $table, " (tenant_id, id", $(", ", stringify!($col),)+ ") "
+            );
+            const ON_CONFLICT: &'static str = concat!(
+                " ON CONFLICT (tenant_id, id) DO UPDATE SET tenant_id = excluded.tenant_id",
+                $(", ", stringify!($col), " = excluded.", stringify!($col),)+
+            );
+            const COLUMNS: usize = 2 $(+ { let _ = stringify!($col); 1 })+;
+
+            fn id(&self) -> Uuid {
+                self.id
+            }
+
+            fn push_pg(&self, b: &mut Separated<'_, Postgres, &'static str>) {
+                b.push_bind(self.tenant_id);
+                b.push_bind(self.id);
+                $(b.push_bind(self.$col.clone());)+
+            }
+
+            fn push_sqlite(&self, b: &mut Separated<'_, Sqlite, &'static str>) {
+                b.push_bind(self.tenant_id);
+                b.push_bind(self.id);
+                $(b.push_bind(self.$col.clone());)+
+            }
+        }
+    };
+}
+
+table!(UserRow, "users", [
+    email: String, name: String, role: String, password_hash: String, is_active: bool,
+    created_at: Ts, updated_at: Ts,
+]);
+table!(ClientRow, "clients", [
+    name: String, contact_name: Option<String>, email: Option<String>, phone: Option<String>,
+    address: Option<String>, is_active: bool, created_at: Ts, updated_at: Ts,
+]);
+table!(PersonnelRow, "personnel", [
+    name: String, email: Option<String>, phone: Option<String>, skills: Json<serde_json::Value>,
+    is_active: bool, user_id: Option<Uuid>, created_at: Ts, updated_at: Ts,
+]);
+table!(WorkOrderRow, "work_orders", [
+    number: i64, client_id: Uuid, title: String, description: Option<String>, status: String,
+    held_from: Option<String>, priority: String, due_date: Option<NaiveDate>, scheduled_start: Option<Ts>,
+    scheduled_end: Option<Ts>, assigned_to: Option<Uuid>, attributes: Json<serde_json::Value>,
+    created_at: Ts, updated_at: Ts,
+]);
+table!(TaskRow, "tasks", [
+    work_order_id: Uuid, title: String, status: String, assignee_id: Option<Uuid>, position: i32,
+    created_at: Ts, updated_at: Ts,
+]);
+table!(FileRow, "file_metadata", [
+    work_order_id: Uuid, file_type: String, file_name: String, size_bytes: i64, content_type: String,
+    storage_key: String, sha256: String, created_at: Ts, updated_at: Ts,
+]);
+
+/// The tenant tables, parents before children.
+pub const TABLES: [&str; 6] = [
+    "users",
+    "clients",
+    "personnel",
+    "work_orders",
+    "tasks",
+    "file_metadata",
+];
