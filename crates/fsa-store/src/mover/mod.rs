@@ -612,10 +612,11 @@ impl Mover {
             drop(d);
             pool.close().await;
         }
-        if target.kind == PlacementKind::Dedicated && catalog.forget_placement(target.id).await? {
-            if let Some(server) = self.router.servers().get(&target.server) {
-                server.drop_database(&target.db_name).await.ok();
-            }
+        if target.kind == PlacementKind::Dedicated
+            && catalog.forget_placement(target.id).await?
+            && let Some(server) = self.router.servers().get(&target.server)
+        {
+            server.drop_database(&target.db_name).await.ok();
         }
         Ok(())
     }
