@@ -336,6 +336,89 @@ impl MConn {
         Ok(())
     }
 
+    /// Whether both ends are PostgreSQL (binary COPY and SQL checksums apply).
+    pub fn both_pg(a: &MConn, b: &MConn) -> bool {
+        matches!((a, b), (MConn::Pg(_), MConn::Pg(_)))
+    }
+
+    /// Streams the tenant's rows of a table from this PostgreSQL connection
+    /// (inside its snapshot) to another with binary `COPY`; returns (rows, bytes).
+    pub async fn copy_binary<R: TableRow>(
+        &mut self,
+        dst: &mut MConn,
+        tenant: Uuid,
+    ) -> Result<(u64, u64), StoreError> {
+        use futures::StreamExt;
+        let (MConn::Pg(src), MConn::Pg(dst)) = (self, dst) else {
+            return Err(StoreError::Config(
+                "binary COPY needs PostgreSQL at both ends".into(),
+            ));
+        };
+        // The tenant id is a formatted UUID, not input text.
+        let out_sql = format!(
+            "COPY (SELECT {} FROM {} WHERE tenant_id = '{tenant}') TO STDOUT (FORMAT binary)",
+            R::COLUMN_LIST,
+            R::TABLE
+        );
+        let in_sql = format!(
+            "COPY {} ({}) FROM STDIN (FORMAT binary)",
+            R::TABLE,
+            R::COLUMN_LIST
+        );
+        let mut sink = dst.copy_in_raw(&in_sql).await?;
+        let mut stream = src.copy_out_raw(&out_sql).await?;
+        let mut bytes = 0u64;
+        let mut failed = None;
+        while let Some(chunk) = stream.next().await {
+            match chunk {
+                Ok(c) => {
+                    bytes += c.len() as u64;
+                    if let Err(e) = sink.send(c).await {
+                        failed = Some(e);
+                        break;
+                    }
+                }
+                Err(e) => {
+                    failed = Some(e);
+                    break;
+                }
+            }
+        }
+        drop(stream);
+        if let Some(e) = failed {
+            let _ = sink.abort("copy source failed").await;
+            return Err(e.into());
+        }
+        let rows = sink.finish().await?;
+        Ok((rows, bytes))
+    }
+
+    /// Count and checksum of the tenant's rows of a table computed by
+    /// PostgreSQL itself: the sum of the first 64 bits of the md5 of each
+    /// row's text, in UTC. Equal on two PostgreSQL databases holding equal rows.
+    pub async fn sql_digest<R: TableRow>(
+        &mut self,
+        tenant: Uuid,
+    ) -> Result<(u64, String), StoreError> {
+        let MConn::Pg(c) = self else {
+            return Err(StoreError::Config(
+                "SQL checksums are computed on PostgreSQL".into(),
+            ));
+        };
+        c.execute("SET TIME ZONE 'UTC'").await?;
+        let sql = format!(
+            "SELECT count(*), coalesce(sum(('x' || substr(md5(t::text), 1, 16))::bit(64)::bigint), 0)::text \
+             FROM (SELECT {} FROM {} WHERE tenant_id = $1) t",
+            R::COLUMN_LIST,
+            R::TABLE
+        );
+        let (n, sum): (i64, String) = sqlx::query_as(sqlx::AssertSqlSafe(sql))
+            .bind(tenant)
+            .fetch_one(&mut **c)
+            .await?;
+        Ok((n as u64, sum))
+    }
+
     /// The number of schema migrations applied.
     pub async fn schema_version(&mut self) -> Result<i64, StoreError> {
         const SQL: &str = "SELECT coalesce(max(version), 0) FROM _sqlx_migrations WHERE success";

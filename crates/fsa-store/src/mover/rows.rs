@@ -34,6 +34,8 @@ pub trait TableRow:
     const INSERT_HEAD: &'static str;
     const ON_CONFLICT: &'static str;
     const COLUMNS: usize;
+    /// `tenant_id, id, …`: every copied column, for COPY and checksums.
+    const COLUMN_LIST: &'static str;
     fn id(&self) -> Uuid;
     fn push_pg(&self, b: &mut Separated<'_, Postgres, &'static str>);
     fn push_sqlite(&self, b: &mut Separated<'_, Sqlite, &'static str>);
@@ -100,6 +102,7 @@ macro_rules! table {
                 $(", ", stringify!($col), " = excluded.", stringify!($col),)+
             );
             const COLUMNS: usize = 2 $(+ { let _ = stringify!($col); 1 })+;
+            const COLUMN_LIST: &'static str = concat!("tenant_id, id" $(, ", ", stringify!($col))+);
 
             fn id(&self) -> Uuid {
                 self.id
