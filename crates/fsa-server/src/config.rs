@@ -100,7 +100,17 @@ impl Default for Config {
 
 /// Environment variables that are not configuration keys but are read
 /// elsewhere (the log format, the config file's path).
-const ENV_NOT_KEYS: &[&str] = &["FSA_CONFIG", "FSA_LOG", "FSA_LOG_FORMAT"];
+const ENV_NOT_KEYS: &[&str] = &[
+    "FSA_CONFIG",
+    "FSA_LOG",
+    "FSA_LOG_FORMAT",
+    "FSA_ADMIN_PASSWORD",
+    "FSA_MOVE_PAUSE_AT",
+    "FSA_MOVE_PAUSE_FILE",
+    "FSA_TEST_PG_URL",
+    "FSA_PG_BIN",
+    "FSA_SCALE_SECS",
+];
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -123,9 +133,20 @@ impl Config {
             fig = fig.merge(Toml::file_exact(f));
         }
         fig = fig.merge(
+            // Only configuration keys: other FSA_ variables (the log
+            // format, test aids) are warned about below, not rejected.
             Env::prefixed("FSA_")
-                .split("__")
-                .ignore(&["config", "log", "log_format"]),
+                .filter(|k| {
+                    KNOWN_KEYS.contains(
+                        &k.as_str()
+                            .split("__")
+                            .next()
+                            .unwrap_or_default()
+                            .to_ascii_lowercase()
+                            .as_str(),
+                    )
+                })
+                .split("__"),
         );
         for (key, _) in std::env::vars() {
             if key.starts_with("FSA_") && !ENV_NOT_KEYS.contains(&key.as_str()) {

@@ -134,7 +134,7 @@ impl Servers {
 }
 
 /// How long a request waits for a moved tenant's new route.
-const MOVED_WAIT: Duration = Duration::from_secs(2);
+const MOVED_WAIT: Duration = Duration::from_secs(5);
 
 pub struct Router {
     catalog: Catalog,

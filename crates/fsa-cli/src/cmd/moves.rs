@@ -48,6 +48,11 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Resume or roll back every unfinished move (what `fsa serve` does at start).
+    Resume {
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 /// A bar per table and a line per phase.
@@ -237,6 +242,29 @@ pub async fn run(config: Config, cmd: Command) -> anyhow::Result<()> {
                     .map_err(|e| anyhow::anyhow!("{e}"))?,
                 json,
             )?;
+        }
+        Command::Resume { json } => {
+            let done = Mover::new(router.clone())
+                .resume_all()
+                .await
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
+            let mut views = Vec::new();
+            for m in done {
+                views.push(
+                    moves::view(router, m)
+                        .await
+                        .map_err(|e| anyhow::anyhow!("{e}"))?,
+                );
+            }
+            if json {
+                super::print_json(&views)?;
+            } else if views.is_empty() {
+                println!("no unfinished moves");
+            } else {
+                for v in views {
+                    println!("move {} of {}: {}", v.id, v.tenant, v.state);
+                }
+            }
         }
         Command::Cancel { id, json } => {
             let m = router

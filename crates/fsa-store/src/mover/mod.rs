@@ -279,7 +279,9 @@ impl Mover {
             m.finished_at = Some(Ts::now());
         }
         self.progress.phase(state);
-        self.save(m, report).await
+        self.save(m, report).await?;
+        pause_point(state).await;
+        Ok(())
     }
 
     async fn check_cancel(&self, m: &MoveRecord) -> Result<(), MoveError> {
@@ -458,6 +460,7 @@ impl Mover {
             let w = m.watermark.unwrap_or(0);
             let fence = fence(src_pool, dst_pool, t, w).await;
             let (epoch, delta_rows, started) = fence?;
+            pause_point("fence-committed").await;
             catalog.switch_tenant(tenant, target.id, epoch).await?;
             self.router.invalidate(tenant);
             report.fence_ms = started.elapsed().as_millis() as u64;
@@ -619,6 +622,19 @@ impl Mover {
             server.drop_database(&target.db_name).await.ok();
         }
         Ok(())
+    }
+}
+
+/// A fault-injection point for the crash tests: when `FSA_MOVE_PAUSE_AT`
+/// names this point, the mover writes `<FSA_MOVE_PAUSE_FILE>` and stops here
+/// until its process is killed. Unset in production, it costs one lookup.
+async fn pause_point(point: &str) {
+    if std::env::var("FSA_MOVE_PAUSE_AT").is_ok_and(|p| p == point) {
+        if let Ok(file) = std::env::var("FSA_MOVE_PAUSE_FILE") {
+            let _ = std::fs::write(file, point);
+        }
+        tracing::warn!(point, "move paused by FSA_MOVE_PAUSE_AT");
+        std::future::pending::<()>().await;
     }
 }
 
