@@ -191,3 +191,99 @@ async fn move_support_on_postgres() {
     exercise(&router).await;
     router.close().await;
 }
+
+/// A move cancelled before its switch rolls back: the source as it was, the
+/// target clean and retired.
+async fn cancel(router: &std::sync::Arc<Router>) {
+    use fsa_store::mover::{MoveRequest, Mover, Target};
+
+    let t = onboard(router, "cancel-me").await;
+    let mut tx = router.begin(t, Mode::Write).await.unwrap();
+    let c = clients::create(
+        &mut tx,
+        ClientFields {
+            name: Some("Client".into()),
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    work_orders::create(
+        &mut tx,
+        WorkOrderFields {
+            client_id: Some(c.id),
+            title: Some("Job".into()),
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    tx.commit().await.unwrap();
+    let before = router.route(t).await.unwrap();
+    let tenant = router.catalog().tenant_by_id(t).await.unwrap().unwrap();
+    let mover = Mover::new(router.clone());
+    let req = MoveRequest {
+        to: Target::Kind(fsa_core::PlacementKind::Dedicated),
+        region: None,
+        cleanup_after: std::time::Duration::ZERO,
+        requested_by: "test".into(),
+        reason: "cancel".into(),
+        plan_after: None,
+    };
+    let planned = mover.plan(&tenant, req.clone()).await.unwrap();
+    // A second move of the same tenant is refused while this one is open.
+    assert!(mover.plan(&tenant, req).await.is_err());
+    assert!(router.catalog().request_cancel(planned.id).await.unwrap());
+    let m = mover.run(planned.id).await.unwrap();
+    assert_eq!(m.state, "rolled_back");
+    assert_eq!(m.error.as_deref(), Some("cancelled"));
+    assert_eq!(
+        router.route(t).await.unwrap(),
+        before,
+        "the tenant stays where it was"
+    );
+    let target = router
+        .catalog()
+        .placement(m.to_placement.unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        target.state, "retired",
+        "the dedicated placement made for the move is retired"
+    );
+    let mut tx = router.begin(t, Mode::Read).await.unwrap();
+    let page = work_orders::list(
+        &mut tx,
+        work_orders::WorkOrderFilter {
+            limit: 10,
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    assert_eq!(page.items.len(), 1, "the source kept the tenant's rows");
+    tx.commit().await.unwrap();
+    assert!(
+        !router.catalog().request_cancel(m.id).await.unwrap(),
+        "a finished move cannot be cancelled"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cancelled_move_on_sqlite() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = DbUrl::new(format!("sqlite://{}/catalog.db", dir.path().display()));
+    let router = router_for(&url, "").await;
+    cancel(&router).await;
+    router.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cancelled_move_on_postgres() {
+    let db = TestDb::new();
+    let url = DbUrl::new(db.url());
+    let router = router_for(&url, &db.name).await;
+    cancel(&router).await;
+    router.close().await;
+}
