@@ -46,9 +46,9 @@ async fn writer(
     while !stop.load(Ordering::Relaxed) {
         i += 1;
         let existing: Vec<String> = mine.keys().cloned().collect();
-        let (s, b, id) = if i % 3 == 0 && !existing.is_empty() {
+        let (s, b, id) = if i.is_multiple_of(3) && !existing.is_empty() {
             let id = existing[(i * 7 + n) % existing.len()].clone();
-            if i % 9 == 0 {
+            if i.is_multiple_of(9) {
                 let (s, b) = app
                     .delete(&format!("/api/v1/work-orders/{id}"), &token)
                     .await;
