@@ -56,13 +56,21 @@ async fn load(conn: &mut sqlx::PgConnection, tenant: uuid::Uuid, n: i64) -> anyh
     .bind(n)
     .execute(&mut *conn)
     .await?;
-    sqlx::query("UPDATE tenant_state SET next_wo_number = 10001 + $2 WHERE tenant_id = $1").bind(tenant).bind(n).execute(&mut *conn).await?;
+    sqlx::query("UPDATE tenant_state SET next_wo_number = 10001 + $2 WHERE tenant_id = $1")
+        .bind(tenant)
+        .bind(n)
+        .execute(&mut *conn)
+        .await?;
     Ok(())
 }
 
 fn p99(mut v: Vec<f64>) -> (f64, f64, usize) {
     v.sort_by(f64::total_cmp);
-    let at = |p: f64| v.get(((v.len() as f64 - 1.0) * p).round() as usize).copied().unwrap_or(0.0);
+    let at = |p: f64| {
+        v.get(((v.len() as f64 - 1.0) * p).round() as usize)
+            .copied()
+            .unwrap_or(0.0)
+    };
     (at(0.5), at(0.99), v.len())
 }
 
@@ -80,16 +88,28 @@ async fn phase(
     let mut noise = Vec::new();
     if let Some((token, client)) = noisy {
         for w in 0..args.noisy_workers {
-            let (app, stop, ok, limited, token, client) =
-                (app.clone(), stop.clone(), noisy_ok.clone(), noisy_limited.clone(), token.to_owned(), client.to_owned());
+            let (app, stop, ok, limited, token, client) = (
+                app.clone(),
+                stop.clone(),
+                noisy_ok.clone(),
+                noisy_limited.clone(),
+                token.to_owned(),
+                client.to_owned(),
+            );
             noise.push(tokio::spawn(async move {
                 let mut i = 0u64;
                 while !stop.load(Ordering::Relaxed) {
                     i += 1;
-                    let (s, _) = if (i + w as u64) % 4 == 0 {
-                        app.post("/api/v1/work-orders", &token, json!({"client_id": client, "title": "noise"})).await
+                    let (s, _) = if (i + w as u64).is_multiple_of(4) {
+                        app.post(
+                            "/api/v1/work-orders",
+                            &token,
+                            json!({"client_id": client, "title": "noise"}),
+                        )
+                        .await
                     } else {
-                        app.get("/api/v1/work-orders?status=open&limit=200&q=job", &token).await
+                        app.get("/api/v1/work-orders?status=open&limit=200&q=job", &token)
+                            .await
                     };
                     match s {
                         200 | 201 => {
@@ -135,7 +155,11 @@ async fn phase(
     for n in noise {
         n.await?;
     }
-    Ok((lat, noisy_ok.load(Ordering::Relaxed), noisy_limited.load(Ordering::Relaxed)))
+    Ok((
+        lat,
+        noisy_ok.load(Ordering::Relaxed),
+        noisy_limited.load(Ordering::Relaxed),
+    ))
 }
 
 async fn run(args: &Args, limits_on: bool) -> anyhow::Result<()> {
@@ -150,21 +174,38 @@ async fn run(args: &Args, limits_on: bool) -> anyhow::Result<()> {
         .await?,
     );
     let big = app.create_tenant("noisy", "basic", "default").await;
-    let db = big["placement"]["database"].as_str().unwrap_or_default().to_owned();
-    let mut conn = sqlx::PgConnection::connect(&format!("{}/{db}", fsa_testkit::local_pg_base())).await?;
-    load(&mut conn, big["id"].as_str().unwrap_or_default().parse()?, args.big_work_orders).await?;
+    let db = big["placement"]["database"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    let mut conn =
+        sqlx::PgConnection::connect(&format!("{}/{db}", fsa_testkit::local_pg_base())).await?;
+    load(
+        &mut conn,
+        big["id"].as_str().unwrap_or_default().parse()?,
+        args.big_work_orders,
+    )
+    .await?;
     let mut small = Vec::new();
     for i in 0..args.small {
         let slug = format!("small-{i:02}");
         let t = app.create_tenant(&slug, "free", "default").await;
-        load(&mut conn, t["id"].as_str().unwrap_or_default().parse()?, args.small_work_orders).await?;
+        load(
+            &mut conn,
+            t["id"].as_str().unwrap_or_default().parse()?,
+            args.small_work_orders,
+        )
+        .await?;
         small.push(app.login_admin(&slug).await);
     }
     sqlx::query("VACUUM ANALYZE").execute(&mut conn).await?;
     conn.close().await?;
     let noisy_token = app.login_admin("noisy").await;
     let (_, clients) = app.get("/api/v1/clients", &noisy_token).await;
-    let client = clients["items"][0]["id"].as_str().unwrap_or_default().to_owned();
+    let client = clients["items"][0]["id"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
     let small = Arc::new(small);
 
     let (idle, _, _) = phase(&app, &small, None, args).await?;
@@ -174,7 +215,11 @@ async fn run(args: &Args, limits_on: bool) -> anyhow::Result<()> {
     println!(
         "plan limits {}{}",
         if limits_on { "ON (defaults)" } else { "OFF" },
-        if args.honor_retry_after { ", noisy client honours Retry-After" } else { ", noisy client retries at once" }
+        if args.honor_retry_after {
+            ", noisy client honours Retry-After"
+        } else {
+            ", noisy client retries at once"
+        }
     );
     println!("  small tenants idle neighbour: p50 {i50:.2} ms p99 {i99:.2} ms ({n_idle} requests)");
     println!("  small tenants busy neighbour: p50 {b50:.2} ms p99 {b99:.2} ms ({n_busy} requests)");
@@ -182,7 +227,10 @@ async fn run(args: &Args, limits_on: bool) -> anyhow::Result<()> {
         "  noisy tenant: {ok} requests served ({:.0}/s), {limited} refused (429)",
         ok as f64 / args.secs as f64
     );
-    println!("  ratio p99 busy/idle: {:.2} (target <= 1.5)", b99 / i99.max(f64::EPSILON));
+    println!(
+        "  ratio p99 busy/idle: {:.2} (target <= 1.5)",
+        b99 / i99.max(f64::EPSILON)
+    );
     match Arc::try_unwrap(app) {
         Ok(app) => app.stop().await,
         Err(_) => anyhow::bail!("app still shared"),
