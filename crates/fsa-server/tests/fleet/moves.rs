@@ -354,6 +354,29 @@ async fn writer(
     (mine, fivexx)
 }
 
+/// The tenant tables' index names of a local PostgreSQL database, and the
+/// rows left in its `fsa_deferred_indexes`.
+async fn indexes_of(db: &str) -> (Vec<String>, i64) {
+    use sqlx::Connection;
+    let mut c = sqlx::PgConnection::connect(&format!("{}/{db}", fsa_testkit::local_pg_base()))
+        .await
+        .unwrap();
+    let names: Vec<String> = sqlx::query_scalar(
+        "SELECT indexname::text FROM pg_indexes WHERE schemaname = 'public' \
+         AND tablename IN ('users', 'clients', 'personnel', 'work_orders', 'tasks', 'file_metadata') \
+         ORDER BY 1",
+    )
+    .fetch_all(&mut c)
+    .await
+    .unwrap();
+    let pending: i64 = sqlx::query_scalar("SELECT count(*) FROM fsa_deferred_indexes")
+        .fetch_one(&mut c)
+        .await
+        .unwrap();
+    c.close().await.unwrap();
+    (names, pending)
+}
+
 async fn writers_during_a_move(to: &str) {
     let app = Arc::new(
         TestApp::start_with(Backend::Postgres, |c| c.pooled_capacity = 3)
@@ -379,6 +402,7 @@ async fn writers_during_a_move(to: &str) {
         })
         .collect();
     tokio::time::sleep(Duration::from_millis(1500)).await;
+    let (_, before) = app.get("/admin/tenants/busy", &app.admin_token).await;
     let m = move_tenant(&app, "busy", json!({"to": to, "cleanup": "now"})).await;
     tokio::time::sleep(Duration::from_millis(500)).await;
     stop.store(true, Ordering::Relaxed);
@@ -391,6 +415,19 @@ async fn writers_during_a_move(to: &str) {
     }
     assert_eq!(fivexx, 0, "no writer saw a 5xx");
     assert_verified(&m);
+    // Indexes deferred for the bulk load into a database of its own are all
+    // built again: the target has the source's.
+    let (_, after) = app.get("/admin/tenants/busy", &app.admin_token).await;
+    let (want, _) = indexes_of(before["placement"]["database"].as_str().unwrap()).await;
+    let (got, pending) = indexes_of(after["placement"]["database"].as_str().unwrap()).await;
+    assert_eq!(got, want, "the target's indexes");
+    assert_eq!(pending, 0, "no index left to build");
+    if to == "dedicated" {
+        assert!(
+            m["report"]["indexes_built_after_load"].as_u64().unwrap() > 0,
+            "a new dedicated database gets its indexes after the bulk load: {m}"
+        );
+    }
     assert!(
         m["report"]["catch_up_rows"].as_u64().unwrap()
             + m["report"]["fence_delta_rows"].as_u64().unwrap()

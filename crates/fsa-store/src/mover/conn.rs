@@ -104,7 +104,6 @@ impl MConn {
         &mut self,
         tenant: Uuid,
         above: i64,
-        after: Uuid,
         limit: i64,
     ) -> Result<Vec<R>, StoreError> {
         Ok(match self {
@@ -112,7 +111,6 @@ impl MConn {
                 sqlx::query_as(R::SELECT_PAGE)
                     .bind(tenant)
                     .bind(above)
-                    .bind(after)
                     .bind(limit)
                     .fetch_all(&mut **c)
                     .await?
@@ -121,7 +119,6 @@ impl MConn {
                 sqlx::query_as(R::SELECT_PAGE)
                     .bind(tenant)
                     .bind(above)
-                    .bind(after)
                     .bind(limit)
                     .fetch_all(&mut **c)
                     .await?
@@ -233,12 +230,20 @@ impl MConn {
     ) -> Result<u64, StoreError> {
         let sql = delete_batch_sql(table)?;
         Ok(match self {
-            MConn::Pg(c) => sqlx::query(sql)
-                .bind(tenant)
-                .bind(batch)
-                .execute(&mut **c)
-                .await?
-                .rows_affected(),
+            MConn::Pg(c) => {
+                // A purge: no tombstones for rows nothing will copy again.
+                let mut tx = sqlx::Connection::begin(&mut **c).await?;
+                tx.execute("SELECT set_config('fsa.purge', 'on', true)")
+                    .await?;
+                let n = sqlx::query(sql)
+                    .bind(tenant)
+                    .bind(batch)
+                    .execute(&mut *tx)
+                    .await?
+                    .rows_affected();
+                tx.commit().await?;
+                n
+            }
             MConn::Sqlite(c) => sqlx::query(sql)
                 .bind(tenant)
                 .bind(batch)
@@ -417,6 +422,75 @@ impl MConn {
             .fetch_one(&mut **c)
             .await?;
         Ok((n as u64, sum))
+    }
+
+    /// Before a bulk load into a PostgreSQL database that holds no other
+    /// tenant: drops the tenant tables' secondary (non-unique) indexes and
+    /// keeps their definitions in `fsa_deferred_indexes`, in one transaction,
+    /// so that `restore_indexes` builds them once after the load. Returns how
+    /// many it dropped; on SQLite or a database with other tenants, none.
+    pub async fn defer_indexes(&mut self, tenant: Uuid) -> Result<usize, StoreError> {
+        let MConn::Pg(c) = self else { return Ok(0) };
+        let mut tx = sqlx::Connection::begin(&mut **c).await?;
+        let others: bool =
+            sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM tenant_state WHERE tenant_id <> $1)")
+                .bind(tenant)
+                .fetch_one(&mut *tx)
+                .await?;
+        if others {
+            return Ok(0);
+        }
+        let found: Vec<(String, String)> = sqlx::query_as(
+            "SELECT i.relname::text, pg_get_indexdef(i.oid) \
+             FROM pg_index x \
+             JOIN pg_class i ON i.oid = x.indexrelid \
+             JOIN pg_class t ON t.oid = x.indrelid \
+             JOIN pg_namespace n ON n.oid = t.relnamespace \
+             WHERE n.nspname = current_schema() AND t.relname = ANY($1) AND NOT x.indisunique",
+        )
+        .bind(&super::rows::TABLES[..])
+        .fetch_all(&mut *tx)
+        .await?;
+        for (name, definition) in &found {
+            sqlx::query("INSERT INTO fsa_deferred_indexes (name, definition) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING")
+                .bind(name)
+                .bind(definition)
+                .execute(&mut *tx)
+                .await?;
+            // The name comes from the catalog of this database, quoted.
+            let drop = format!("DROP INDEX \"{}\"", name.replace('"', "\"\""));
+            tx.execute(sqlx::AssertSqlSafe(drop)).await?;
+        }
+        tx.commit().await?;
+        Ok(found.len())
+    }
+
+    /// Builds the indexes `defer_indexes` dropped (also after a crash between
+    /// the two); returns how many it built.
+    pub async fn restore_indexes(&mut self) -> Result<usize, StoreError> {
+        let MConn::Pg(c) = self else { return Ok(0) };
+        let pending: Vec<(String, String)> =
+            sqlx::query_as("SELECT name, definition FROM fsa_deferred_indexes ORDER BY name")
+                .fetch_all(&mut **c)
+                .await?;
+        for (name, definition) in &pending {
+            let create = definition.replacen("CREATE INDEX ", "CREATE INDEX IF NOT EXISTS ", 1);
+            c.execute(sqlx::AssertSqlSafe(create)).await?;
+            sqlx::query("DELETE FROM fsa_deferred_indexes WHERE name = $1")
+                .bind(name)
+                .execute(&mut **c)
+                .await?;
+        }
+        Ok(pending.len())
+    }
+
+    /// The latest placement migration this binary holds for the engine.
+    pub fn latest_schema(&self) -> i64 {
+        let m = match self {
+            MConn::Pg(_) => &crate::server::PG_PLACEMENT,
+            MConn::Sqlite(_) => &crate::server::SQLITE_PLACEMENT,
+        };
+        m.iter().map(|x| x.version).max().unwrap_or(0)
     }
 
     /// The number of schema migrations applied.

@@ -101,6 +101,9 @@ pub struct Report {
     pub tables: BTreeMap<String, TableReport>,
     pub bytes: u64,
     pub copy_ms: u64,
+    /// Secondary indexes built after the bulk load rather than during it.
+    #[serde(default)]
+    pub indexes_built_after_load: u32,
     pub catch_up_passes: u32,
     pub catch_up_rows: u64,
     pub verify_ms: u64,
@@ -330,11 +333,15 @@ impl Mover {
             let dst_pool = self.admin_pool(&target).await?;
             let mut s = MConn::acquire(&src_pool).await?;
             let mut d = MConn::acquire(&dst_pool).await?;
-            let (sv, dv) = (s.schema_version().await?, d.schema_version().await?);
-            if sv != dv {
-                return Err(MoveError::Preflight(format!(
-                    "schema versions differ: source {sv}, target {dv}; run `fsa db migrate`"
-                )));
+            // Each end must hold the latest schema its engine has: the rows
+            // copied are the same then, whatever the engines' version numbers.
+            for (end, c) in [("source", &mut s), ("target", &mut d)] {
+                let (have, want) = (c.schema_version().await?, c.latest_schema());
+                if have != want {
+                    return Err(MoveError::Preflight(format!(
+                        "the {end} database is at schema version {have}, this fsa expects {want}; run `fsa db migrate`"
+                    )));
+                }
             }
             if target.kind == PlacementKind::Dedicated {
                 let others = catalog
@@ -401,6 +408,7 @@ impl Mover {
         if matches!(m.state.as_str(), "copying" | "catching_up" | "verifying") {
             // A copy is redone from the start when resumed: cheap to reason about.
             let mut d = MConn::acquire(dst_pool).await?;
+            d.restore_indexes().await?;
             clear_tenant(&mut d, t).await?;
             let mut s = MConn::acquire(src_pool).await?;
             let epoch = s.state(t).await?.map_or(1, |x| x.1);
@@ -413,7 +421,13 @@ impl Mover {
             let started = Instant::now();
             let (mut snap, w0) = barrier(src_pool, t).await?;
             let mut d = MConn::acquire(dst_pool).await?;
-            let copied = copy_pass(&mut snap, &mut d, t, 0, false, &*self.progress).await?;
+            // Into a database of its own, secondary indexes are built once
+            // after the bulk load instead of row by row during it.
+            report.indexes_built_after_load = d.defer_indexes(t).await? as u32;
+            let copied = copy_pass(&mut snap, &mut d, t, 0, false, &*self.progress).await;
+            let restored = d.restore_indexes().await;
+            let copied = copied?;
+            restored?;
             snap.commit().await?;
             report.bytes = copied.bytes;
             report.copy_ms = started.elapsed().as_millis() as u64;
@@ -454,6 +468,22 @@ impl Mover {
                     "{table}: source {} rows ({}), target {} rows ({})",
                     r.source_rows, r.source_checksum, r.rows, r.checksum
                 )));
+            }
+            // What changed while the verification ran is copied and checked
+            // row by row in snapshots of its own, so the fence has little left.
+            let mut w = m.watermark.unwrap_or(0);
+            for _ in 0..MAX_PASSES {
+                let (mut snap, wi) = barrier(src_pool, t).await?;
+                let n = checked_delta(&mut snap, &mut d, t, w).await;
+                snap.commit().await?;
+                let n = n?;
+                report.catch_up_passes += 1;
+                report.catch_up_rows += n;
+                w = wi;
+                m.watermark = Some(w);
+                if n <= SMALL_DELTA {
+                    break;
+                }
             }
             self.check_cancel(m).await?;
             self.set_state(m, report, "fenced").await?;
@@ -611,6 +641,7 @@ impl Mover {
         };
         if let Ok(pool) = self.admin_pool(&target).await {
             let mut d = MConn::acquire(&pool).await?;
+            d.restore_indexes().await?;
             clear_tenant(&mut d, t).await?;
             drop(d);
             pool.close().await;
@@ -729,18 +760,21 @@ async fn copy_table<R: TableRow>(
     above: i64,
     progress: &dyn Progress,
 ) -> Result<Copied, StoreError> {
+    if above == 0 && MConn::both_pg(src, dst) {
+        // The bulk copy between PostgreSQL databases streams binary COPY.
+        let (rows, bytes) = src.copy_binary::<R>(dst, tenant).await?;
+        progress.table(R::TABLE, rows);
+        return Ok(Copied { rows, bytes });
+    }
     let mut out = Copied::default();
-    let mut after = Uuid::nil();
+    let mut above = above;
     loop {
-        let rows: Vec<R> = src.page(tenant, above, after, PAGE).await?;
+        let rows: Vec<R> = src.page(tenant, above, PAGE).await?;
         let Some(last) = rows.last() else { break };
-        after = last.id();
+        above = last.row_version();
         dst.upsert(&rows).await?;
         out.rows += rows.len() as u64;
-        out.bytes += rows
-            .iter()
-            .map(|r| serde_json::to_vec(r).map(|v| v.len()).unwrap_or(0) as u64)
-            .sum::<u64>();
+        out.bytes += rows.iter().map(TableRow::size).sum::<u64>();
         progress.table(R::TABLE, out.rows);
         if (rows.len() as i64) < PAGE {
             break;
@@ -752,11 +786,11 @@ async fn copy_table<R: TableRow>(
 /// Count and order-independent checksum of the tenant's rows of one table.
 async fn digest_table<R: TableRow>(c: &mut MConn, tenant: Uuid) -> Result<(u64, u64), StoreError> {
     let (mut n, mut sum) = (0u64, 0u64);
-    let mut after = Uuid::nil();
+    let mut above = 0;
     loop {
-        let rows: Vec<R> = c.page(tenant, 0, after, PAGE).await?;
+        let rows: Vec<R> = c.page(tenant, above, PAGE).await?;
         let Some(last) = rows.last() else { break };
-        after = last.id();
+        above = last.row_version();
         for r in &rows {
             n += 1;
             sum = sum.wrapping_add(r.digest());
@@ -768,11 +802,23 @@ async fn digest_table<R: TableRow>(c: &mut MConn, tenant: Uuid) -> Result<(u64, 
     Ok((n, sum))
 }
 
+/// Row count and checksum of one table at both ends: computed by PostgreSQL
+/// itself when both ends are PostgreSQL, else over the canonical rows in Rust.
 async fn verify_table<R: TableRow>(
     src: &mut MConn,
     dst: &mut MConn,
     tenant: Uuid,
 ) -> Result<TableReport, StoreError> {
+    if MConn::both_pg(src, dst) {
+        let (sn, ss) = src.sql_digest::<R>(tenant).await?;
+        let (dn, ds) = dst.sql_digest::<R>(tenant).await?;
+        return Ok(TableReport {
+            rows: dn,
+            checksum: ds,
+            source_rows: sn,
+            source_checksum: ss,
+        });
+    }
     let (sn, ss) = digest_table::<R>(src, tenant).await?;
     let (dn, ds) = digest_table::<R>(dst, tenant).await?;
     Ok(TableReport {
@@ -817,7 +863,7 @@ async fn verify(
 }
 
 /// Checks that the target holds exactly the source's version of each row
-/// changed above the watermark, and none of the deleted ones.
+/// changed above the watermark.
 async fn check_delta<R: TableRow>(
     src: &mut MConn,
     dst: &mut MConn,
@@ -825,11 +871,11 @@ async fn check_delta<R: TableRow>(
     above: i64,
 ) -> Result<u64, MoveError> {
     let mut n = 0;
-    let mut after = Uuid::nil();
+    let mut above = above;
     loop {
-        let rows: Vec<R> = src.page(tenant, above, after, PAGE).await?;
+        let rows: Vec<R> = src.page(tenant, above, PAGE).await?;
         let Some(last) = rows.last() else { break };
-        after = last.id();
+        above = last.row_version();
         for r in &rows {
             n += 1;
             let theirs: Option<R> = dst.one(tenant, r.id()).await?;
@@ -846,6 +892,29 @@ async fn check_delta<R: TableRow>(
         }
     }
     Ok(n)
+}
+
+/// Copies the delta above `w` from the source (inside its snapshot or the
+/// fence) and checks it at the target row by row: every changed row equal,
+/// every deleted row gone. Returns the rows copied.
+async fn checked_delta(
+    src: &mut MConn,
+    dst: &mut MConn,
+    tenant: Uuid,
+    w: i64,
+) -> Result<u64, MoveError> {
+    let copied = copy_pass(src, dst, tenant, w, true, &NoProgress).await?;
+    let stones = src.tombstones(tenant, w).await?;
+    check_deleted(dst, tenant, &stones).await?;
+    let mut checked = 0;
+    checked += check_delta::<UserRow>(src, dst, tenant, w).await?;
+    checked += check_delta::<ClientRow>(src, dst, tenant, w).await?;
+    checked += check_delta::<PersonnelRow>(src, dst, tenant, w).await?;
+    checked += check_delta::<WorkOrderRow>(src, dst, tenant, w).await?;
+    checked += check_delta::<TaskRow>(src, dst, tenant, w).await?;
+    checked += check_delta::<FileRow>(src, dst, tenant, w).await?;
+    debug_assert!(checked + stones.len() as u64 <= copied.rows + 1);
+    Ok(copied.rows)
 }
 
 async fn check_deleted(
@@ -894,23 +963,12 @@ async fn fence(
                 "the source holds the tenant as {state}"
             )));
         }
-        let copied = copy_pass(&mut lock, &mut dst, tenant, w, true, &NoProgress).await?;
+        let copied = checked_delta(&mut lock, &mut dst, tenant, w).await?;
         let new_epoch = epoch + 1;
         dst.put_state(tenant, "active", new_epoch, next_no).await?;
-        // Check the last delta row by row, and that deleted rows are gone.
-        let stones = lock.tombstones(tenant, w).await?;
-        check_deleted(&mut dst, tenant, &stones).await?;
-        let mut checked = 0;
-        checked += check_delta::<UserRow>(&mut lock, &mut dst, tenant, w).await?;
-        checked += check_delta::<ClientRow>(&mut lock, &mut dst, tenant, w).await?;
-        checked += check_delta::<PersonnelRow>(&mut lock, &mut dst, tenant, w).await?;
-        checked += check_delta::<WorkOrderRow>(&mut lock, &mut dst, tenant, w).await?;
-        checked += check_delta::<TaskRow>(&mut lock, &mut dst, tenant, w).await?;
-        checked += check_delta::<FileRow>(&mut lock, &mut dst, tenant, w).await?;
-        debug_assert!(checked <= copied.rows + stones.len() as u64 + 1);
         lock.put_state(tenant, "moved_out", new_epoch, next_no)
             .await?;
-        Ok((new_epoch, copied.rows))
+        Ok((new_epoch, copied))
     }
     .await;
     match inner {
@@ -933,7 +991,7 @@ async fn fence(
 /// the tombstones that made, then its state row.
 async fn clear_tenant(c: &mut MConn, tenant: Uuid) -> Result<(), StoreError> {
     for table in TABLES.iter().rev().chain(&["tombstones"]) {
-        while c.delete_batch(table, tenant, 5_000).await? > 0 {}
+        while c.delete_batch(table, tenant, 20_000).await? > 0 {}
     }
     c.delete_state(tenant).await
 }

@@ -27,7 +27,7 @@ pub trait TableRow:
     + 'static
 {
     const TABLE: &'static str;
-    /// `$1` tenant, `$2` versions above, `$3` ids above, `$4` limit.
+    /// `$1` tenant, `$2` versions above, `$3` limit; in `row_version` order.
     const SELECT_PAGE: &'static str;
     /// `$1` tenant, `$2` id.
     const SELECT_ONE: &'static str;
@@ -37,8 +37,15 @@ pub trait TableRow:
     /// `tenant_id, id, …`: every copied column, for COPY and checksums.
     const COLUMN_LIST: &'static str;
     fn id(&self) -> Uuid;
+    /// The row's version at its source (read, never copied or hashed).
+    fn row_version(&self) -> i64;
     fn push_pg(&self, b: &mut Separated<'_, Postgres, &'static str>);
     fn push_sqlite(&self, b: &mut Separated<'_, Sqlite, &'static str>);
+
+    /// The size of the row's JSON form, for the report's byte count.
+    fn size(&self) -> u64 {
+        serde_json::to_vec(self).map_or(0, |v| v.len() as u64)
+    }
 
     /// A hash of the row's canonical form (JSON with sorted keys).
     fn digest(&self) -> u64 {
@@ -82,13 +89,16 @@ macro_rules! table {
             pub tenant_id: Uuid,
             pub id: Uuid,
             $(pub $col: $ty,)+
+            #[serde(skip)]
+            #[sqlx(default)]
+            pub row_version: i64,
         }
 
         impl TableRow for $Row {
             const TABLE: &'static str = $table;
             const SELECT_PAGE: &'static str = concat!(
-                "SELECT tenant_id, id", $(", ", stringify!($col),)+
-                " FROM ", $table, " WHERE tenant_id = $1 AND row_version > $2 AND id > $3 ORDER BY id LIMIT $4"
+                "SELECT tenant_id, id", $(", ", stringify!($col),)+ ", row_version",
+                " FROM ", $table, " WHERE tenant_id = $1 AND row_version > $2 ORDER BY row_version LIMIT $3"
             );
             const SELECT_ONE: &'static str = concat!(
                 "SELECT tenant_id, id", $(", ", stringify!($col),)+
@@ -106,6 +116,10 @@ macro_rules! table {
 
             fn id(&self) -> Uuid {
                 self.id
+            }
+
+            fn row_version(&self) -> i64 {
+                self.row_version
             }
 
             fn push_pg(&self, b: &mut Separated<'_, Postgres, &'static str>) {
