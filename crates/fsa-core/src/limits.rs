@@ -37,6 +37,12 @@ pub struct PlanLimits {
     pub requests_per_second: Option<u32>,
     /// Requests in flight at once.
     pub concurrent_requests: Option<u32>,
+    /// Milliseconds of request handling per second (wall time from admission
+    /// to the end of the handler), with a second's worth of burst: what a
+    /// tenant's requests cost, not just how many there are. A tenant over it
+    /// is refused with 429 until the budget refills.
+    #[serde(default)]
+    pub work_ms_per_second: Option<u32>,
     /// Longest a statement of this tenant may run, in milliseconds.
     pub statement_timeout_ms: u64,
 }
@@ -78,6 +84,7 @@ impl Default for Limits {
                 file_bytes: Some(GIB),
                 requests_per_second: Some(50),
                 concurrent_requests: Some(10),
+                work_ms_per_second: Some(250),
                 statement_timeout_ms: 5_000,
             },
             basic: PlanLimits {
@@ -88,6 +95,7 @@ impl Default for Limits {
                 file_bytes: Some(10 * GIB),
                 requests_per_second: Some(100),
                 concurrent_requests: Some(20),
+                work_ms_per_second: Some(500),
                 statement_timeout_ms: 10_000,
             },
             premium: PlanLimits {
@@ -98,6 +106,7 @@ impl Default for Limits {
                 file_bytes: Some(100 * GIB),
                 requests_per_second: Some(300),
                 concurrent_requests: Some(50),
+                work_ms_per_second: Some(2_000),
                 statement_timeout_ms: 30_000,
             },
             enterprise: PlanLimits {
@@ -108,6 +117,7 @@ impl Default for Limits {
                 file_bytes: None,
                 requests_per_second: None,
                 concurrent_requests: Some(200),
+                work_ms_per_second: None,
                 statement_timeout_ms: 45_000,
             },
         }

@@ -204,6 +204,14 @@ impl FromRequestParts<AppState> for Caller {
                 ),
                 retry_after,
             },
+            crate::limiter::Refusal::Work { retry_after } => ApiError::RateLimited {
+                detail: format!(
+                    "the {} plan allows {} ms of request work per second",
+                    route.plan,
+                    limits.work_ms_per_second.unwrap_or(0)
+                ),
+                retry_after,
+            },
             crate::limiter::Refusal::Concurrency => ApiError::RateLimited {
                 detail: format!(
                     "the {} plan allows {} requests at once",

@@ -1,6 +1,13 @@
-//! Per-tenant request rate and concurrency limits, so a busy tenant cannot
-//! take the service from its neighbours. A token bucket per tenant (a
-//! second's worth of burst) and a count of requests in flight.
+//! Per-tenant request rate, work-time and concurrency limits, so a busy
+//! tenant cannot take the service from its neighbours. Two token buckets per
+//! tenant (requests, and milliseconds of work; a second's worth of burst
+//! each) and a count of requests in flight.
+//!
+//! The work-time bucket is what keeps a shared placement fair: a request is
+//! admitted while the bucket is positive and pays its wall time when it ends,
+//! so a tenant sending expensive requests gets fewer of them, and one whose
+//! requests slow down under load (because it is loading the machine) is
+//! throttled harder.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -8,10 +15,14 @@ use std::time::Instant;
 
 use fsa_core::{PlanLimits, TenantId};
 
+type Buckets = Arc<Mutex<HashMap<TenantId, Bucket>>>;
+type Counts = Arc<Mutex<HashMap<TenantId, u32>>>;
+
 #[derive(Default)]
 pub struct Limiter {
     buckets: Mutex<HashMap<TenantId, Bucket>>,
-    in_flight: Arc<Mutex<HashMap<TenantId, u32>>>,
+    work: Buckets,
+    in_flight: Counts,
 }
 
 struct Bucket {
@@ -19,27 +30,66 @@ struct Bucket {
     last: Instant,
 }
 
+impl Bucket {
+    /// Refills at `rate` per second up to one second's worth.
+    fn refill(&mut self, rate: f64, now: Instant) {
+        self.tokens = (self.tokens + now.duration_since(self.last).as_secs_f64() * rate).min(rate);
+        self.last = now;
+    }
+
+    /// Seconds until the bucket holds `need` again (at least 1).
+    fn retry_after(&self, rate: f64, need: f64) -> u64 {
+        ((need - self.tokens) / rate).ceil().max(1.0) as u64
+    }
+}
+
 /// Why a request was turned away, and when to retry (seconds).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Refusal {
     Rate { retry_after: u64 },
+    Work { retry_after: u64 },
     Concurrency,
 }
 
-/// A request in flight; counted until dropped.
-#[derive(Debug)]
+/// A request in flight: counted against the concurrency limit and charged
+/// its wall time to the work budget when dropped.
 pub struct InFlight {
     tenant: TenantId,
-    map: Arc<Mutex<HashMap<TenantId, u32>>>,
+    started: Instant,
+    counted: Option<Counts>,
+    /// The work budget's buckets and rate (ms per second).
+    charged: Option<(Buckets, f64)>,
+}
+
+impl std::fmt::Debug for InFlight {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("InFlight")
+            .field("tenant", &self.tenant)
+            .field("started", &self.started)
+            .finish()
+    }
 }
 
 impl Drop for InFlight {
     fn drop(&mut self) {
-        let mut m = self.map.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(n) = m.get_mut(&self.tenant) {
-            *n = n.saturating_sub(1);
-            if *n == 0 {
-                m.remove(&self.tenant);
+        if let Some(map) = &self.counted {
+            let mut m = map.lock().unwrap_or_else(|e| e.into_inner());
+            if let Some(n) = m.get_mut(&self.tenant) {
+                *n = n.saturating_sub(1);
+                if *n == 0 {
+                    m.remove(&self.tenant);
+                }
+            }
+        }
+        if let Some((map, rate)) = &self.charged {
+            let now = Instant::now();
+            let spent = now.duration_since(self.started).as_secs_f64() * 1000.0;
+            let mut m = map.lock().unwrap_or_else(|e| e.into_inner());
+            if let Some(b) = m.get_mut(&self.tenant) {
+                b.refill(*rate, now);
+                // A debt of at most one second's worth: a single slow request
+                // does not lock the tenant out for long.
+                b.tokens = (b.tokens - spent).max(-rate);
             }
         }
     }
@@ -52,34 +102,60 @@ impl Limiter {
         tenant: TenantId,
         limits: &PlanLimits,
     ) -> Result<Option<InFlight>, Refusal> {
+        let now = Instant::now();
         if let Some(rps) = limits.requests_per_second.filter(|r| *r > 0) {
             let rate = f64::from(rps);
-            let now = Instant::now();
             let mut buckets = self.buckets.lock().unwrap_or_else(|e| e.into_inner());
             let b = buckets.entry(tenant).or_insert(Bucket {
                 tokens: rate,
                 last: now,
             });
-            b.tokens = (b.tokens + now.duration_since(b.last).as_secs_f64() * rate).min(rate);
-            b.last = now;
+            b.refill(rate, now);
             if b.tokens < 1.0 {
-                let wait = ((1.0 - b.tokens) / rate).ceil().max(1.0) as u64;
-                return Err(Refusal::Rate { retry_after: wait });
+                return Err(Refusal::Rate {
+                    retry_after: b.retry_after(rate, 1.0),
+                });
             }
             b.tokens -= 1.0;
         }
-        let Some(max) = limits.concurrent_requests else {
-            return Ok(None);
+        let charged = match limits.work_ms_per_second.filter(|r| *r > 0) {
+            Some(ms) => {
+                let rate = f64::from(ms);
+                let mut work = self.work.lock().unwrap_or_else(|e| e.into_inner());
+                let b = work.entry(tenant).or_insert(Bucket {
+                    tokens: rate,
+                    last: now,
+                });
+                b.refill(rate, now);
+                if b.tokens <= 0.0 {
+                    return Err(Refusal::Work {
+                        retry_after: b.retry_after(rate, 0.0),
+                    });
+                }
+                Some((self.work.clone(), rate))
+            }
+            None => None,
         };
-        let mut m = self.in_flight.lock().unwrap_or_else(|e| e.into_inner());
-        let n = m.entry(tenant).or_insert(0);
-        if *n >= max {
-            return Err(Refusal::Concurrency);
+        let counted = match limits.concurrent_requests {
+            Some(max) => {
+                let mut m = self.in_flight.lock().unwrap_or_else(|e| e.into_inner());
+                let n = m.entry(tenant).or_insert(0);
+                if *n >= max {
+                    return Err(Refusal::Concurrency);
+                }
+                *n += 1;
+                Some(self.in_flight.clone())
+            }
+            None => None,
+        };
+        if counted.is_none() && charged.is_none() {
+            return Ok(None);
         }
-        *n += 1;
         Ok(Some(InFlight {
             tenant,
-            map: self.in_flight.clone(),
+            started: now,
+            counted,
+            charged,
         }))
     }
 }
@@ -92,6 +168,7 @@ mod tests {
         PlanLimits {
             requests_per_second: rps,
             concurrent_requests: conc,
+            work_ms_per_second: None,
             ..fsa_core::Limits::default().free
         }
     }
@@ -121,6 +198,29 @@ mod tests {
         let _b = l.admit(t, &lim).unwrap();
         assert_eq!(l.admit(t, &lim).unwrap_err(), Refusal::Concurrency);
         drop(a);
+        assert!(l.admit(t, &lim).is_ok());
+    }
+
+    #[test]
+    fn work_time_is_charged_when_a_request_ends() {
+        let l = Limiter::default();
+        let t = TenantId::generate();
+        let lim = PlanLimits {
+            work_ms_per_second: Some(20),
+            ..limits(None, None)
+        };
+        // A request that takes 60 ms spends the second's 20 ms and more.
+        let a = l.admit(t, &lim).unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(60));
+        drop(a);
+        assert!(matches!(
+            l.admit(t, &lim).unwrap_err(),
+            Refusal::Work { retry_after: 1 }
+        ));
+        // Another tenant is not affected.
+        assert!(l.admit(TenantId::generate(), &lim).is_ok());
+        // The debt is at most a second's worth: after a second it is paid.
+        std::thread::sleep(std::time::Duration::from_millis(1100));
         assert!(l.admit(t, &lim).is_ok());
     }
 }

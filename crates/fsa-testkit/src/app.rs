@@ -58,6 +58,7 @@ impl TestApp {
         ] {
             p.requests_per_second = None;
             p.concurrent_requests = None;
+            p.work_ms_per_second = None;
         }
         adjust(&mut config);
         let admin_token = config.admin_token.clone().unwrap_or_default();

@@ -37,6 +37,7 @@ pub struct Usage {
     pub usage: BTreeMap<&'static str, UsageItem>,
     pub requests_per_second: Option<u32>,
     pub concurrent_requests: Option<u32>,
+    pub work_ms_per_second: Option<u32>,
     pub statement_timeout_ms: u64,
 }
 
@@ -68,6 +69,7 @@ pub async fn usage_of(
         usage,
         requests_per_second: l.requests_per_second,
         concurrent_requests: l.concurrent_requests,
+        work_ms_per_second: l.work_ms_per_second,
         statement_timeout_ms: l.statement_timeout_ms,
     })
 }

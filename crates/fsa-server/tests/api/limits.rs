@@ -248,3 +248,58 @@ async fn a_downgrade_keeps_data_and_refuses_more() {
     assert_eq!(s, 201);
     app.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn requests_over_the_work_budget_get_429_and_neighbours_do_not() {
+    // A budget of 1 ms of work per second: the first request spends it.
+    let app = TestApp::start_with(Backend::Sqlite, |c| {
+        c.limits.free.work_ms_per_second = Some(1);
+    })
+    .await
+    .unwrap();
+    app.create_tenant("heavy", "free", "default").await;
+    app.create_tenant("light", "basic", "default").await;
+    let heavy = app.login_admin("heavy").await;
+    let light = app.login_admin("light").await;
+    // Requests pass while the budget lasts; their time adds up until one is
+    // refused (1 ms of work refills in a second, far slower than they come).
+    let mut served = 0;
+    let res = loop {
+        let res = app
+            .client
+            .get(format!("{}/api/v1/work-orders", app.base))
+            .bearer_auth(&heavy)
+            .send()
+            .await
+            .unwrap();
+        if res.status().as_u16() != 200 || served == 50 {
+            break res;
+        }
+        served += 1;
+    };
+    assert!(served >= 1, "the first request is within the budget");
+    assert_eq!(res.status().as_u16(), 429);
+    assert!(res.headers().get("retry-after").is_some());
+    let b: serde_json::Value = res.json().await.unwrap();
+    assert_eq!(b["code"], "rate_limited", "{b}");
+    assert!(
+        b["detail"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("ms of request work"),
+        "{b}"
+    );
+    let (_, usage) = app.get("/api/v1/usage", &light).await;
+    assert!(usage.get("work_ms_per_second").is_some(), "{usage}");
+    for _ in 0..5 {
+        assert_eq!(
+            app.get("/api/v1/work-orders", &light).await.0,
+            200,
+            "another tenant is not limited"
+        );
+    }
+    // The debt is paid within two seconds.
+    tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
+    assert_eq!(app.get("/api/v1/work-orders", &heavy).await.0, 200);
+    app.stop().await;
+}

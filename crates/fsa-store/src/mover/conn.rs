@@ -126,27 +126,42 @@ impl MConn {
         })
     }
 
-    pub async fn one<R: TableRow>(
+    /// The tenant's rows of a table with the given ids (those that exist).
+    pub async fn many<R: TableRow>(
         &mut self,
         tenant: Uuid,
-        id: Uuid,
-    ) -> Result<Option<R>, StoreError> {
-        Ok(match self {
-            MConn::Pg(c) => {
-                sqlx::query_as(R::SELECT_ONE)
-                    .bind(tenant)
-                    .bind(id)
-                    .fetch_optional(&mut **c)
-                    .await?
+        ids: &[Uuid],
+    ) -> Result<Vec<R>, StoreError> {
+        let mut out = Vec::with_capacity(ids.len());
+        for chunk in ids.chunks(1_000) {
+            match self {
+                MConn::Pg(c) => {
+                    let mut qb = QueryBuilder::<Postgres>::new(R::SELECT_WHERE);
+                    qb.push("tenant_id = ")
+                        .push_bind(tenant)
+                        .push(" AND id IN (");
+                    let mut sep = qb.separated(", ");
+                    for id in chunk {
+                        sep.push_bind(*id);
+                    }
+                    qb.push(")");
+                    out.extend(qb.build_query_as::<R>().fetch_all(&mut **c).await?);
+                }
+                MConn::Sqlite(c) => {
+                    let mut qb = QueryBuilder::<Sqlite>::new(R::SELECT_WHERE);
+                    qb.push("tenant_id = ")
+                        .push_bind(tenant)
+                        .push(" AND id IN (");
+                    let mut sep = qb.separated(", ");
+                    for id in chunk {
+                        sep.push_bind(*id);
+                    }
+                    qb.push(")");
+                    out.extend(qb.build_query_as::<R>().fetch_all(&mut **c).await?);
+                }
             }
-            MConn::Sqlite(c) => {
-                sqlx::query_as(R::SELECT_ONE)
-                    .bind(tenant)
-                    .bind(id)
-                    .fetch_optional(&mut **c)
-                    .await?
-            }
-        })
+        }
+        Ok(out)
     }
 
     /// Inserts or overwrites rows.

@@ -24,7 +24,7 @@
 pub mod conn;
 pub mod rows;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -863,7 +863,8 @@ async fn verify(
 }
 
 /// Checks that the target holds exactly the source's version of each row
-/// changed above the watermark.
+/// changed above the watermark: the source's changed rows against the
+/// target's rows of the same ids, fetched in one query.
 async fn check_delta<R: TableRow>(
     src: &mut MConn,
     dst: &mut MConn,
@@ -876,10 +877,16 @@ async fn check_delta<R: TableRow>(
         let rows: Vec<R> = src.page(tenant, above, PAGE).await?;
         let Some(last) = rows.last() else { break };
         above = last.row_version();
+        let ids: Vec<Uuid> = rows.iter().map(TableRow::id).collect();
+        let theirs: HashMap<Uuid, u64> = dst
+            .many::<R>(tenant, &ids)
+            .await?
+            .iter()
+            .map(|r| (r.id(), r.digest()))
+            .collect();
         for r in &rows {
             n += 1;
-            let theirs: Option<R> = dst.one(tenant, r.id()).await?;
-            if theirs.map(|x| x.digest()) != Some(r.digest()) {
+            if theirs.get(&r.id()) != Some(&r.digest()) {
                 return Err(MoveError::Mismatch(format!(
                     "{} row {} differs after the last delta",
                     R::TABLE,
@@ -895,8 +902,8 @@ async fn check_delta<R: TableRow>(
 }
 
 /// Copies the delta above `w` from the source (inside its snapshot or the
-/// fence) and checks it at the target row by row: every changed row equal,
-/// every deleted row gone. Returns the rows copied.
+/// fence) and checks it at the target: every changed row equal, every
+/// deleted row gone. Returns the rows copied.
 async fn checked_delta(
     src: &mut MConn,
     dst: &mut MConn,
@@ -905,7 +912,12 @@ async fn checked_delta(
 ) -> Result<u64, MoveError> {
     let copied = copy_pass(src, dst, tenant, w, true, &NoProgress).await?;
     let stones = src.tombstones(tenant, w).await?;
-    check_deleted(dst, tenant, &stones).await?;
+    check_deleted::<UserRow>(dst, tenant, &stones).await?;
+    check_deleted::<ClientRow>(dst, tenant, &stones).await?;
+    check_deleted::<PersonnelRow>(dst, tenant, &stones).await?;
+    check_deleted::<WorkOrderRow>(dst, tenant, &stones).await?;
+    check_deleted::<TaskRow>(dst, tenant, &stones).await?;
+    check_deleted::<FileRow>(dst, tenant, &stones).await?;
     let mut checked = 0;
     checked += check_delta::<UserRow>(src, dst, tenant, w).await?;
     checked += check_delta::<ClientRow>(src, dst, tenant, w).await?;
@@ -917,26 +929,26 @@ async fn checked_delta(
     Ok(copied.rows)
 }
 
-async fn check_deleted(
+/// Checks that no row of `R`'s table deleted at the source is at the target.
+async fn check_deleted<R: TableRow>(
     dst: &mut MConn,
     tenant: Uuid,
     stones: &[(String, Uuid)],
 ) -> Result<(), MoveError> {
-    for (table, id) in stones {
-        let present = match table.as_str() {
-            "users" => dst.one::<UserRow>(tenant, *id).await?.is_some(),
-            "clients" => dst.one::<ClientRow>(tenant, *id).await?.is_some(),
-            "personnel" => dst.one::<PersonnelRow>(tenant, *id).await?.is_some(),
-            "work_orders" => dst.one::<WorkOrderRow>(tenant, *id).await?.is_some(),
-            "tasks" => dst.one::<TaskRow>(tenant, *id).await?.is_some(),
-            "file_metadata" => dst.one::<FileRow>(tenant, *id).await?.is_some(),
-            _ => false,
-        };
-        if present {
-            return Err(MoveError::Mismatch(format!(
-                "{table} row {id} was deleted at the source but is at the target"
-            )));
-        }
+    let ids: Vec<Uuid> = stones
+        .iter()
+        .filter(|(t, _)| t == R::TABLE)
+        .map(|(_, id)| *id)
+        .collect();
+    if ids.is_empty() {
+        return Ok(());
+    }
+    if let Some(r) = dst.many::<R>(tenant, &ids).await?.first() {
+        return Err(MoveError::Mismatch(format!(
+            "{} row {} was deleted at the source but is at the target",
+            R::TABLE,
+            r.id()
+        )));
     }
     Ok(())
 }

@@ -29,8 +29,8 @@ pub trait TableRow:
     const TABLE: &'static str;
     /// `$1` tenant, `$2` versions above, `$3` limit; in `row_version` order.
     const SELECT_PAGE: &'static str;
-    /// `$1` tenant, `$2` id.
-    const SELECT_ONE: &'static str;
+    /// `SELECT … FROM table WHERE `, to which a tenant and id list are added.
+    const SELECT_WHERE: &'static str;
     const INSERT_HEAD: &'static str;
     const ON_CONFLICT: &'static str;
     const COLUMNS: usize;
@@ -100,9 +100,9 @@ macro_rules! table {
                 "SELECT tenant_id, id", $(", ", stringify!($col),)+ ", row_version",
                 " FROM ", $table, " WHERE tenant_id = $1 AND row_version > $2 ORDER BY row_version LIMIT $3"
             );
-            const SELECT_ONE: &'static str = concat!(
-                "SELECT tenant_id, id", $(", ", stringify!($col),)+
-                " FROM ", $table, " WHERE tenant_id = $1 AND id = $2"
+            const SELECT_WHERE: &'static str = concat!(
+                "SELECT tenant_id, id", $(", ", stringify!($col),)+ ", row_version",
+                " FROM ", $table, " WHERE "
             );
             const INSERT_HEAD: &'static str = concat!(
                 "INSERT INTO ", $table, " (tenant_id, id", $(", ", stringify!($col),)+ ") "
