@@ -157,6 +157,9 @@ fn bearer(parts: &Parts) -> Result<&str, ApiError> {
         })
 }
 
+/// How long a refused request waits before its 429 is sent.
+const REFUSAL_PACE: std::time::Duration = std::time::Duration::from_millis(200);
+
 /// The user a request acts for, from a verified token.
 #[derive(Debug, Clone)]
 pub struct Caller {
@@ -195,7 +198,14 @@ impl FromRequestParts<AppState> for Caller {
         let tenant = TenantId::from_verified(claims.tid);
         let route = state.router.route(tenant).await?;
         let limits = state.config.limits.for_plan(route.plan);
-        let in_flight = state.limiter.admit(tenant, limits).map_err(|r| match r {
+        let admitted = state.limiter.admit(tenant, limits);
+        if admitted.is_err() {
+            // Refusals are paced: a client that retries at once instead of
+            // honouring Retry-After waits on an idle connection rather than
+            // spending its neighbours' CPU on a stream of 429s.
+            tokio::time::sleep(REFUSAL_PACE).await;
+        }
+        let in_flight = admitted.map_err(|r| match r {
             crate::limiter::Refusal::Rate { retry_after } => ApiError::RateLimited {
                 detail: format!(
                     "the {} plan allows {} requests per second",
