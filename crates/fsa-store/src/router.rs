@@ -491,6 +491,11 @@ impl Router {
     }
 
     /// Closes every pool.
+    /// Closes one placement's pool in this process (a dropped database).
+    pub async fn close_placement(&self, id: Uuid) {
+        self.pools.close(id).await;
+    }
+
     pub async fn close(&self) {
         self.pools.close_all().await;
     }

@@ -194,7 +194,26 @@ impl Server {
         Ok(())
     }
 
-    /// Drops a placement database (tests and failed provisioning only).
+    /// Whether a placement database exists on this server.
+    pub async fn database_exists(&self, db_name: &str) -> Result<bool, StoreError> {
+        match &self.spec {
+            ServerSpec::Postgres { options, .. } => {
+                let mut conn = options.clone().database("postgres").connect().await?;
+                let found: bool = sqlx::query_scalar(
+                    "SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)",
+                )
+                .bind(db_name)
+                .fetch_one(&mut conn)
+                .await?;
+                conn.close().await?;
+                Ok(found)
+            }
+            ServerSpec::Sqlite { dir } => Ok(dir.join(format!("{db_name}.db")).exists()),
+        }
+    }
+
+    /// Drops a placement database: a dedicated one its tenant moved out of,
+    /// one made for a move that was rolled back, or a failed provisioning.
     pub async fn drop_database(&self, db_name: &str) -> Result<(), StoreError> {
         match &self.spec {
             ServerSpec::Postgres { options, .. } => {

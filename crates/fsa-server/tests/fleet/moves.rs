@@ -156,6 +156,7 @@ async fn every_direction_on_postgres_leaves_neighbours_untouched() {
         "dedicated",
         "shared",
     ] {
+        let (_, was) = app.get("/admin/tenants/mover", &app.admin_token).await;
         let m = move_tenant(
             &app,
             "mover",
@@ -167,6 +168,34 @@ async fn every_direction_on_postgres_leaves_neighbours_untouched() {
         let (_, ten) = app.get("/admin/tenants/mover", &app.admin_token).await;
         assert_eq!(ten["placement"]["kind"], to, "{ten}");
         assert_eq!(ten["epoch"], epoch);
+        // Out of its own database, the tenant leaves no empty one behind.
+        let from_dedicated = was["placement"]["kind"] == "dedicated";
+        assert_eq!(m["report"]["source_dropped"], from_dedicated, "{m}");
+        if from_dedicated {
+            let db = was["placement"]["database"].as_str().unwrap();
+            let base = fsa_testkit::local_pg_base();
+            let mut pg =
+                <sqlx::PgConnection as sqlx::Connection>::connect(&format!("{base}/postgres"))
+                    .await
+                    .unwrap();
+            let exists: bool =
+                sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)")
+                    .bind(db)
+                    .fetch_one(&mut pg)
+                    .await
+                    .unwrap();
+            assert!(!exists, "{db} was dropped");
+            let (_, placements) = app.get("/admin/placements", &app.admin_token).await;
+            let listed = placements
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|p| p["database"] == db)
+                .cloned()
+                .unwrap_or_default();
+            assert_eq!(listed["state"], "retired", "{placements}");
+            assert_eq!(listed["tenant_count"], 0, "{placements}");
+        }
         assert_eq!(m["report"]["tables"]["work_orders"]["rows"], 40);
         assert_eq!(
             everything(&app, &t).await,

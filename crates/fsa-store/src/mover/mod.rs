@@ -115,6 +115,9 @@ pub struct Report {
     pub cleanup_remaining: Option<BTreeMap<String, i64>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rolled_back_because: Option<String>,
+    /// The source was the tenant's own database, dropped after cleanup.
+    #[serde(default)]
+    pub source_dropped: bool,
 }
 
 /// Progress of a running move, for progress bars.
@@ -527,19 +530,44 @@ impl Mover {
             if !wait.is_zero() {
                 tokio::time::sleep(wait).await;
             }
-            let mut s = MConn::acquire(src_pool).await?;
-            clear_tenant(&mut s, t).await?;
-            let mut remaining = BTreeMap::new();
-            for table in TABLES.iter().chain(&["tombstones", "tenant_state"]) {
-                remaining.insert((*table).to_owned(), s.count(table, t).await?);
+            let server = self.router.servers().get(&source.server).ok_or_else(|| {
+                StoreError::Config(format!("server {} is not configured", source.server))
+            })?;
+            // A dedicated source already dropped by an interrupted cleanup
+            // holds nothing of the tenant.
+            let dedicated = source.kind == PlacementKind::Dedicated;
+            if !dedicated || server.database_exists(&source.db_name).await? {
+                let mut s = MConn::acquire(src_pool).await?;
+                clear_tenant(&mut s, t).await?;
+                let mut remaining = BTreeMap::new();
+                for table in TABLES.iter().chain(&["tombstones", "tenant_state"]) {
+                    remaining.insert((*table).to_owned(), s.count(table, t).await?);
+                }
+                drop(s);
+                let left: i64 = remaining.values().sum();
+                report.cleanup_remaining = Some(remaining);
+                if left != 0 {
+                    self.save(m, report).await?;
+                    return Err(MoveError::Mismatch(format!(
+                        "{left} rows of the tenant remain at the source"
+                    )));
+                }
             }
-            let left: i64 = remaining.values().sum();
-            report.cleanup_remaining = Some(remaining);
-            if left != 0 {
-                self.save(m, report).await?;
-                return Err(MoveError::Mismatch(format!(
-                    "{left} rows of the tenant remain at the source"
-                )));
+            if dedicated {
+                // The tenant's own database is empty now: drop it, after a
+                // route lifetime since the switch so that no process still
+                // routes a request there, and retire its placement.
+                let ttl = chrono::Duration::from_std(self.router.settings().route_ttl)
+                    .unwrap_or_default();
+                let due = m.switched_at.map(|s| s.0).unwrap_or_else(chrono::Utc::now) + ttl;
+                if let Ok(wait) = (due - chrono::Utc::now()).to_std() {
+                    tokio::time::sleep(wait).await;
+                }
+                src_pool.close().await;
+                self.router.close_placement(source.id).await;
+                server.drop_database(&source.db_name).await?;
+                self.router.catalog().forget_placement(source.id).await?;
+                report.source_dropped = true;
             }
             self.set_state(m, report, "done").await?;
         }
