@@ -153,6 +153,10 @@ pub fn move_error(e: fsa_store::mover::MoveError) -> ApiError {
             code: "preflight_failed",
             detail: d,
         },
+        MoveError::Owned(holder) => ApiError::Conflict {
+            code: "move_in_progress",
+            detail: format!("the move is being run by {holder}"),
+        },
         e @ (MoveError::Mismatch(_) | MoveError::Cancelled) => ApiError::Conflict {
             code: "move_failed",
             detail: e.to_string(),

@@ -87,16 +87,68 @@ impl Catalog {
         )
     }
 
-    /// Saves a move's state, report, error and watermark.
-    pub async fn save_move(&self, m: &MoveRecord) -> Result<(), StoreError> {
-        on_pool!(self.pool(), c => {
+    /// Saves a move's state, report, error and watermark, if `owner` still
+    /// holds its lease: a mover that lost it stops at its next step.
+    pub async fn save_move(&self, m: &MoveRecord, owner: &str) -> Result<(), StoreError> {
+        let n = on_pool!(self.pool(), c => {
             sqlx::query("UPDATE moves SET to_placement = $2, state = $3, watermark = $4, report = $5, error = $6, updated_at = $7,
-                         switched_at = $8, finished_at = $9 WHERE id = $1")
+                         switched_at = $8, finished_at = $9 WHERE id = $1 AND owner = $10")
                 .bind(m.id).bind(m.to_placement).bind(&m.state).bind(m.watermark).bind(&m.report).bind(&m.error)
-                .bind(Ts::now()).bind(m.switched_at).bind(m.finished_at)
-                .execute(c).await?;
+                .bind(Ts::now()).bind(m.switched_at).bind(m.finished_at).bind(owner)
+                .execute(c).await?.rows_affected()
         });
+        if n == 0 {
+            return Err(StoreError::Conflict {
+                entity: "move",
+                detail: "another process has taken over this move",
+            });
+        }
         Ok(())
+    }
+
+    /// Takes a move's lease for `ttl_ms` if nobody holds it, it ran out, or
+    /// its holder is `dead` (a process known to be gone). True if taken.
+    pub async fn claim_move(
+        &self,
+        id: Uuid,
+        owner: &str,
+        ttl_ms: i64,
+        dead: Option<&str>,
+    ) -> Result<bool, StoreError> {
+        let now = chrono::Utc::now().timestamp_millis();
+        let n = on_pool!(self.pool(), c => sqlx::query(
+            "UPDATE moves SET owner = $2, lease_until_ms = $3 WHERE id = $1 AND state NOT IN ('done', 'rolled_back')
+             AND (owner IS NULL OR lease_until_ms < $4 OR owner = $5)")
+            .bind(id).bind(owner).bind(now + ttl_ms).bind(now).bind(dead.unwrap_or(""))
+            .execute(c).await?.rows_affected());
+        Ok(n == 1)
+    }
+
+    /// Extends the lease `owner` holds; false if it no longer holds it.
+    pub async fn renew_move(&self, id: Uuid, owner: &str, ttl_ms: i64) -> Result<bool, StoreError> {
+        let until = chrono::Utc::now().timestamp_millis() + ttl_ms;
+        let n = on_pool!(self.pool(), c => sqlx::query(
+            "UPDATE moves SET lease_until_ms = $3 WHERE id = $1 AND owner = $2")
+            .bind(id).bind(owner).bind(until)
+            .execute(c).await?.rows_affected());
+        Ok(n == 1)
+    }
+
+    /// Gives the lease up (the move ended, or this process stops).
+    pub async fn release_move(&self, id: Uuid, owner: &str) -> Result<(), StoreError> {
+        on_pool!(self.pool(), c => sqlx::query(
+            "UPDATE moves SET owner = NULL, lease_until_ms = 0 WHERE id = $1 AND owner = $2")
+            .bind(id).bind(owner).execute(c).await?.rows_affected());
+        Ok(())
+    }
+
+    /// Who holds a move's lease, if anyone.
+    pub async fn move_owner(&self, id: Uuid) -> Result<Option<String>, StoreError> {
+        Ok(
+            on_pool!(self.pool(), c => sqlx::query_scalar::<_, Option<String>>(
+            "SELECT owner FROM moves WHERE id = $1").bind(id).fetch_optional(c).await?)
+            .flatten(),
+        )
     }
 
     /// Asks a running move to stop and roll back; true if it was still

@@ -233,8 +233,40 @@ async fn cancel(router: &std::sync::Arc<Router>) {
     let planned = mover.plan(&tenant, req.clone()).await.unwrap();
     // A second move of the same tenant is refused while this one is open.
     assert!(mover.plan(&tenant, req).await.is_err());
+    // A move another live process holds is left to it, by `run` and by
+    // `resume_all`; once that lease runs out, it is taken over.
+    let catalog = router.catalog();
+    assert!(
+        catalog
+            .claim_move(planned.id, "elsewhere:1:abcd", 60_000, None)
+            .await
+            .unwrap()
+    );
+    assert!(matches!(
+        mover.run(planned.id).await,
+        Err(fsa_store::mover::MoveError::Owned(h)) if h == "elsewhere:1:abcd"
+    ));
+    assert!(mover.resume_all().await.unwrap().is_empty());
+    assert!(
+        !catalog
+            .claim_move(planned.id, "third:2:abcd", 60_000, None)
+            .await
+            .unwrap(),
+        "a held lease is not taken"
+    );
+    assert!(
+        catalog
+            .renew_move(planned.id, "elsewhere:1:abcd", -1)
+            .await
+            .unwrap()
+    );
     assert!(router.catalog().request_cancel(planned.id).await.unwrap());
     let m = mover.run(planned.id).await.unwrap();
+    assert_eq!(
+        catalog.move_owner(m.id).await.unwrap(),
+        None,
+        "released when finished"
+    );
     assert_eq!(m.state, "rolled_back");
     assert_eq!(m.error.as_deref(), Some("cancelled"));
     assert_eq!(

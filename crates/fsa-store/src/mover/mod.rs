@@ -140,11 +140,52 @@ pub enum MoveError {
     Mismatch(String),
     #[error("cancelled")]
     Cancelled,
+    #[error("the move is being run by {0}")]
+    Owned(String),
 }
 
 pub struct Mover {
     router: Arc<Router>,
     progress: Arc<dyn Progress>,
+    /// `host:pid:nonce` of this mover, the holder of the leases it takes.
+    owner: String,
+}
+
+/// How long a move's lease lasts without renewal.
+const LEASE_MS: i64 = 30_000;
+
+/// This process's name for move leases: host, pid and a nonce.
+fn owner_name() -> String {
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_owned())
+        .unwrap_or_else(|_| "localhost".into());
+    let nonce = Uuid::new_v4().simple().to_string();
+    format!("{host}:{}:{}", std::process::id(), &nonce[..8])
+}
+
+/// Whether a lease holder named by `owner_name` is a process known to be gone:
+/// one of this host whose pid no longer runs.
+fn owner_is_dead(owner: &str) -> bool {
+    let mut parts = owner.split(':');
+    let (Some(host), Some(pid)) = (parts.next(), parts.next()) else {
+        return false;
+    };
+    let this_host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_owned())
+        .unwrap_or_else(|_| "localhost".into());
+    host == this_host
+        && pid.parse::<u32>().is_ok_and(|p| {
+            p != std::process::id() && !std::path::Path::new(&format!("/proc/{p}")).exists()
+        })
+}
+
+/// Renews a lease while it lives; stops when dropped.
+struct LeaseKeeper(tokio::task::JoinHandle<()>);
+
+impl Drop for LeaseKeeper {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
 }
 
 const BEFORE_SWITCH: [&str; 7] = [
@@ -162,6 +203,7 @@ impl Mover {
         Mover {
             router,
             progress: Arc::new(NoProgress),
+            owner: owner_name(),
         }
     }
 
@@ -238,22 +280,61 @@ impl Mover {
             .get_move(id)
             .await?
             .ok_or_else(|| MoveError::Preflight(format!("no move {id}")))?;
+        let catalog = self.router.catalog().clone();
+        if !catalog.claim_move(id, &self.owner, LEASE_MS, None).await? {
+            let holder = catalog.move_owner(id).await?.unwrap_or_default();
+            let dead = owner_is_dead(&holder).then_some(holder.as_str());
+            if dead.is_none() || !catalog.claim_move(id, &self.owner, LEASE_MS, dead).await? {
+                return Err(MoveError::Owned(holder));
+            }
+            tracing::info!(move.id = %id, previous = %holder, "took over a move whose process is gone");
+        }
+        let keeper = {
+            let (catalog, owner) = (catalog.clone(), self.owner.clone());
+            LeaseKeeper(tokio::spawn(async move {
+                loop {
+                    tokio::time::sleep(Duration::from_millis((LEASE_MS / 3) as u64)).await;
+                    match catalog.renew_move(id, &owner, LEASE_MS).await {
+                        Ok(true) => {}
+                        Ok(false) => {
+                            tracing::warn!(move.id = %id, "lost the lease of a move");
+                            return;
+                        }
+                        Err(e) => {
+                            tracing::warn!(move.id = %id, error = %e, "renewing a move's lease failed")
+                        }
+                    }
+                }
+            }))
+        };
+        let result = self.run_owned(&mut m).await;
+        drop(keeper);
+        if m.is_finished() {
+            let _ = catalog.release_move(id, &self.owner).await;
+        }
+        result.map(|()| m)
+    }
+
+    async fn run_owned(&self, m: &mut MoveRecord) -> Result<(), MoveError> {
+        let m = &mut *m;
         let mut report: Report = serde_json::from_str(&m.report).unwrap_or_default();
-        let result = self.drive(&mut m, &mut report).await;
+        let result = self.drive(m, &mut report).await;
         match result {
-            Ok(()) => Ok(m),
+            Ok(()) => Ok(()),
+            // Another process took the move over: it is theirs to finish.
+            Err(e @ MoveError::Store(StoreError::Conflict { entity: "move", .. })) => Err(e),
             Err(e) if BEFORE_SWITCH.contains(&m.state.as_str()) => {
                 tracing::warn!(move.id = %m.id, error = %e, state = %m.state, "move failed before its switch; rolling back");
                 m.error = Some(e.to_string());
                 report.rolled_back_because = Some(e.to_string());
-                self.set_state(&mut m, &report, "failed").await?;
-                self.rollback(&mut m).await?;
-                self.set_state(&mut m, &report, "rolled_back").await?;
-                Ok(m)
+                self.set_state(m, &report, "failed").await?;
+                self.rollback(m).await?;
+                self.set_state(m, &report, "rolled_back").await?;
+                Ok(())
             }
             Err(e) => {
                 m.error = Some(e.to_string());
-                let _ = self.save(&mut m, &report).await;
+                let _ = self.save(m, &report).await;
                 Err(e)
             }
         }
@@ -264,14 +345,20 @@ impl Mover {
         let mut out = Vec::new();
         for m in self.router.catalog().open_moves().await? {
             tracing::info!(move.id = %m.id, state = %m.state, "resuming an unfinished move");
-            out.push(self.run(m.id).await?);
+            match self.run(m.id).await {
+                Ok(m) => out.push(m),
+                Err(MoveError::Owned(holder)) => {
+                    tracing::info!(move.id = %m.id, %holder, "the move runs in another process; left to it");
+                }
+                Err(e) => return Err(e),
+            }
         }
         Ok(out)
     }
 
     async fn save(&self, m: &mut MoveRecord, report: &Report) -> Result<(), StoreError> {
         m.report = serde_json::to_string(report).unwrap_or_default();
-        self.router.catalog().save_move(m).await
+        self.router.catalog().save_move(m, &self.owner).await
     }
 
     async fn set_state(
