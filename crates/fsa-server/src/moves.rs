@@ -164,15 +164,21 @@ pub fn move_error(e: fsa_store::mover::MoveError) -> ApiError {
     }
 }
 
-/// Resumes or rolls back unfinished moves, in the background.
+/// Resumes or rolls back unfinished moves, in the background: at start, and
+/// then every minute for moves whose process died elsewhere (their lease ran
+/// out). Moves another live process runs are left to it.
 pub fn resume_in_background(router: Arc<Router>) {
     tokio::spawn(async move {
-        match Mover::new(router).resume_all().await {
-            Ok(ms) if !ms.is_empty() => {
-                tracing::info!(moves = ms.len(), "unfinished moves resumed")
+        let mover = Mover::new(router);
+        loop {
+            match mover.resume_all().await {
+                Ok(ms) if !ms.is_empty() => {
+                    tracing::info!(moves = ms.len(), "unfinished moves resumed")
+                }
+                Ok(_) => {}
+                Err(e) => tracing::error!(error = %e, "resuming unfinished moves failed"),
             }
-            Ok(_) => {}
-            Err(e) => tracing::error!(error = %e, "resuming unfinished moves failed"),
+            tokio::time::sleep(Duration::from_secs(60)).await;
         }
     });
 }
