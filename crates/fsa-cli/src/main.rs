@@ -47,7 +47,18 @@ enum Command {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    cmd::init_tracing(matches!(cli.command, Command::Serve(_)));
+    let serving = matches!(cli.command, Command::Serve(_));
+    if !serving {
+        // A command whose output is piped into `head` ends quietly when the
+        // pipe closes, as command-line tools do, instead of panicking.
+        // SAFETY: restoring the default disposition of a signal before any
+        // other thread starts.
+        #[cfg(unix)]
+        unsafe {
+            libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+        }
+    }
+    cmd::init_tracing(serving);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

@@ -161,7 +161,7 @@ pub async fn run(config: Config, cmd: Command) -> anyhow::Result<()> {
                 json,
             )?;
         }
-        Command::Move(_) => unreachable!("handled above"),
+        Command::Move(_) => anyhow::bail!("a tenant move is dispatched before the state opens"),
         Command::SetRegion { slug, region, json } => {
             let req = fsa_server::dto::PatchTenant {
                 plan: None,
