@@ -54,11 +54,13 @@ impl Service {
             .env("FSA_ADMIN_TOKEN", spec.admin_token)
             .env("FSA_JWT_SECRET", spec.jwt_secret)
             .env("FSA_DATA_DIR", spec.data_dir)
-            // The free plan allows 50 requests/s and 10 at once per tenant;
+            // The free plan allows 50 requests/s, 10 at once and 250 ms of
+            // work per second per tenant;
             // a throughput test from one tenant needs them out of the way.
             // The limiter still runs on every request.
             .env("FSA_LIMITS__FREE__REQUESTS_PER_SECOND", "10000000")
             .env("FSA_LIMITS__FREE__CONCURRENT_REQUESTS", "10000")
+            .env("FSA_LIMITS__FREE__WORK_MS_PER_SECOND", "100000000")
             .stdin(Stdio::null())
             .stdout(Stdio::from(out))
             .stderr(Stdio::from(err))

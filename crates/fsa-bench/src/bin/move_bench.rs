@@ -619,6 +619,7 @@ async fn run(
     ] {
         l.requests_per_second = None;
         l.concurrent_requests = None;
+        l.work_ms_per_second = None;
         l.work_orders = None;
         l.clients = None;
     }
