@@ -30,6 +30,7 @@ pub(crate) enum TxInner {
 
 pub struct TenantTx {
     tenant: TenantId,
+    mode: Mode,
     pub(crate) inner: TxInner,
     /// Keeps the placement's pool open while the transaction lives.
     _lease: Lease,
@@ -100,17 +101,25 @@ impl TenantTx {
                 // Only a parsed id and integers are inlined, never input
                 // text. See migration 0002_fsa_begin.
                 let timeout = statement_timeout_ms.min(i32::MAX as u64);
-                let sql = format!(
-                    "SELECT fsa_begin('{}'::uuid, {}, {timeout}); BEGIN",
-                    tenant.as_uuid().as_hyphenated(),
-                    mode == Mode::Write,
-                );
+                // A read begins READ ONLY: PostgreSQL refuses any write in
+                // it, which is what lets `commit` end it with a lazy rollback.
+                let sql = match mode {
+                    Mode::Write => format!(
+                        "SELECT fsa_begin('{}'::uuid, true, {timeout}); BEGIN",
+                        tenant.as_uuid().as_hyphenated()
+                    ),
+                    Mode::Read => format!(
+                        "SELECT fsa_begin('{}'::uuid, false, {timeout}); BEGIN READ ONLY",
+                        tenant.as_uuid().as_hyphenated()
+                    ),
+                };
                 let tx = p
                     .begin_with(sqlx::AssertSqlSafe(sql))
                     .await
                     .map_err(|e| classify_begin(&lease.pool, tenant, e))?;
                 Ok(TenantTx {
                     tenant,
+                    mode,
                     inner: TxInner::Pg(tx),
                     _lease: lease,
                 })
@@ -129,6 +138,7 @@ impl TenantTx {
                 match state.as_deref() {
                     Some("active") => Ok(TenantTx {
                         tenant,
+                        mode,
                         inner: TxInner::Sqlite(tx),
                         _lease: lease,
                     }),
@@ -155,6 +165,7 @@ impl TenantTx {
         };
         let mut tx = TenantTx {
             tenant,
+            mode: Mode::Write,
             inner,
             _lease: lease,
         };
@@ -180,6 +191,12 @@ impl TenantTx {
 
     pub async fn commit(self) -> Result<(), StoreError> {
         match self.inner {
+            // A PostgreSQL read is READ ONLY: committing it and rolling it
+            // back are the same. Dropping it queues the ROLLBACK, which goes
+            // out together with the pool's test of the connection on
+            // release, off the request's path, instead of taking a round
+            // trip of its own.
+            TxInner::Pg(t) if self.mode == Mode::Read => drop(t),
             TxInner::Pg(t) => t.commit().await?,
             TxInner::Sqlite(t) => t.commit().await?,
         }
