@@ -16,6 +16,9 @@ use crate::db::{Engine, Pool};
 use crate::error::StoreError;
 use crate::url::DbUrl;
 
+/// A pooled connection idle this long is tested before it is handed out.
+const RETEST_AFTER_IDLE: Duration = Duration::from_secs(1);
+
 pub static PG_PLACEMENT: sqlx::migrate::Migrator = sqlx::migrate!("migrations/postgres/placement");
 pub static SQLITE_PLACEMENT: sqlx::migrate::Migrator =
     sqlx::migrate!("migrations/sqlite/placement");
@@ -255,6 +258,21 @@ impl Server {
                         Box::pin(async move {
                             conn.execute("SET ROLE fsa_app").await?;
                             Ok(())
+                        })
+                    })
+                    // sqlx tests every connection when it is released (a
+                    // round trip) and, by default, again when it is acquired
+                    // (another). Under load a connection comes back within
+                    // milliseconds of that first test, so it is only tested
+                    // again after sitting idle a while, when the server may
+                    // have gone away since.
+                    .test_before_acquire(false)
+                    .before_acquire(|conn, meta| {
+                        Box::pin(async move {
+                            if meta.idle_for >= RETEST_AFTER_IDLE {
+                                conn.ping().await?;
+                            }
+                            Ok(true)
                         })
                     })
                     .connect_lazy_with(opts);

@@ -5,17 +5,86 @@
 //! ordering and comparison of the text. `Ts` always writes
 //! `YYYY-MM-DDTHH:MM:SS.ffffffZ`, so text order is time order on both engines.
 
-use chrono::{DateTime, SubsecRound, Utc};
-use serde::{Deserialize, Serialize};
+use chrono::{DateTime, Datelike, SubsecRound, Timelike, Utc};
+use serde::{Deserialize, Serialize, Serializer};
 use sqlx::encode::IsNull;
 use sqlx::error::BoxDynError;
 use sqlx::postgres::{PgArgumentBuffer, PgTypeInfo, PgValueRef};
 use sqlx::sqlite::{SqliteArgumentsBuffer, SqliteTypeInfo, SqliteValueRef};
 use sqlx::{Decode, Encode, Postgres, Sqlite, Type};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+/// Serialised in JSON exactly as chrono serialises a `DateTime<Utc>`
+/// (RFC 3339, `Z`, as many fraction digits as needed: none, 3, 6 or 9), but
+/// written into a stack buffer and handed over as one string.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Deserialize)]
 #[serde(transparent)]
 pub struct Ts(pub DateTime<Utc>);
+
+/// `YYYY-MM-DDTHH:MM:SS.nnnnnnnnnZ`
+const JSON_MAX: usize = 30;
+
+impl Ts {
+    /// The JSON text of the timestamp, or `None` for what the fast path
+    /// leaves to chrono (years outside 0..=9999, leap seconds).
+    fn write_json(&self, buf: &mut [u8; JSON_MAX]) -> Option<usize> {
+        let dt = self.0.naive_utc();
+        let year = dt.year();
+        let nano = dt.nanosecond();
+        if !(0..=9999).contains(&year) || nano >= 1_000_000_000 {
+            return None;
+        }
+        fn two(buf: &mut [u8], at: usize, v: u32) {
+            buf[at] = b'0' + (v / 10 % 10) as u8;
+            buf[at + 1] = b'0' + (v % 10) as u8;
+        }
+        let year = year as u32;
+        two(buf, 0, year / 100);
+        two(buf, 2, year % 100);
+        buf[4] = b'-';
+        two(buf, 5, dt.month());
+        buf[7] = b'-';
+        two(buf, 8, dt.day());
+        buf[10] = b'T';
+        two(buf, 11, dt.hour());
+        buf[13] = b':';
+        two(buf, 14, dt.minute());
+        buf[16] = b':';
+        two(buf, 17, dt.second());
+        let mut n = 19;
+        let (mut frac, digits) = if nano == 0 {
+            (0, 0)
+        } else if nano.is_multiple_of(1_000_000) {
+            (nano / 1_000_000, 3)
+        } else if nano.is_multiple_of(1_000) {
+            (nano / 1_000, 6)
+        } else {
+            (nano, 9)
+        };
+        if digits > 0 {
+            buf[n] = b'.';
+            for i in (0..digits).rev() {
+                buf[n + 1 + i] = b'0' + (frac % 10) as u8;
+                frac /= 10;
+            }
+            n += 1 + digits;
+        }
+        buf[n] = b'Z';
+        Some(n + 1)
+    }
+}
+
+impl Serialize for Ts {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut buf = [0u8; JSON_MAX];
+        match self
+            .write_json(&mut buf)
+            .and_then(|n| std::str::from_utf8(&buf[..n]).ok())
+        {
+            Some(s) => serializer.serialize_str(s),
+            None => self.0.serialize(serializer),
+        }
+    }
+}
 
 const SQLITE_FORMAT: &str = "%Y-%m-%dT%H:%M:%S%.6fZ";
 
@@ -99,5 +168,45 @@ mod tests {
         let f = |t: Ts| t.0.format(SQLITE_FORMAT).to_string();
         assert!(f(a) < f(b) && f(b) < f(c));
         assert_eq!(f(c), "2026-01-01T00:00:01.000000Z");
+    }
+
+    #[test]
+    fn json_is_chrono_s() {
+        let cases = [
+            "2026-01-01T00:00:00Z",
+            "2026-01-01T00:00:00.12Z",
+            "2026-11-26T23:59:59.123456Z",
+            "1999-12-31T01:02:03.000001Z",
+            "0001-02-03T04:05:06.100Z",
+            "2026-06-15T12:34:56.123456789Z",
+            "2026-06-15T12:34:56.000000001Z",
+            "9999-12-31T23:59:59.999999Z",
+        ];
+        let same = |t: DateTime<Utc>| {
+            assert_eq!(
+                serde_json::to_string(&Ts(t)).unwrap(),
+                serde_json::to_string(&t).unwrap(),
+                "{t:?}"
+            );
+        };
+        for c in cases {
+            same(DateTime::parse_from_rfc3339(c).unwrap().to_utc());
+        }
+        let at = |y, nano| {
+            chrono::NaiveDate::from_ymd_opt(y, 12, 31)
+                .unwrap()
+                .and_hms_nano_opt(23, 59, 59, nano)
+                .unwrap()
+                .and_utc()
+        };
+        same(at(10_000, 0));
+        same(at(-1, 500_000_000));
+        // A leap second.
+        same(at(2016, 1_500_000_000));
+        let now = Ts::now();
+        assert_eq!(
+            serde_json::to_string(&now).unwrap(),
+            serde_json::to_string(&now.0).unwrap()
+        );
     }
 }

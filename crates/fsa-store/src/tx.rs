@@ -1,9 +1,10 @@
 //! [`TenantTx`]: a transaction scoped to one tenant.
 //!
 //! Opening one is the only way to reach tenant rows. On PostgreSQL it calls
-//! `fsa_enter`, which sets `fsa.tenant_id` for the transaction (row-level
-//! security keys on it), takes the tenant's write lock shared for writes (a
-//! move's fence takes it exclusively), and returns the tenant's state row. On
+//! `fsa_begin` in the same round trip as the BEGIN; the function sets
+//! `fsa.tenant_id` for the transaction (row-level security keys on it) and
+//! the statement timeout, takes the tenant's write lock shared for writes (a
+//! move's fence takes it exclusively), and checks the tenant's state row. On
 //! SQLite a write begins `IMMEDIATE`, which serialises writers as the lock
 //! does. A state row that says `moved_out` is reported as
 //! [`StoreError::Moved`] so the router can refresh the route and retry.
@@ -29,10 +30,28 @@ pub(crate) enum TxInner {
 
 pub struct TenantTx {
     tenant: TenantId,
-    epoch: i64,
+    mode: Mode,
     pub(crate) inner: TxInner,
     /// Keeps the placement's pool open while the transaction lives.
     _lease: Lease,
+}
+
+/// SQLSTATEs `fsa_begin` raises for a tenant not active in the placement.
+const MOVED_OUT: &str = "FSA01";
+const NOT_HERE: &str = "FSA02";
+
+/// Maps the errors of the PostgreSQL begin: `fsa_begin`'s state errors to
+/// [`StoreError::Moved`] and [`StoreError::TenantNotInPlacement`], the rest
+/// as [`classify`] does.
+fn classify_begin(pool: &Pool, tenant: TenantId, e: sqlx::Error) -> StoreError {
+    if let sqlx::Error::Database(db) = &e {
+        match db.code().as_deref() {
+            Some(MOVED_OUT) => return StoreError::Moved(tenant),
+            Some(NOT_HERE) => return StoreError::TenantNotInPlacement(tenant),
+            _ => {}
+        }
+    }
+    classify(pool, e)
 }
 
 /// A pool that timed out with no connection at all could not connect: the
@@ -74,20 +93,36 @@ impl TenantTx {
         mode: Mode,
         statement_timeout_ms: u64,
     ) -> Result<Self, StoreError> {
-        let (inner, state) = match &lease.pool {
+        match &lease.pool {
             Pool::Pg(p) => {
-                let mut tx = p.begin().await.map_err(|e| classify(&lease.pool, e))?;
-                // One round trip: tenant context, write lock, state row and
-                // the plan's statement timeout for this transaction.
-                let state: Option<(String, i64)> = sqlx::query_as(
-                    "SELECT s.state, s.epoch FROM fsa_enter($1, $2) s, set_config('statement_timeout', $3, true) t",
-                )
-                .bind(tenant.as_uuid())
-                .bind(mode == Mode::Write)
-                .bind(statement_timeout_ms.to_string())
-                .fetch_optional(&mut *tx)
-                .await?;
-                (TxInner::Pg(tx), state)
+                // One round trip: `fsa_begin` (tenant context, statement
+                // timeout, write lock, state check) in the implicit block of
+                // a simple query that BEGIN then turns into the transaction.
+                // Only a parsed id and integers are inlined, never input
+                // text. See migration 0002_fsa_begin.
+                let timeout = statement_timeout_ms.min(i32::MAX as u64);
+                // A read begins READ ONLY: PostgreSQL refuses any write in
+                // it, which is what lets `commit` end it with a lazy rollback.
+                let sql = match mode {
+                    Mode::Write => format!(
+                        "SELECT fsa_begin('{}'::uuid, true, {timeout}); BEGIN",
+                        tenant.as_uuid().as_hyphenated()
+                    ),
+                    Mode::Read => format!(
+                        "SELECT fsa_begin('{}'::uuid, false, {timeout}); BEGIN READ ONLY",
+                        tenant.as_uuid().as_hyphenated()
+                    ),
+                };
+                let tx = p
+                    .begin_with(sqlx::AssertSqlSafe(sql))
+                    .await
+                    .map_err(|e| classify_begin(&lease.pool, tenant, e))?;
+                Ok(TenantTx {
+                    tenant,
+                    mode,
+                    inner: TxInner::Pg(tx),
+                    _lease: lease,
+                })
             }
             Pool::Sqlite(p) => {
                 let mut tx = match mode {
@@ -95,24 +130,22 @@ impl TenantTx {
                     Mode::Read => p.begin().await,
                 }
                 .map_err(|e| classify(&lease.pool, e))?;
-                let state: Option<(String, i64)> =
-                    sqlx::query_as("SELECT state, epoch FROM tenant_state WHERE tenant_id = $1")
+                let state: Option<String> =
+                    sqlx::query_scalar("SELECT state FROM tenant_state WHERE tenant_id = $1")
                         .bind(tenant.as_uuid())
                         .fetch_optional(&mut *tx)
                         .await?;
-                (TxInner::Sqlite(tx), state)
+                match state.as_deref() {
+                    Some("active") => Ok(TenantTx {
+                        tenant,
+                        mode,
+                        inner: TxInner::Sqlite(tx),
+                        _lease: lease,
+                    }),
+                    Some("moving_in") | None => Err(StoreError::TenantNotInPlacement(tenant)),
+                    Some(_) => Err(StoreError::Moved(tenant)),
+                }
             }
-        };
-        match state {
-            Some((s, epoch)) if s == "active" => Ok(TenantTx {
-                tenant,
-                epoch,
-                inner,
-                _lease: lease,
-            }),
-            Some((s, _)) if s == "moving_in" => Err(StoreError::TenantNotInPlacement(tenant)),
-            Some(_) => Err(StoreError::Moved(tenant)),
-            None => Err(StoreError::TenantNotInPlacement(tenant)),
         }
     }
 
@@ -132,7 +165,7 @@ impl TenantTx {
         };
         let mut tx = TenantTx {
             tenant,
-            epoch: 1,
+            mode: Mode::Write,
             inner,
             _lease: lease,
         };
@@ -149,11 +182,6 @@ impl TenantTx {
         self.tenant
     }
 
-    /// The tenant's routing epoch as its placement records it.
-    pub fn epoch(&self) -> i64 {
-        self.epoch
-    }
-
     pub fn engine(&self) -> Engine {
         match self.inner {
             TxInner::Pg(_) => Engine::Postgres,
@@ -163,6 +191,12 @@ impl TenantTx {
 
     pub async fn commit(self) -> Result<(), StoreError> {
         match self.inner {
+            // A PostgreSQL read is READ ONLY: committing it and rolling it
+            // back are the same. Dropping it queues the ROLLBACK, which goes
+            // out together with the pool's test of the connection on
+            // release, off the request's path, instead of taking a round
+            // trip of its own.
+            TxInner::Pg(t) if self.mode == Mode::Read => drop(t),
             TxInner::Pg(t) => t.commit().await?,
             TxInner::Sqlite(t) => t.commit().await?,
         }

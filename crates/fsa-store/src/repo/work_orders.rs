@@ -3,8 +3,8 @@
 use chrono::NaiveDate;
 use fsa_core::{Priority, TransitionError, WorkOrderStatus, new_id};
 use serde::Serialize;
-use sqlx::FromRow;
 use sqlx::types::Json;
+use sqlx::{Column, FromRow, Row};
 use uuid::Uuid;
 
 use super::{Nullable, Table, check_ref, like_pattern};
@@ -14,21 +14,18 @@ use crate::ts::Ts;
 use crate::tx::TenantTx;
 use crate::{on_tx, sql};
 
-#[derive(Debug, Clone, Serialize, FromRow, utoipa::ToSchema)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct WorkOrder {
     pub id: Uuid,
     /// The tenant's own running number, shown as `reference` (WO-1042).
     pub number: i64,
-    #[sqlx(skip)]
     pub reference: String,
     pub client_id: Uuid,
     pub title: String,
     pub description: Option<String>,
-    #[sqlx(try_from = "String")]
     pub status: WorkOrderStatus,
     #[serde(skip)]
     pub held_from: Option<String>,
-    #[sqlx(try_from = "String")]
     pub priority: Priority,
     pub due_date: Option<NaiveDate>,
     pub scheduled_start: Option<Ts>,
@@ -39,6 +36,74 @@ pub struct WorkOrder {
     pub created_at: Ts,
     pub updated_at: Ts,
 }
+
+/// The columns of [`cols!`], in order: rows are decoded by position, not
+/// looked up by name (debug builds check the names).
+const COLUMNS: [&str; 15] = [
+    "id",
+    "number",
+    "client_id",
+    "title",
+    "description",
+    "status",
+    "held_from",
+    "priority",
+    "due_date",
+    "scheduled_start",
+    "scheduled_end",
+    "assigned_to",
+    "attributes",
+    "created_at",
+    "updated_at",
+];
+
+/// A named-enum column, parsed from the row's text without copying it.
+fn parse_col<T: std::str::FromStr>(s: &str, i: usize) -> Result<T, sqlx::Error>
+where
+    T::Err: std::error::Error + Send + Sync + 'static,
+{
+    s.parse().map_err(|e| sqlx::Error::ColumnDecode {
+        index: COLUMNS[i].to_owned(),
+        source: Box::new(e),
+    })
+}
+
+macro_rules! work_order_from_row {
+    ($row:ty) => {
+        impl<'r> FromRow<'r, $row> for WorkOrder {
+            fn from_row(row: &'r $row) -> Result<Self, sqlx::Error> {
+                debug_assert!(
+                    row.columns().len() == COLUMNS.len()
+                        && COLUMNS
+                            .iter()
+                            .enumerate()
+                            .all(|(i, n)| row.column(i).name() == *n),
+                    "work order columns out of order"
+                );
+                Ok(WorkOrder {
+                    id: row.try_get(0)?,
+                    number: row.try_get(1)?,
+                    reference: String::new(),
+                    client_id: row.try_get(2)?,
+                    title: row.try_get(3)?,
+                    description: row.try_get(4)?,
+                    status: parse_col(row.try_get(5)?, 5)?,
+                    held_from: row.try_get(6)?,
+                    priority: parse_col(row.try_get(7)?, 7)?,
+                    due_date: row.try_get(8)?,
+                    scheduled_start: row.try_get(9)?,
+                    scheduled_end: row.try_get(10)?,
+                    assigned_to: row.try_get(11)?,
+                    attributes: row.try_get(12)?,
+                    created_at: row.try_get(13)?,
+                    updated_at: row.try_get(14)?,
+                })
+            }
+        }
+    };
+}
+work_order_from_row!(sqlx::postgres::PgRow);
+work_order_from_row!(sqlx::sqlite::SqliteRow);
 
 impl WorkOrder {
     fn finish(mut self) -> Self {
