@@ -54,7 +54,7 @@ impl Service {
             .env("FSA_ADMIN_TOKEN", spec.admin_token)
             .env("FSA_JWT_SECRET", spec.jwt_secret)
             .env("FSA_DATA_DIR", spec.data_dir)
-            // The free plan allows 50 requests/s, 10 at once and 250 ms of
+            // The free plan allows 50 requests/s, 10 at once and 150 ms of
             // work per second per tenant;
             // a throughput test from one tenant needs them out of the way.
             // The limiter still runs on every request.

@@ -84,7 +84,7 @@ impl Default for Limits {
                 file_bytes: Some(GIB),
                 requests_per_second: Some(50),
                 concurrent_requests: Some(10),
-                work_ms_per_second: Some(250),
+                work_ms_per_second: Some(150),
                 statement_timeout_ms: 5_000,
             },
             basic: PlanLimits {
@@ -95,7 +95,7 @@ impl Default for Limits {
                 file_bytes: Some(10 * GIB),
                 requests_per_second: Some(100),
                 concurrent_requests: Some(20),
-                work_ms_per_second: Some(500),
+                work_ms_per_second: Some(250),
                 statement_timeout_ms: 10_000,
             },
             premium: PlanLimits {
@@ -106,7 +106,7 @@ impl Default for Limits {
                 file_bytes: Some(100 * GIB),
                 requests_per_second: Some(300),
                 concurrent_requests: Some(50),
-                work_ms_per_second: Some(2_000),
+                work_ms_per_second: Some(1_000),
                 statement_timeout_ms: 30_000,
             },
             enterprise: PlanLimits {
