@@ -205,31 +205,29 @@ impl FromRequestParts<AppState> for Caller {
             // spending its neighbours' CPU on a stream of 429s.
             tokio::time::sleep(REFUSAL_PACE).await;
         }
-        let in_flight = admitted.map_err(|r| match r {
-            crate::limiter::Refusal::Rate { retry_after } => ApiError::RateLimited {
+        let in_flight = admitted.map_err(|r| {
+            use crate::limiter::Refusal;
+            let (allowed, what, retry_after) = match r {
+                Refusal::Rate { retry_after } => (
+                    limits.requests_per_second,
+                    "requests per second",
+                    retry_after,
+                ),
+                Refusal::Work { retry_after } => (
+                    limits.work_ms_per_second,
+                    "ms of request work per second",
+                    retry_after,
+                ),
+                Refusal::Concurrency => (limits.concurrent_requests, "requests at once", 1),
+            };
+            ApiError::RateLimited {
                 detail: format!(
-                    "the {} plan allows {} requests per second",
+                    "the {} plan allows {} {what}",
                     route.plan,
-                    limits.requests_per_second.unwrap_or(0)
+                    allowed.unwrap_or(0)
                 ),
                 retry_after,
-            },
-            crate::limiter::Refusal::Work { retry_after } => ApiError::RateLimited {
-                detail: format!(
-                    "the {} plan allows {} ms of request work per second",
-                    route.plan,
-                    limits.work_ms_per_second.unwrap_or(0)
-                ),
-                retry_after,
-            },
-            crate::limiter::Refusal::Concurrency => ApiError::RateLimited {
-                detail: format!(
-                    "the {} plan allows {} requests at once",
-                    route.plan,
-                    limits.concurrent_requests.unwrap_or(0)
-                ),
-                retry_after: 1,
-            },
+            }
         })?;
         Ok(Caller {
             tenant,

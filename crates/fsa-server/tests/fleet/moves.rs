@@ -575,3 +575,47 @@ async fn a_second_process_never_writes_to_the_source_after_the_switch() {
     b.stop().await;
     a.stop().await;
 }
+
+/// Bad move requests are refused with a problem and change nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_move_requests_are_refused_and_change_nothing() {
+    let app = TestApp::start(Backend::Sqlite).await.unwrap();
+    app.create_tenant("stays", "free", "default").await;
+    let (_, before) = app.get("/admin/tenants/stays", &app.admin_token).await;
+    let unknown = uuid::Uuid::now_v7().to_string();
+    for (path, body) in [
+        ("/admin/tenants/stays/move", json!({"to": unknown})),
+        (
+            "/admin/tenants/stays/move",
+            json!({"to": "dedicated", "cleanup": "soon"}),
+        ),
+        (
+            "/admin/tenants/stays/move",
+            json!({"to": "dedicated", "region": "MARS"}),
+        ),
+        ("/admin/tenants/stays/move", json!({"to": 42})),
+        (
+            "/admin/tenants/stays/move",
+            json!({"to": "dedicated", "extra": true}),
+        ),
+        ("/admin/tenants/nobody/move", json!({"to": "dedicated"})),
+    ] {
+        let (s, e) = app.post(path, &app.admin_token, body.clone()).await;
+        assert!((400..500).contains(&s), "{body}: {s} {e}");
+        assert!(e["code"].is_string(), "{body}: {e}");
+    }
+    // A tenant token is not an operator.
+    let t = app.login_admin("stays").await;
+    let (s, _) = app
+        .post("/admin/tenants/stays/move", &t, json!({"to": "dedicated"}))
+        .await;
+    assert_eq!(s, 403);
+    let (_, after) = app.get("/admin/tenants/stays", &app.admin_token).await;
+    assert_eq!(after, before, "nothing moved");
+    let (_, moves) = app.get("/admin/moves", &app.admin_token).await;
+    assert!(
+        !moves.to_string().contains(before["id"].as_str().unwrap()),
+        "no move was recorded: {moves}"
+    );
+    app.stop().await;
+}

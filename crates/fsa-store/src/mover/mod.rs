@@ -154,11 +154,15 @@ pub struct Mover {
 /// How long a move's lease lasts without renewal.
 const LEASE_MS: i64 = 30_000;
 
+fn hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_owned())
+        .unwrap_or_else(|_| "localhost".into())
+}
+
 /// This process's name for move leases: host, pid and a nonce.
 fn owner_name() -> String {
-    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
-        .map(|h| h.trim().to_owned())
-        .unwrap_or_else(|_| "localhost".into());
+    let host = hostname();
     let nonce = Uuid::new_v4().simple().to_string();
     format!("{host}:{}:{}", std::process::id(), &nonce[..8])
 }
@@ -170,10 +174,7 @@ fn owner_is_dead(owner: &str) -> bool {
     let (Some(host), Some(pid)) = (parts.next(), parts.next()) else {
         return false;
     };
-    let this_host = std::fs::read_to_string("/proc/sys/kernel/hostname")
-        .map(|h| h.trim().to_owned())
-        .unwrap_or_else(|_| "localhost".into());
-    host == this_host
+    host == hostname()
         && pid.parse::<u32>().is_ok_and(|p| {
             p != std::process::id() && !std::path::Path::new(&format!("/proc/{p}")).exists()
         })
@@ -514,7 +515,7 @@ impl Mover {
             // Into a database of its own, secondary indexes are built once
             // after the bulk load instead of row by row during it.
             report.indexes_built_after_load = d.defer_indexes(t).await? as u32;
-            let copied = copy_pass(&mut snap, &mut d, t, 0, false, &*self.progress).await;
+            let copied = copy_pass(&mut snap, &mut d, t, 0, Pass::Bulk, &*self.progress).await;
             let restored = d.restore_indexes().await;
             let copied = copied?;
             restored?;
@@ -529,7 +530,7 @@ impl Mover {
             let mut passes = 0;
             let (mut snap, wn) = loop {
                 let (mut snap, wi) = barrier(src_pool, t).await?;
-                let n = copy_pass(&mut snap, &mut d, t, w, true, &*self.progress).await?;
+                let n = copy_pass(&mut snap, &mut d, t, w, Pass::Delta, &*self.progress).await?;
                 passes += 1;
                 report.catch_up_rows += n.rows;
                 report.bytes += n.bytes;
@@ -564,9 +565,9 @@ impl Mover {
             let mut w = m.watermark.unwrap_or(0);
             for _ in 0..MAX_PASSES {
                 let (mut snap, wi) = barrier(src_pool, t).await?;
-                let n = checked_delta(&mut snap, &mut d, t, w).await;
+                let n = copy_pass(&mut snap, &mut d, t, w, Pass::CheckedDelta, &NoProgress).await;
                 snap.commit().await?;
-                let n = n?;
+                let n = n?.rows;
                 report.catch_up_passes += 1;
                 report.catch_up_rows += n;
                 w = wi;
@@ -805,33 +806,60 @@ struct Copied {
 
 /// Copies the tenant's rows above `above` from the snapshot to the target;
 /// with `delta`, also applies tombstones, all in one target transaction whose
-/// foreign keys are checked at commit.
+/// What a copy pass does.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Pass {
+    /// Every row of the snapshot (binary COPY between PostgreSQL databases).
+    Bulk,
+    /// The rows above a watermark and the tombstones, in one target
+    /// transaction whose foreign keys are checked at commit.
+    Delta,
+    /// A delta that, before it commits, also checks each row it wrote and
+    /// each row it deleted against the target: nothing is read twice.
+    CheckedDelta,
+}
+
+/// Copies the tenant's rows above `above` from the snapshot to the target.
 async fn copy_pass(
     src: &mut MConn,
     dst: &mut MConn,
     tenant: Uuid,
     above: i64,
-    delta: bool,
+    pass: Pass,
     progress: &dyn Progress,
-) -> Result<Copied, StoreError> {
+) -> Result<Copied, MoveError> {
     let mut out = Copied::default();
+    let delta = pass != Pass::Bulk;
+    let check = pass == Pass::CheckedDelta;
     if delta {
         begin_deferred(dst).await?;
-        let mut stones = src.tombstones(tenant, above).await?;
-        stones.sort_by_key(|(table, _)| std::cmp::Reverse(TABLES.iter().position(|t| t == table)));
-        for (table, id) in &stones {
-            dst.delete_row(table, tenant, *id).await?;
-        }
-        out.rows += stones.len() as u64;
     }
     let result = async {
-        out.add(copy_table::<UserRow>(src, dst, tenant, above, progress).await?);
-        out.add(copy_table::<ClientRow>(src, dst, tenant, above, progress).await?);
-        out.add(copy_table::<PersonnelRow>(src, dst, tenant, above, progress).await?);
-        out.add(copy_table::<WorkOrderRow>(src, dst, tenant, above, progress).await?);
-        out.add(copy_table::<TaskRow>(src, dst, tenant, above, progress).await?);
-        out.add(copy_table::<FileRow>(src, dst, tenant, above, progress).await?);
-        Ok::<_, StoreError>(())
+        if delta {
+            let mut stones = src.tombstones(tenant, above).await?;
+            stones.sort_by_key(|(table, _)| {
+                std::cmp::Reverse(TABLES.iter().position(|t| t == table))
+            });
+            for (table, id) in &stones {
+                dst.delete_row(table, tenant, *id).await?;
+            }
+            out.rows += stones.len() as u64;
+            if check {
+                check_deleted::<UserRow>(dst, tenant, &stones).await?;
+                check_deleted::<ClientRow>(dst, tenant, &stones).await?;
+                check_deleted::<PersonnelRow>(dst, tenant, &stones).await?;
+                check_deleted::<WorkOrderRow>(dst, tenant, &stones).await?;
+                check_deleted::<TaskRow>(dst, tenant, &stones).await?;
+                check_deleted::<FileRow>(dst, tenant, &stones).await?;
+            }
+        }
+        out.add(copy_table::<UserRow>(src, dst, tenant, above, check, progress).await?);
+        out.add(copy_table::<ClientRow>(src, dst, tenant, above, check, progress).await?);
+        out.add(copy_table::<PersonnelRow>(src, dst, tenant, above, check, progress).await?);
+        out.add(copy_table::<WorkOrderRow>(src, dst, tenant, above, check, progress).await?);
+        out.add(copy_table::<TaskRow>(src, dst, tenant, above, check, progress).await?);
+        out.add(copy_table::<FileRow>(src, dst, tenant, above, check, progress).await?);
+        Ok::<_, MoveError>(())
     }
     .await;
     if delta {
@@ -873,8 +901,9 @@ async fn copy_table<R: TableRow>(
     dst: &mut MConn,
     tenant: Uuid,
     above: i64,
+    check: bool,
     progress: &dyn Progress,
-) -> Result<Copied, StoreError> {
+) -> Result<Copied, MoveError> {
     if above == 0 && MConn::both_pg(src, dst) {
         // The bulk copy between PostgreSQL databases streams binary COPY.
         let (rows, bytes) = src.copy_binary::<R>(dst, tenant).await?;
@@ -888,6 +917,9 @@ async fn copy_table<R: TableRow>(
         let Some(last) = rows.last() else { break };
         above = last.row_version();
         dst.upsert(&rows).await?;
+        if check {
+            check_written(dst, tenant, &rows).await?;
+        }
         out.rows += rows.len() as u64;
         out.bytes += rows.iter().map(TableRow::size).sum::<u64>();
         progress.table(R::TABLE, out.rows);
@@ -977,71 +1009,31 @@ async fn verify(
     Ok(out)
 }
 
-/// Checks that the target holds exactly the source's version of each row
-/// changed above the watermark: the source's changed rows against the
-/// target's rows of the same ids, fetched in one query.
-async fn check_delta<R: TableRow>(
-    src: &mut MConn,
+/// Checks that the target now holds exactly these source rows: the
+/// target's rows of the same ids, fetched in one query, hash the same.
+async fn check_written<R: TableRow>(
     dst: &mut MConn,
     tenant: Uuid,
-    above: i64,
-) -> Result<u64, MoveError> {
-    let mut n = 0;
-    let mut above = above;
-    loop {
-        let rows: Vec<R> = src.page(tenant, above, PAGE).await?;
-        let Some(last) = rows.last() else { break };
-        above = last.row_version();
-        let ids: Vec<Uuid> = rows.iter().map(TableRow::id).collect();
-        let theirs: HashMap<Uuid, u64> = dst
-            .many::<R>(tenant, &ids)
-            .await?
-            .iter()
-            .map(|r| (r.id(), r.digest()))
-            .collect();
-        for r in &rows {
-            n += 1;
-            if theirs.get(&r.id()) != Some(&r.digest()) {
-                return Err(MoveError::Mismatch(format!(
-                    "{} row {} differs after the last delta",
-                    R::TABLE,
-                    r.id()
-                )));
-            }
-        }
-        if (rows.len() as i64) < PAGE {
-            break;
-        }
+    rows: &[R],
+) -> Result<(), MoveError> {
+    let ids: Vec<Uuid> = rows.iter().map(TableRow::id).collect();
+    let theirs: HashMap<Uuid, u64> = dst
+        .many::<R>(tenant, &ids)
+        .await?
+        .iter()
+        .map(|r| (r.id(), r.digest()))
+        .collect();
+    match rows
+        .iter()
+        .find(|r| theirs.get(&r.id()) != Some(&r.digest()))
+    {
+        Some(r) => Err(MoveError::Mismatch(format!(
+            "{} row {} differs after the last delta",
+            R::TABLE,
+            r.id()
+        ))),
+        None => Ok(()),
     }
-    Ok(n)
-}
-
-/// Copies the delta above `w` from the source (inside its snapshot or the
-/// fence) and checks it at the target: every changed row equal, every
-/// deleted row gone. Returns the rows copied.
-async fn checked_delta(
-    src: &mut MConn,
-    dst: &mut MConn,
-    tenant: Uuid,
-    w: i64,
-) -> Result<u64, MoveError> {
-    let copied = copy_pass(src, dst, tenant, w, true, &NoProgress).await?;
-    let stones = src.tombstones(tenant, w).await?;
-    check_deleted::<UserRow>(dst, tenant, &stones).await?;
-    check_deleted::<ClientRow>(dst, tenant, &stones).await?;
-    check_deleted::<PersonnelRow>(dst, tenant, &stones).await?;
-    check_deleted::<WorkOrderRow>(dst, tenant, &stones).await?;
-    check_deleted::<TaskRow>(dst, tenant, &stones).await?;
-    check_deleted::<FileRow>(dst, tenant, &stones).await?;
-    let mut checked = 0;
-    checked += check_delta::<UserRow>(src, dst, tenant, w).await?;
-    checked += check_delta::<ClientRow>(src, dst, tenant, w).await?;
-    checked += check_delta::<PersonnelRow>(src, dst, tenant, w).await?;
-    checked += check_delta::<WorkOrderRow>(src, dst, tenant, w).await?;
-    checked += check_delta::<TaskRow>(src, dst, tenant, w).await?;
-    checked += check_delta::<FileRow>(src, dst, tenant, w).await?;
-    debug_assert!(checked + stones.len() as u64 <= copied.rows + 1);
-    Ok(copied.rows)
 }
 
 /// Checks that no row of `R`'s table deleted at the source is at the target.
@@ -1090,7 +1082,16 @@ async fn fence(
                 "the source holds the tenant as {state}"
             )));
         }
-        let copied = checked_delta(&mut lock, &mut dst, tenant, w).await?;
+        let copied = copy_pass(
+            &mut lock,
+            &mut dst,
+            tenant,
+            w,
+            Pass::CheckedDelta,
+            &NoProgress,
+        )
+        .await?
+        .rows;
         let new_epoch = epoch + 1;
         dst.put_state(tenant, "active", new_epoch, next_no).await?;
         lock.put_state(tenant, "moved_out", new_epoch, next_no)
