@@ -3,6 +3,7 @@
 use chrono::NaiveDate;
 use fsa_core::{Priority, TransitionError, WorkOrderStatus, new_id};
 use serde::Serialize;
+use serde_json::value::RawValue;
 use sqlx::types::Json;
 use sqlx::{Column, FromRow, Row};
 use uuid::Uuid;
@@ -19,7 +20,7 @@ pub struct WorkOrder {
     pub id: Uuid,
     /// The tenant's own running number, shown as `reference` (WO-1042).
     pub number: i64,
-    pub reference: String,
+    pub reference: Reference,
     pub client_id: Uuid,
     pub title: String,
     pub description: Option<String>,
@@ -31,10 +32,36 @@ pub struct WorkOrder {
     pub scheduled_start: Option<Ts>,
     pub scheduled_end: Option<Ts>,
     pub assigned_to: Option<Uuid>,
+    /// Kept as the JSON text the database returned: it is only passed on.
     #[schema(value_type = Object)]
-    pub attributes: Json<serde_json::Value>,
+    pub attributes: Json<Box<RawValue>>,
     pub created_at: Ts,
     pub updated_at: Ts,
+}
+
+/// A work order's display reference, `WO-<number>`, written when the order
+/// is serialised rather than formatted into a string for every row read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, utoipa::ToSchema)]
+#[schema(value_type = String, example = "WO-1042")]
+pub struct Reference(pub i64);
+
+impl Serialize for Reference {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut n = itoa::Buffer::new();
+        let digits = n.format(self.0);
+        let mut buf = [0u8; 3 + 20];
+        buf[..3].copy_from_slice(b"WO-");
+        buf[3..3 + digits.len()].copy_from_slice(digits.as_bytes());
+        // Only ASCII was written.
+        let text = std::str::from_utf8(&buf[..3 + digits.len()]).map_err(serde::ser::Error::custom)?;
+        serializer.serialize_str(text)
+    }
+}
+
+impl std::fmt::Display for Reference {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "WO-{}", self.0)
+    }
 }
 
 /// The columns of [`cols!`], in order: rows are decoded by position, not
@@ -80,23 +107,26 @@ macro_rules! work_order_from_row {
                             .all(|(i, n)| row.column(i).name() == *n),
                     "work order columns out of order"
                 );
+                // The statement's columns are the ones above (checked in
+                // debug builds), so the per-column type check is skipped.
+                let number: i64 = row.try_get_unchecked(1)?;
                 Ok(WorkOrder {
-                    id: row.try_get(0)?,
-                    number: row.try_get(1)?,
-                    reference: String::new(),
-                    client_id: row.try_get(2)?,
-                    title: row.try_get(3)?,
-                    description: row.try_get(4)?,
-                    status: parse_col(row.try_get(5)?, 5)?,
-                    held_from: row.try_get(6)?,
-                    priority: parse_col(row.try_get(7)?, 7)?,
-                    due_date: row.try_get(8)?,
-                    scheduled_start: row.try_get(9)?,
-                    scheduled_end: row.try_get(10)?,
-                    assigned_to: row.try_get(11)?,
-                    attributes: row.try_get(12)?,
-                    created_at: row.try_get(13)?,
-                    updated_at: row.try_get(14)?,
+                    id: row.try_get_unchecked(0)?,
+                    number,
+                    reference: Reference(number),
+                    client_id: row.try_get_unchecked(2)?,
+                    title: row.try_get_unchecked(3)?,
+                    description: row.try_get_unchecked(4)?,
+                    status: parse_col(row.try_get_unchecked(5)?, 5)?,
+                    held_from: row.try_get_unchecked(6)?,
+                    priority: parse_col(row.try_get_unchecked(7)?, 7)?,
+                    due_date: row.try_get_unchecked(8)?,
+                    scheduled_start: row.try_get_unchecked(9)?,
+                    scheduled_end: row.try_get_unchecked(10)?,
+                    assigned_to: row.try_get_unchecked(11)?,
+                    attributes: row.try_get_unchecked(12)?,
+                    created_at: row.try_get_unchecked(13)?,
+                    updated_at: row.try_get_unchecked(14)?,
                 })
             }
         }
@@ -106,11 +136,6 @@ work_order_from_row!(sqlx::postgres::PgRow);
 work_order_from_row!(sqlx::sqlite::SqliteRow);
 
 impl WorkOrder {
-    fn finish(mut self) -> Self {
-        self.reference = format!("WO-{}", self.number);
-        self
-    }
-
     fn held_from(&self) -> Option<WorkOrderStatus> {
         self.held_from.as_deref().and_then(|s| s.parse().ok())
     }
@@ -210,7 +235,7 @@ pub async fn create(tx: &mut TenantTx, f: WorkOrderFields) -> Result<WorkOrder, 
             .fetch_one(&mut *c)
             .await?
     });
-    Ok(row.finish())
+    Ok(row)
 }
 
 /// A work order; with `only_assigned_to`, only if it is assigned to that
@@ -224,7 +249,7 @@ pub async fn get(
     let row: Option<WorkOrder> = on_tx!(tx, c => sqlx::query_as(concat!("SELECT ", cols!(),
         " FROM work_orders WHERE tenant_id = $1 AND id = $2", " AND ($3 IS NULL OR assigned_to = $3)"))
         .bind(tenant).bind(id).bind(only_assigned_to).fetch_optional(&mut *c).await?);
-    row.map(WorkOrder::finish).ok_or(StoreError::NotFound {
+    row.ok_or(StoreError::NotFound {
         entity: "work order",
     })
 }
@@ -292,7 +317,7 @@ pub async fn list(
         },
     });
     Ok(Page {
-        items: page.items.into_iter().map(WorkOrder::finish).collect(),
+        items: page.items,
         next_cursor: page.next_cursor,
     })
 }
@@ -351,7 +376,7 @@ pub async fn update(
         w.scheduled_end = v;
     }
     if let Some(v) = f.attributes {
-        w.attributes = Json(v);
+        w.attributes = Json(serde_json::value::to_raw_value(&v).map_err(|e| StoreError::Database(sqlx::Error::Encode(e.into())))?);
     }
     let row: WorkOrder = on_tx!(tx, c => sqlx::query_as(concat!(
         "UPDATE work_orders SET client_id = $3, title = $4, description = $5, status = $6, held_from = $7, priority = $8,
@@ -361,7 +386,7 @@ pub async fn update(
         .bind(&w.held_from).bind(w.priority.as_str()).bind(w.due_date).bind(w.scheduled_start).bind(w.scheduled_end)
         .bind(w.assigned_to).bind(&w.attributes).bind(Ts::now())
         .fetch_one(&mut *c).await.map_err(StoreError::from)?);
-    Ok(row.finish())
+    Ok(row)
 }
 
 /// Deletes a work order with its tasks and file records.
