@@ -9,10 +9,10 @@ use uuid::Uuid;
 
 use crate::stats::Samples;
 
-/// What the service runs first in every tenant transaction
-/// (`fsa_store::tx::TenantTx::begin`, read mode).
-pub const ENTER_SQL: &str =
-    "SELECT s.state, s.epoch FROM fsa_enter($1, $2) s, set_config('statement_timeout', $3, true) t";
+/// What the service runs before a read when its pooled session does not
+/// already hold the tenant (`fsa_store::session::Session::enter`): sets the
+/// session's tenant context and statement timeout and checks the state row.
+pub const ENTER_SQL: &str = "SELECT fsa_session($1, $2)";
 
 const COLS: &str = "id, number, client_id, title, description, status, held_from, priority, due_date, scheduled_start, scheduled_end, assigned_to, attributes, created_at, updated_at";
 
@@ -25,8 +25,8 @@ pub const LIST_SQL: &str = "SELECT id, number, client_id, title, description, st
 pub const LIMIT: i64 = 51;
 pub const STATUS: &str = "open";
 
-/// The free plan's statement timeout, as the service sets it per transaction.
-const STATEMENT_TIMEOUT_MS: &str = "5000";
+/// The free plan's statement timeout, as the service sets it per session.
+const STATEMENT_TIMEOUT_MS: i32 = 5000;
 
 /// The list statement with the tenant and status inlined (for pgbench and
 /// EXPLAIN).
@@ -36,14 +36,12 @@ pub fn list_sql_literal(tenant: Uuid) -> String {
     )
 }
 
-/// A pgbench script doing what the service does per list request, in one
-/// transaction: `fsa_enter` (tenant context, state row, statement timeout),
-/// then the list. Run as `fsa_app` so row-level security applies.
+/// A pgbench script doing what the service's database does per list
+/// request on a session that already holds the tenant: the list statement
+/// alone, under row-level security (whose state check runs once per
+/// statement). Run it as `fsa_app` with `fsa.tenant_id` set for the session.
 pub fn service_shaped_script(tenant: Uuid) -> String {
-    format!(
-        "BEGIN;\nSELECT s.state, s.epoch FROM fsa_enter('{tenant}', false) s, set_config('statement_timeout', '{STATEMENT_TIMEOUT_MS}', true) t;\n{};\nCOMMIT;\n",
-        list_sql_literal(tenant)
-    )
+    format!("{};\n", list_sql_literal(tenant))
 }
 
 /// Transactions committed or rolled back so far in each named database.
@@ -73,10 +71,12 @@ pub async fn app_connection(placement_url: &str) -> anyhow::Result<PgConnection>
     Ok(conn)
 }
 
-/// Runs the list `iterations` times over `tenants` in turn, each in its own
-/// read transaction opened as the service opens it; times only the list
-/// statement (execute + fetch of all rows + decoding into the service's
-/// `WorkOrder`). `warmup` untimed iterations go first.
+/// Runs the list `iterations` times over `tenants` in turn, as the service
+/// runs a read: the session's tenant context set first (`fsa_session`, which
+/// the service skips when the session already holds the tenant), then the
+/// list statement, which alone is timed (execute + fetch of all rows +
+/// decoding into the service's `WorkOrder`). `warmup` untimed iterations go
+/// first.
 pub async fn measure(
     conn: &mut PgConnection,
     tenants: &[(Uuid, u64)],
@@ -85,28 +85,26 @@ pub async fn measure(
 ) -> anyhow::Result<Samples> {
     ensure!(!tenants.is_empty(), "no tenants to measure");
     let mut samples = Samples::with_capacity(iterations);
+    let mut entered = None;
     for i in 0..warmup + iterations {
         let (tenant, expected) = tenants[i % tenants.len()];
-        let mut tx = conn.begin().await?;
-        let state: Option<(String, i64)> = sqlx::query_as(ENTER_SQL)
-            .bind(tenant)
-            .bind(false)
-            .bind(STATEMENT_TIMEOUT_MS)
-            .fetch_optional(&mut *tx)
-            .await?;
-        match state {
-            Some((s, _)) if s == "active" => {}
-            other => bail!("tenant {tenant}: unexpected state row {other:?}"),
+        if entered != Some(tenant) {
+            sqlx::query(ENTER_SQL)
+                .bind(tenant)
+                .bind(STATEMENT_TIMEOUT_MS)
+                .execute(&mut *conn)
+                .await
+                .with_context(|| format!("entering tenant {tenant}"))?;
+            entered = Some(tenant);
         }
         let started = Instant::now();
         let rows: Vec<WorkOrder> = sqlx::query_as(LIST_SQL)
             .bind(tenant)
             .bind(STATUS)
             .bind(LIMIT)
-            .fetch_all(&mut *tx)
+            .fetch_all(&mut *conn)
             .await?;
         let elapsed = started.elapsed();
-        tx.commit().await?;
         let want = expected.min(LIMIT as u64) as usize;
         if rows.len() != want {
             bail!(
@@ -138,7 +136,7 @@ pub async fn open_counts(
 }
 
 /// EXPLAIN (ANALYZE, BUFFERS) of the list for `tenant`, as the application
-/// role inside a tenant transaction: once with literals (the plan a fresh
+/// role with the tenant's session context: once with literals (the plan a fresh
 /// statement gets) and once as a prepared statement forced to its generic
 /// plan (what a cached prepared statement may switch to after five runs).
 pub async fn explain(conn: &mut PgConnection, tenant: Uuid) -> anyhow::Result<String> {
@@ -146,7 +144,6 @@ pub async fn explain(conn: &mut PgConnection, tenant: Uuid) -> anyhow::Result<St
     let mut tx = conn.begin().await?;
     sqlx::query(ENTER_SQL)
         .bind(tenant)
-        .bind(false)
         .bind(STATEMENT_TIMEOUT_MS)
         .execute(&mut *tx)
         .await?;

@@ -213,8 +213,16 @@ impl IntoResponse for ApiError {
         };
         let mut res = with_problem_type(status, serde_json::to_vec(&body).unwrap_or_default());
         match self {
-            ApiError::Unavailable { retry_after, .. }
-            | ApiError::RateLimited { retry_after, .. } => {
+            ApiError::Unavailable {
+                code, retry_after, ..
+            } => {
+                res.headers_mut()
+                    .insert(header::RETRY_AFTER, HeaderValue::from(retry_after));
+                if code == TENANT_MOVED {
+                    res.extensions_mut().insert(RetryableRead);
+                }
+            }
+            ApiError::RateLimited { retry_after, .. } => {
                 res.headers_mut()
                     .insert(header::RETRY_AFTER, HeaderValue::from(retry_after));
             }
@@ -227,6 +235,15 @@ impl IntoResponse for ApiError {
         res
     }
 }
+
+/// The code of a request that found its tenant moved away mid-way.
+const TENANT_MOVED: &str = "tenant_moved";
+
+/// Marks a response whose request changed nothing and found its tenant
+/// moved away: a read can be run again, and is then routed anew
+/// ([`crate::retry_moved_reads`]).
+#[derive(Debug, Clone, Copy)]
+pub struct RetryableRead;
 
 impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
@@ -250,6 +267,12 @@ impl From<StoreError> for ApiError {
             StoreError::Busy => ApiError::Unavailable {
                 code: "database_busy",
                 detail: "the database is busy; retry shortly".into(),
+                retry_after: 1,
+            },
+            StoreError::StaleRoute => ApiError::Unavailable {
+                code: TENANT_MOVED,
+                detail: "the tenant moved to another database while the request ran; retry it"
+                    .into(),
                 retry_after: 1,
             },
             StoreError::StatementTimeout => ApiError::Unavailable {

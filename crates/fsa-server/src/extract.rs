@@ -1,11 +1,14 @@
 //! Extractors whose rejections are problem+json: a malformed body, a path id
 //! that is not a UUID or a bad query string never reach a handler and never
-//! produce axum's plain-text errors.
+//! produce axum's plain-text errors. And [`PageJson`], the response of the
+//! hottest lists.
 
 use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
 use axum::extract::{FromRequest, FromRequestParts, Request};
-use axum::http::StatusCode;
 use axum::http::request::Parts;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use fsa_store::json::WriteJson;
 use serde::de::DeserializeOwned;
 
 use crate::error::ApiError;
@@ -88,5 +91,22 @@ where
             }
             Err(e) => Err(ApiError::bad_request("invalid_query", e.body_text())),
         }
+    }
+}
+
+/// A JSON response written by [`WriteJson`] into a buffer sized once: the
+/// same bytes as `axum::Json` would send, with less work per row.
+pub struct PageJson<T>(pub T);
+
+impl<T: WriteJson> IntoResponse for PageJson<T> {
+    fn into_response(self) -> Response {
+        (
+            [(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/json"),
+            )],
+            fsa_store::json::to_vec(&self.0),
+        )
+            .into_response()
     }
 }

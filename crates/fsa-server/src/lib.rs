@@ -26,8 +26,9 @@ pub mod state;
 use std::future::Future;
 use std::sync::Arc;
 
+use axum::body::Body;
 use axum::extract::{DefaultBodyLimit, Request};
-use axum::http::{StatusCode, header};
+use axum::http::{Method, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -93,6 +94,7 @@ pub fn app(state: AppState) -> axum::Router {
         .merge(SwaggerUi::new("/docs").url("/openapi.json", openapi))
         .fallback(|| async { problem(StatusCode::NOT_FOUND, "route_not_found", "no such route") })
         .layer(DefaultBodyLimit::max(body_limit))
+        .layer(middleware::from_fn(retry_moved_reads))
         .layer(middleware::from_fn(problem_errors))
         .layer(CatchPanicLayer::custom(|_| {
             problem(
@@ -103,6 +105,34 @@ pub fn app(state: AppState) -> axum::Router {
         }))
         .layer(TraceLayer::new_for_http())
         .with_state(state)
+}
+
+/// Runs a read (GET, HEAD) once more when it found its tenant moved to
+/// another database after it began (503 `tenant_moved`): a read changes
+/// nothing, and the second run is routed to where the tenant is now. The
+/// DESIGN's "refresh the route and retry once on the new placement", for
+/// the reads that learn of the move from a statement rather than when they
+/// begin (writes learn of it when they begin, under the tenant's lock).
+async fn retry_moved_reads(req: Request, next: Next) -> Response {
+    if !matches!(*req.method(), Method::GET | Method::HEAD) {
+        return next.run(req).await;
+    }
+    let (parts, body) = req.into_parts();
+    let mut again = Request::builder()
+        .method(parts.method.clone())
+        .uri(parts.uri.clone())
+        .version(parts.version);
+    if let Some(h) = again.headers_mut() {
+        h.extend(parts.headers.iter().map(|(k, v)| (k.clone(), v.clone())));
+    }
+    let res = next.clone().run(Request::from_parts(parts, body)).await;
+    if res.extensions().get::<error::RetryableRead>().is_none() {
+        return res;
+    }
+    match again.body(Body::empty()) {
+        Ok(req) => next.run(req).await,
+        Err(_) => res,
+    }
 }
 
 /// Turns any error response that is not already problem+json (axum's own
@@ -176,4 +206,63 @@ pub async fn serve(
         .await?;
     router.close().await;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use axum::routing::post;
+    use fsa_store::StoreError;
+    use tower::ServiceExt;
+
+    use super::*;
+    use crate::error::ApiError;
+
+    /// A handler that fails its first call as a statement that found its
+    /// tenant moved away, and answers after that.
+    fn moved_once(calls: Arc<AtomicUsize>) -> axum::Router {
+        let handler = move || {
+            let calls = calls.clone();
+            async move {
+                if calls.fetch_add(1, Ordering::SeqCst) == 0 {
+                    Err(ApiError::from(StoreError::StaleRoute))
+                } else {
+                    Ok("answered")
+                }
+            }
+        };
+        axum::Router::new()
+            .route("/read", get(handler.clone()))
+            .route("/write", post(handler))
+            .layer(middleware::from_fn(retry_moved_reads))
+    }
+
+    #[tokio::test]
+    async fn a_read_that_found_its_tenant_moved_runs_once_more() {
+        let calls = Arc::new(AtomicUsize::new(0));
+        let res = moved_once(calls.clone())
+            .oneshot(
+                Request::get("/read")
+                    .header("authorization", "Bearer x")
+                    .body(Body::empty())
+                    .unwrap(),
+            )
+            .await
+            .unwrap();
+        assert_eq!(res.status(), StatusCode::OK);
+        assert_eq!(calls.load(Ordering::SeqCst), 2);
+    }
+
+    #[tokio::test]
+    async fn a_write_is_never_run_twice() {
+        let calls = Arc::new(AtomicUsize::new(0));
+        let res = moved_once(calls.clone())
+            .oneshot(Request::post("/write").body(Body::empty()).unwrap())
+            .await
+            .unwrap();
+        assert_eq!(res.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(calls.load(Ordering::SeqCst), 1);
+    }
 }

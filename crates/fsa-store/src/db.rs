@@ -8,6 +8,8 @@
 
 use sqlx::{PgPool, SqlitePool};
 
+use crate::error::StoreError;
+
 /// Which engine a database runs on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -53,6 +55,48 @@ impl Pool {
             Pool::Pg(p) => p.size(),
             Pool::Sqlite(p) => p.size(),
         }
+    }
+}
+
+/// A placement's pool for tenant requests: pooled sessions on PostgreSQL
+/// ([`crate::session`]), sqlx's pool on SQLite.
+#[derive(Debug)]
+pub enum PlacementPool {
+    Pg(crate::session::SessionPool),
+    Sqlite(SqlitePool),
+}
+
+impl PlacementPool {
+    pub fn engine(&self) -> Engine {
+        match self {
+            PlacementPool::Pg(_) => Engine::Postgres,
+            PlacementPool::Sqlite(_) => Engine::Sqlite,
+        }
+    }
+
+    pub async fn close(&self) {
+        match self {
+            PlacementPool::Pg(p) => p.close().await,
+            PlacementPool::Sqlite(p) => p.close().await,
+        }
+    }
+
+    /// Connections open in this pool (busy and idle).
+    pub fn size(&self) -> u32 {
+        match self {
+            PlacementPool::Pg(p) => p.size(),
+            PlacementPool::Sqlite(p) => p.size(),
+        }
+    }
+
+    /// Whether the database answers: a pooled connection's round trip.
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        use sqlx::Connection;
+        match self {
+            PlacementPool::Pg(p) => p.get().await?.conn.ping().await?,
+            PlacementPool::Sqlite(p) => p.acquire().await?.ping().await?,
+        }
+        Ok(())
     }
 }
 

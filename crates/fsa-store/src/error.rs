@@ -50,6 +50,13 @@ pub enum StoreError {
     #[error("tenant {0} moved and its new placement could not be reached")]
     Moved(TenantId),
 
+    /// A statement found the tenant no longer active in the placement the
+    /// request was routed to (it moved after the request began). Nothing
+    /// was read or written; the request can be retried and is then routed
+    /// anew.
+    #[error("the tenant moved while the request ran; retry it")]
+    StaleRoute,
+
     /// The placement's server did not answer.
     #[error("placement {placement} is unavailable")]
     PlacementUnavailable {
@@ -89,6 +96,13 @@ impl From<sqlx::Error> for StoreError {
             sqlx::Error::PoolTimedOut => StoreError::Busy,
             sqlx::Error::Database(db) if db.code().as_deref() == Some("57014") => {
                 StoreError::StatementTimeout
+            }
+            // Raised by row-level security's state check (`fsa_tenant()`).
+            sqlx::Error::Database(db)
+                if matches!(db.code().as_deref(), Some("FSA01" | "FSA02")) =>
+            {
+                crate::session::note_stale_route();
+                StoreError::StaleRoute
             }
             _ => StoreError::Database(e),
         }

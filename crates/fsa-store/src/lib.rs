@@ -10,10 +10,13 @@
 //! - [`router`]: tenant → (placement, epoch), cached, and one lazily opened
 //!   pool per placement; [`router::Router::begin`] opens a tenant transaction.
 //! - [`pools`]: the pool cache under a global connection budget.
+//! - [`session`]: pooled PostgreSQL sessions that keep a tenant context, so a
+//!   read is one statement.
 //! - [`tx`]: [`tx::TenantTx`], the only way to reach tenant rows. It carries
 //!   the [`fsa_core::TenantId`] and, on PostgreSQL, sets the row-level
 //!   security context for the transaction.
 //! - [`repo`]: tenant-scoped repositories, one module per aggregate.
+//! - [`json`]: list pages written as JSON without serde's general path.
 //! - [`ts`]: a UTC timestamp stored identically sortable on both engines.
 //!
 //! Every placement has the same schema (`migrations/{postgres,sqlite}/placement`);
@@ -22,6 +25,7 @@
 pub mod catalog;
 pub mod db;
 pub mod error;
+pub mod json;
 pub mod mover;
 pub mod moves_catalog;
 pub mod page;
@@ -29,6 +33,7 @@ pub mod pools;
 pub mod repo;
 pub mod router;
 pub mod server;
+pub mod session;
 pub mod ts;
 pub mod tx;
 pub mod url;

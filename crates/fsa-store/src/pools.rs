@@ -18,14 +18,14 @@ use tokio::sync::Notify;
 use uuid::Uuid;
 
 use crate::catalog::Placement;
-use crate::db::Pool;
+use crate::db::PlacementPool;
 use crate::error::StoreError;
 
 /// An open placement: its record, its pool, and how busy it is.
 #[derive(Debug)]
 pub struct OpenPool {
     pub placement: Placement,
-    pub pool: Pool,
+    pub pool: PlacementPool,
     reservation: u32,
     in_flight: AtomicUsize,
     last_used_ms: AtomicU64,
@@ -129,7 +129,7 @@ impl PoolCache {
         placement: &Placement,
         max_connections: u32,
         wait: Duration,
-        open: impl Fn(u32) -> Pool,
+        open: impl Fn(u32) -> Result<PlacementPool, StoreError>,
     ) -> Result<Lease, StoreError> {
         let need = max_connections.clamp(1, self.budget);
         let deadline = Instant::now() + wait;
@@ -141,8 +141,8 @@ impl PoolCache {
                     return Ok(self.lease_of(p));
                 }
                 if st.reserved + need <= self.budget {
+                    let pool = open(need)?;
                     st.reserved += need;
-                    let pool = open(need);
                     let open = Arc::new(OpenPool {
                         placement: placement.clone(),
                         pool,

@@ -22,7 +22,7 @@ use fsa_core::{Limits, PlacementKind, Plan, Region, TenantId};
 use uuid::Uuid;
 
 use crate::catalog::{Allocation, Catalog, NewTenant, Placement, RouteRow};
-use crate::db::Pool;
+use crate::db::{PlacementPool, Pool};
 use crate::error::StoreError;
 use crate::pools::{Lease, PoolCache, PoolStats};
 use crate::server::{PoolSettings, Server};
@@ -42,11 +42,18 @@ struct RouteTable {
     loaded_at: Instant,
 }
 
-/// An open placement: its catalog record and its pool.
-#[derive(Debug, Clone)]
+/// An open placement: its catalog record and its request pool, kept open
+/// while the handle lives.
+#[derive(Debug)]
 pub struct PlacementHandle {
     pub placement: Placement,
-    pub pool: Pool,
+    lease: Lease,
+}
+
+impl PlacementHandle {
+    pub fn pool(&self) -> &PlacementPool {
+        &self.lease.pool
+    }
 }
 
 /// Settings of the router.
@@ -337,7 +344,7 @@ impl Router {
         let lease = self.lease(id).await?;
         Ok(PlacementHandle {
             placement: lease.placement.clone(),
-            pool: lease.pool.clone(),
+            lease,
         })
     }
 

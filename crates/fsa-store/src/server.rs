@@ -12,12 +12,10 @@ use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{ConnectOptions, Connection, Executor, PgConnection};
 
-use crate::db::{Engine, Pool};
+use crate::db::{Engine, PlacementPool, Pool};
 use crate::error::StoreError;
+use crate::session::SessionPool;
 use crate::url::DbUrl;
-
-/// A pooled connection idle this long is tested before it is handed out.
-const RETEST_AFTER_IDLE: Duration = Duration::from_secs(1);
 
 pub static PG_PLACEMENT: sqlx::migrate::Migrator = sqlx::migrate!("migrations/postgres/placement");
 pub static SQLITE_PLACEMENT: sqlx::migrate::Migrator =
@@ -240,7 +238,14 @@ impl Server {
     /// A pool for the tenant queries of one placement database. Opened
     /// lazily: no connection is made until the first query, so a server that
     /// is down does not stop the service from starting.
-    pub fn open_pool(&self, db_name: &str, settings: &PoolSettings) -> Pool {
+    /// The request pool of a placement database on this server: pooled
+    /// sessions under the application role on PostgreSQL (connections open
+    /// on demand), sqlx's pool on SQLite.
+    pub fn open_pool(
+        &self,
+        db_name: &str,
+        settings: &PoolSettings,
+    ) -> Result<PlacementPool, StoreError> {
         match &self.spec {
             ServerSpec::Postgres { options, .. } => {
                 let timeout_ms = settings.statement_timeout.as_millis().to_string();
@@ -249,34 +254,14 @@ impl Server {
                     .database(db_name)
                     .application_name("fsa")
                     .options([("statement_timeout", timeout_ms.as_str())]);
-                let pool = PgPoolOptions::new()
-                    .max_connections(settings.max_connections)
-                    .min_connections(settings.min_connections)
-                    .acquire_timeout(settings.acquire_timeout)
-                    .idle_timeout(settings.idle_timeout)
-                    .after_connect(|conn, _meta| {
-                        Box::pin(async move {
-                            conn.execute("SET ROLE fsa_app").await?;
-                            Ok(())
-                        })
-                    })
-                    // sqlx tests every connection when it is released (a
-                    // round trip) and, by default, again when it is acquired
-                    // (another). Under load a connection comes back within
-                    // milliseconds of that first test, so it is only tested
-                    // again after sitting idle a while, when the server may
-                    // have gone away since.
-                    .test_before_acquire(false)
-                    .before_acquire(|conn, meta| {
-                        Box::pin(async move {
-                            if meta.idle_for >= RETEST_AFTER_IDLE {
-                                conn.ping().await?;
-                            }
-                            Ok(true)
-                        })
-                    })
-                    .connect_lazy_with(opts);
-                Pool::Pg(pool)
+                let pool = SessionPool::new(
+                    opts,
+                    settings.max_connections,
+                    settings.acquire_timeout,
+                    settings.idle_timeout,
+                )?;
+                pool.warm(settings.min_connections);
+                Ok(PlacementPool::Pg(pool))
             }
             ServerSpec::Sqlite { .. } => {
                 let pool = SqlitePoolOptions::new()
@@ -285,7 +270,7 @@ impl Server {
                     .acquire_timeout(settings.acquire_timeout)
                     .idle_timeout(settings.idle_timeout)
                     .connect_lazy_with(self.sqlite_options(db_name));
-                Pool::Sqlite(pool)
+                Ok(PlacementPool::Sqlite(pool))
             }
         }
     }

@@ -1,20 +1,31 @@
-//! [`TenantTx`]: a transaction scoped to one tenant.
+//! [`TenantTx`]: a tenant's unit of work on its placement.
 //!
-//! Opening one is the only way to reach tenant rows. On PostgreSQL it calls
-//! `fsa_begin` in the same round trip as the BEGIN; the function sets
-//! `fsa.tenant_id` for the transaction (row-level security keys on it) and
-//! the statement timeout, takes the tenant's write lock shared for writes (a
-//! move's fence takes it exclusively), and checks the tenant's state row. On
-//! SQLite a write begins `IMMEDIATE`, which serialises writers as the lock
-//! does. A state row that says `moved_out` is reported as
-//! [`StoreError::Moved`] so the router can refresh the route and retry.
+//! Opening one is the only way to reach tenant rows. On PostgreSQL it runs
+//! on a pooled [`Session`](crate::session::Session):
+//! - a read sets the session's tenant context and statement timeout with
+//!   `fsa_session` when the session does not already hold them, and then
+//!   runs its statements without a transaction of their own (each statement
+//!   is its own snapshot, as it is inside a READ COMMITTED transaction);
+//! - a write sends `SELECT fsa_begin(...); BEGIN` in one round trip: the
+//!   function sets `fsa.tenant_id` for the transaction (row-level security
+//!   keys on it) and the statement timeout, takes the tenant's write lock
+//!   shared (a move's fence takes it exclusively), and checks the tenant's
+//!   state row.
+//!
+//! Every statement's row-level security also checks the state row
+//! (`fsa_tenant()`). A state that says `moved_out` is reported as
+//! [`StoreError::Moved`] when the unit of work begins, so the router can
+//! refresh the route and retry, and as [`StoreError::StaleRoute`] when a
+//! later statement finds it. On SQLite a write begins `IMMEDIATE`, which
+//! serialises writers as the lock does.
 
 use fsa_core::TenantId;
-use sqlx::{Postgres, Sqlite, Transaction};
+use sqlx::{Executor, Sqlite, Transaction};
 
-use crate::db::{Engine, Pool};
+use crate::db::{Engine, PlacementPool};
 use crate::error::StoreError;
 use crate::pools::Lease;
+use crate::session::SessionObject;
 
 /// Whether a transaction writes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -24,13 +35,56 @@ pub enum Mode {
 }
 
 pub(crate) enum TxInner {
-    Pg(Transaction<'static, Postgres>),
+    /// A PostgreSQL read: statements on the session, no transaction.
+    PgRead(SessionObject),
+    /// A PostgreSQL write: an open transaction on the session.
+    PgWrite(PgWrite),
     Sqlite(Transaction<'static, Sqlite>),
+}
+
+/// A write transaction on a pooled session. Dropped without a commit or a
+/// rollback (an error, a cancelled request), it is rolled back in the
+/// background before the session goes back to the pool.
+pub(crate) struct PgWrite(Option<SessionObject>);
+
+impl PgWrite {
+    pub(crate) fn conn(&mut self) -> &mut sqlx::PgConnection {
+        match &mut self.0 {
+            Some(s) => &mut s.conn,
+            // Only `finish` takes the session, and it consumes the write.
+            None => unreachable!("a finished write has no connection"),
+        }
+    }
+
+    async fn finish(mut self, sql: &'static str) -> Result<(), StoreError> {
+        let Some(mut s) = self.0.take() else {
+            return Ok(());
+        };
+        s.conn.execute(sql).await?;
+        s.in_transaction = false;
+        s.clean = true;
+        Ok(())
+    }
+}
+
+impl Drop for PgWrite {
+    fn drop(&mut self) {
+        if let Some(mut s) = self.0.take() {
+            // Locks the transaction holds (the tenant's shared write lock,
+            // row locks) are released now, not when the session is next
+            // used. A session whose rollback fails stays marked as inside a
+            // transaction, and the pool closes it instead of reusing it.
+            tokio::spawn(async move {
+                if s.conn.execute("ROLLBACK").await.is_ok() {
+                    s.in_transaction = false;
+                }
+            });
+        }
+    }
 }
 
 pub struct TenantTx {
     tenant: TenantId,
-    mode: Mode,
     pub(crate) inner: TxInner,
     /// Keeps the placement's pool open while the transaction lives.
     _lease: Lease,
@@ -43,7 +97,7 @@ const NOT_HERE: &str = "FSA02";
 /// Maps the errors of the PostgreSQL begin: `fsa_begin`'s state errors to
 /// [`StoreError::Moved`] and [`StoreError::TenantNotInPlacement`], the rest
 /// as [`classify`] does.
-fn classify_begin(pool: &Pool, tenant: TenantId, e: sqlx::Error) -> StoreError {
+fn classify_begin(pool: &PlacementPool, tenant: TenantId, e: sqlx::Error) -> StoreError {
     if let sqlx::Error::Database(db) = &e {
         match db.code().as_deref() {
             Some(MOVED_OUT) => return StoreError::Moved(tenant),
@@ -56,7 +110,7 @@ fn classify_begin(pool: &Pool, tenant: TenantId, e: sqlx::Error) -> StoreError {
 
 /// A pool that timed out with no connection at all could not connect: the
 /// server is unreachable, not busy.
-fn classify(pool: &Pool, e: sqlx::Error) -> StoreError {
+fn classify(pool: &PlacementPool, e: sqlx::Error) -> StoreError {
     if matches!(e, sqlx::Error::PoolTimedOut) && pool.size() == 0 {
         return StoreError::PlacementUnavailable {
             placement: String::new(),
@@ -72,8 +126,12 @@ fn classify(pool: &Pool, e: sqlx::Error) -> StoreError {
 macro_rules! on_tx {
     ($tx:expr, $c:ident => $body:expr) => {
         match &mut $tx.inner {
-            $crate::tx::TxInner::Pg(t) => {
-                let $c: &mut sqlx::PgConnection = &mut **t;
+            $crate::tx::TxInner::PgRead(s) => {
+                let $c: &mut sqlx::PgConnection = &mut s.conn;
+                $body
+            }
+            $crate::tx::TxInner::PgWrite(w) => {
+                let $c: &mut sqlx::PgConnection = w.conn();
                 $body
             }
             $crate::tx::TxInner::Sqlite(t) => {
@@ -94,37 +152,48 @@ impl TenantTx {
         statement_timeout_ms: u64,
     ) -> Result<Self, StoreError> {
         match &lease.pool {
-            Pool::Pg(p) => {
-                // One round trip: `fsa_begin` (tenant context, statement
-                // timeout, write lock, state check) in the implicit block of
-                // a simple query that BEGIN then turns into the transaction.
-                // Only a parsed id and integers are inlined, never input
-                // text. See migration 0002_fsa_begin.
-                let timeout = statement_timeout_ms.min(i32::MAX as u64);
-                // A read begins READ ONLY: PostgreSQL refuses any write in
-                // it, which is what lets `commit` end it with a lazy rollback.
-                let sql = match mode {
-                    Mode::Write => format!(
-                        "SELECT fsa_begin('{}'::uuid, true, {timeout}); BEGIN",
-                        tenant.as_uuid().as_hyphenated()
-                    ),
-                    Mode::Read => format!(
-                        "SELECT fsa_begin('{}'::uuid, false, {timeout}); BEGIN READ ONLY",
-                        tenant.as_uuid().as_hyphenated()
-                    ),
+            PlacementPool::Pg(p) => {
+                let mut session = p.get().await?;
+                session.clean = false;
+                let inner = match mode {
+                    Mode::Read => {
+                        session
+                            .enter(tenant.as_uuid(), statement_timeout_ms)
+                            .await
+                            .map_err(|e| classify_begin(&lease.pool, tenant, e))?;
+                        TxInner::PgRead(session)
+                    }
+                    Mode::Write => {
+                        // One round trip: `fsa_begin` (tenant context,
+                        // statement timeout, write lock, state check) in the
+                        // implicit block of a simple query that BEGIN then
+                        // turns into the transaction. Only a parsed id and
+                        // an integer are inlined, never input text. See
+                        // migration 0003_fsa_begin.
+                        let timeout = statement_timeout_ms.min(i32::MAX as u64);
+                        let sql = format!(
+                            "SELECT fsa_begin('{}'::uuid, true, {timeout}); BEGIN",
+                            tenant.as_uuid().as_hyphenated()
+                        );
+                        session.in_transaction = true;
+                        match session.conn.execute(sqlx::AssertSqlSafe(sql)).await {
+                            Ok(_) => TxInner::PgWrite(PgWrite(Some(session))),
+                            Err(e) => {
+                                // The failed statement ended its implicit
+                                // block: no transaction is open.
+                                session.in_transaction = false;
+                                return Err(classify_begin(&lease.pool, tenant, e));
+                            }
+                        }
+                    }
                 };
-                let tx = p
-                    .begin_with(sqlx::AssertSqlSafe(sql))
-                    .await
-                    .map_err(|e| classify_begin(&lease.pool, tenant, e))?;
                 Ok(TenantTx {
                     tenant,
-                    mode,
-                    inner: TxInner::Pg(tx),
+                    inner,
                     _lease: lease,
                 })
             }
-            Pool::Sqlite(p) => {
+            PlacementPool::Sqlite(p) => {
                 let mut tx = match mode {
                     Mode::Write => p.begin_with("BEGIN IMMEDIATE").await,
                     Mode::Read => p.begin().await,
@@ -138,7 +207,6 @@ impl TenantTx {
                 match state.as_deref() {
                     Some("active") => Ok(TenantTx {
                         tenant,
-                        mode,
                         inner: TxInner::Sqlite(tx),
                         _lease: lease,
                     }),
@@ -153,19 +221,27 @@ impl TenantTx {
     /// the tenant context but expects no state row yet, and creates it.
     pub(crate) async fn begin_new(lease: Lease, tenant: TenantId) -> Result<Self, StoreError> {
         let inner = match &lease.pool {
-            Pool::Pg(p) => {
-                let mut tx = p.begin().await.map_err(|e| classify(&lease.pool, e))?;
-                sqlx::query("SELECT set_config('fsa.tenant_id', $1, true)")
-                    .bind(tenant.to_string())
-                    .execute(&mut *tx)
-                    .await?;
-                TxInner::Pg(tx)
+            PlacementPool::Pg(p) => {
+                let mut session = p.get().await?;
+                session.clean = false;
+                session.in_transaction = true;
+                let begun = sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+                    "BEGIN; SELECT set_config('fsa.tenant_id', '{}', true)",
+                    tenant.as_uuid().as_hyphenated()
+                )))
+                .execute(&mut session.conn)
+                .await;
+                if let Err(e) = begun {
+                    session.in_transaction = false;
+                    let _ = session.conn.execute("ROLLBACK").await;
+                    return Err(classify(&lease.pool, e));
+                }
+                TxInner::PgWrite(PgWrite(Some(session)))
             }
-            Pool::Sqlite(p) => TxInner::Sqlite(p.begin_with("BEGIN IMMEDIATE").await?),
+            PlacementPool::Sqlite(p) => TxInner::Sqlite(p.begin_with("BEGIN IMMEDIATE").await?),
         };
         let mut tx = TenantTx {
             tenant,
-            mode: Mode::Write,
             inner,
             _lease: lease,
         };
@@ -184,20 +260,16 @@ impl TenantTx {
 
     pub fn engine(&self) -> Engine {
         match self.inner {
-            TxInner::Pg(_) => Engine::Postgres,
+            TxInner::PgRead(_) | TxInner::PgWrite(_) => Engine::Postgres,
             TxInner::Sqlite(_) => Engine::Sqlite,
         }
     }
 
     pub async fn commit(self) -> Result<(), StoreError> {
         match self.inner {
-            // A PostgreSQL read is READ ONLY: committing it and rolling it
-            // back are the same. Dropping it queues the ROLLBACK, which goes
-            // out together with the pool's test of the connection on
-            // release, off the request's path, instead of taking a round
-            // trip of its own.
-            TxInner::Pg(t) if self.mode == Mode::Read => drop(t),
-            TxInner::Pg(t) => t.commit().await?,
+            // A read holds no transaction: its statements are done.
+            TxInner::PgRead(mut s) => s.clean = true,
+            TxInner::PgWrite(w) => w.finish("COMMIT").await?,
             TxInner::Sqlite(t) => t.commit().await?,
         }
         Ok(())
@@ -205,7 +277,8 @@ impl TenantTx {
 
     pub async fn rollback(self) -> Result<(), StoreError> {
         match self.inner {
-            TxInner::Pg(t) => t.rollback().await?,
+            TxInner::PgRead(_) => {}
+            TxInner::PgWrite(w) => w.finish("ROLLBACK").await?,
             TxInner::Sqlite(t) => t.rollback().await?,
         }
         Ok(())

@@ -319,3 +319,107 @@ async fn cancelled_move_on_postgres() {
     cancel(&router).await;
     router.close().await;
 }
+
+/// A read on a pooled session that already holds a tenant's context skips
+/// `fsa_session`, so the state check rides on row-level security: a tenant
+/// marked moved out in its placement makes every statement fail with
+/// `StaleRoute` — also one that would have found no rows — never an empty
+/// or stale answer; back to active, the next read (which checks the context
+/// again after the failure) sees its rows.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn warm_session_read_of_a_moved_tenant_fails_and_recovers() {
+    use fsa_store::StoreError;
+    use fsa_store::repo::work_orders::WorkOrderFilter;
+
+    let db = TestDb::new();
+    let url = DbUrl::new(db.url());
+    let router = router_for(&url, &db.name).await;
+    let a = onboard(&router, "warm-a").await;
+    let b = onboard(&router, "warm-b").await;
+    let mut tx = router.begin(a, Mode::Write).await.unwrap();
+    let c = clients::create(
+        &mut tx,
+        ClientFields {
+            name: Some("Acme".into()),
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    work_orders::create(
+        &mut tx,
+        WorkOrderFields {
+            client_id: Some(c.id),
+            title: Some("Boiler".into()),
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    tx.commit().await.unwrap();
+
+    let list = |status| WorkOrderFilter {
+        status,
+        limit: 50,
+        ..Default::default()
+    };
+    // B holds a session of the same pool throughout, so A's reads below
+    // keep getting the one session that holds A's context.
+    let lease_holder = router.begin(b, Mode::Read).await.unwrap();
+    // Warm a session with A's context.
+    for _ in 0..3 {
+        let mut tx = router.begin(a, Mode::Read).await.unwrap();
+        let page = work_orders::list(&mut tx, list(None)).await.unwrap();
+        assert_eq!(page.items.len(), 1);
+        tx.commit().await.unwrap();
+    }
+
+    let route = router.route(a).await.unwrap();
+    let handle = router.placement(route.placement_id).await.unwrap();
+    let admin = router
+        .servers()
+        .get(&handle.placement.server)
+        .unwrap()
+        .open_admin_connection_pool(&handle.placement.db_name)
+        .await
+        .unwrap();
+    let set_state = |state: &'static str| {
+        let admin = admin.clone();
+        async move {
+            on_pool!(&admin, c => sqlx::query("UPDATE tenant_state SET state = $1 WHERE tenant_id = $2")
+                .bind(state).bind(a.as_uuid()).execute(c).await.unwrap().rows_affected());
+        }
+    };
+    set_state("moved_out").await;
+    // A read that begins now finds A's context set on its session and sends
+    // its statement alone.
+    let mut tx = router.begin(a, Mode::Read).await.unwrap();
+    let err = work_orders::list(&mut tx, list(Some(fsa_core::WorkOrderStatus::Cancelled)))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            work_orders::WorkOrderError::Store(StoreError::StaleRoute)
+        ),
+        "{err:?}"
+    );
+    drop(tx);
+    // Beginning anew checks the context again and sees the state (after
+    // the router's bounded wait for a new route, which never comes here).
+    let err = router.begin(a, Mode::Read).await.err().unwrap();
+    assert!(matches!(err, StoreError::Moved(_)), "{err:?}");
+
+    set_state("active").await;
+    let mut tx = router.begin(a, Mode::Read).await.unwrap();
+    let page = work_orders::list(&mut tx, list(None)).await.unwrap();
+    assert_eq!(page.items.len(), 1);
+    tx.commit().await.unwrap();
+    // B, sharing the placement, never noticed.
+    let mut other = lease_holder;
+    let page = work_orders::list(&mut other, list(None)).await.unwrap();
+    assert!(page.items.is_empty());
+    other.commit().await.unwrap();
+    admin.close().await;
+    router.close().await;
+}

@@ -27,9 +27,7 @@ pub async fn run(config: Config, args: Args) -> anyhow::Result<()> {
     for p in state.router.catalog().placements().await? {
         let handle = state.router.placement(p.placement.id).await;
         let result = match handle {
-            Ok(h) => fsa_store::catalog::ping(&h.pool)
-                .await
-                .map_err(|e| e.to_string()),
+            Ok(h) => h.pool().ping().await.map_err(|e| e.to_string()),
             Err(e) => Err(e.to_string()),
         };
         checks.push(Check {

@@ -16,7 +16,7 @@ use uuid::Uuid;
 use crate::auth::Caller;
 use crate::dto::{WorkOrderBody, WorkOrderQuery, nullable_text, opt_text, required_text, ts};
 use crate::error::ApiError;
-use crate::extract::{ApiJson, ApiPath, ApiQuery};
+use crate::extract::{ApiJson, ApiPath, ApiQuery, PageJson};
 use crate::state::AppState;
 
 pub fn router() -> OpenApiRouter<AppState> {
@@ -76,7 +76,7 @@ async fn list(
     State(app): State<AppState>,
     caller: Caller,
     ApiQuery(q): ApiQuery<WorkOrderQuery>,
-) -> Result<Json<Page<WorkOrder>>, ApiError> {
+) -> Result<PageJson<Page<WorkOrder>>, ApiError> {
     let sort = match q.sort.as_deref() {
         None | Some("created_at") | Some("-created_at") => Sort::CreatedAt,
         Some("due_date") => Sort::DueDate,
@@ -114,7 +114,7 @@ async fn list(
     let mut tx = super::begin(&app, &caller, Permission::ReadData, Mode::Read).await?;
     if let Some(me) = super::assigned_scope(&caller, &mut tx).await? {
         if filter.assigned_to.is_some_and(|a| a != me) {
-            return Ok(Json(Page {
+            return Ok(PageJson(Page {
                 items: vec![],
                 next_cursor: None,
             }));
@@ -123,7 +123,7 @@ async fn list(
     }
     let page = work_orders::list(&mut tx, filter).await?;
     tx.commit().await?;
-    Ok(Json(page))
+    Ok(PageJson(page))
 }
 
 /// Creates a work order in status `open` with the tenant's next number.
