@@ -110,8 +110,21 @@ impl Encode<'_, Postgres> for Ts {
     }
 }
 
+/// Microseconds from the Unix epoch to PostgreSQL's (2000-01-01).
+const PG_EPOCH_MICROS: i64 = 946_684_800_000_000;
+
 impl<'r> Decode<'r, Postgres> for Ts {
     fn decode(value: PgValueRef<'r>) -> Result<Self, BoxDynError> {
+        // The binary format is microseconds since 2000-01-01 UTC: converted
+        // in one step rather than through chrono's date arithmetic.
+        if value.format() == sqlx::postgres::PgValueFormat::Binary
+            && let Ok(b) = <[u8; 8]>::try_from(value.as_bytes()?)
+            && let Some(t) = i64::from_be_bytes(b)
+                .checked_add(PG_EPOCH_MICROS)
+                .and_then(DateTime::from_timestamp_micros)
+        {
+            return Ok(Ts(t));
+        }
         Ok(Ts(<DateTime<Utc> as Decode<Postgres>>::decode(value)?))
     }
 }
