@@ -69,12 +69,13 @@ impl PgWrite {
 
 impl Drop for PgWrite {
     fn drop(&mut self) {
-        if let Some(mut s) = self.0.take() {
-            // Locks the transaction holds (the tenant's shared write lock,
-            // row locks) are released now, not when the session is next
-            // used. A session whose rollback fails stays marked as inside a
-            // transaction, and the pool closes it instead of reusing it.
-            tokio::spawn(async move {
+        // Locks the transaction holds (the tenant's shared write lock, row
+        // locks) are released now, not when the session is next used. A
+        // session whose rollback fails, or that is dropped outside a runtime,
+        // stays marked as inside a transaction, and the pool closes it
+        // instead of reusing it.
+        if let (Some(mut s), Ok(rt)) = (self.0.take(), tokio::runtime::Handle::try_current()) {
+            rt.spawn(async move {
                 if s.conn.execute("ROLLBACK").await.is_ok() {
                     s.in_transaction = false;
                 }
@@ -143,8 +144,10 @@ macro_rules! on_tx {
 }
 
 impl TenantTx {
-    /// Begins a transaction for `tenant` on the leased pool, checks the
-    /// tenant's state row, and (on PostgreSQL) sets the statement timeout.
+    /// Begins `tenant`'s unit of work on the leased pool: checks the tenant's
+    /// state row and (on PostgreSQL) sets the tenant context and statement
+    /// timeout — for the session, when a read's session does not hold them
+    /// yet; for the transaction, for a write.
     pub(crate) async fn begin(
         lease: Lease,
         tenant: TenantId,

@@ -43,6 +43,31 @@ async fn onboard(router: &Router, slug: &str) -> TenantId {
     t.id
 }
 
+/// A client and one work order for it.
+async fn one_work_order(router: &std::sync::Arc<Router>, t: TenantId) {
+    let mut tx = router.begin(t, Mode::Write).await.unwrap();
+    let c = clients::create(
+        &mut tx,
+        ClientFields {
+            name: Some("Client".into()),
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    work_orders::create(
+        &mut tx,
+        WorkOrderFields {
+            client_id: Some(c.id),
+            title: Some("Job".into()),
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    tx.commit().await.unwrap();
+}
+
 async fn version(pool: &Pool, table: &str, id: Uuid) -> i64 {
     let sql = match table {
         "clients" => "SELECT row_version FROM clients WHERE id = $1",
@@ -198,27 +223,7 @@ async fn cancel(router: &std::sync::Arc<Router>) {
     use fsa_store::mover::{MoveRequest, Mover, Target};
 
     let t = onboard(router, "cancel-me").await;
-    let mut tx = router.begin(t, Mode::Write).await.unwrap();
-    let c = clients::create(
-        &mut tx,
-        ClientFields {
-            name: Some("Client".into()),
-            ..Default::default()
-        },
-    )
-    .await
-    .unwrap();
-    work_orders::create(
-        &mut tx,
-        WorkOrderFields {
-            client_id: Some(c.id),
-            title: Some("Job".into()),
-            ..Default::default()
-        },
-    )
-    .await
-    .unwrap();
-    tx.commit().await.unwrap();
+    one_work_order(router, t).await;
     let before = router.route(t).await.unwrap();
     let tenant = router.catalog().tenant_by_id(t).await.unwrap().unwrap();
     let mover = Mover::new(router.clone());
@@ -336,27 +341,7 @@ async fn warm_session_read_of_a_moved_tenant_fails_and_recovers() {
     let router = router_for(&url, &db.name).await;
     let a = onboard(&router, "warm-a").await;
     let b = onboard(&router, "warm-b").await;
-    let mut tx = router.begin(a, Mode::Write).await.unwrap();
-    let c = clients::create(
-        &mut tx,
-        ClientFields {
-            name: Some("Acme".into()),
-            ..Default::default()
-        },
-    )
-    .await
-    .unwrap();
-    work_orders::create(
-        &mut tx,
-        WorkOrderFields {
-            client_id: Some(c.id),
-            title: Some("Boiler".into()),
-            ..Default::default()
-        },
-    )
-    .await
-    .unwrap();
-    tx.commit().await.unwrap();
+    one_work_order(&router, a).await;
 
     let list = |status| WorkOrderFilter {
         status,
