@@ -67,13 +67,6 @@ pub enum PlacementPool {
 }
 
 impl PlacementPool {
-    pub fn engine(&self) -> Engine {
-        match self {
-            PlacementPool::Pg(_) => Engine::Postgres,
-            PlacementPool::Sqlite(_) => Engine::Sqlite,
-        }
-    }
-
     pub async fn close(&self) {
         match self {
             PlacementPool::Pg(p) => p.close().await,

@@ -129,7 +129,6 @@ pub type SessionObject = Object<SessionManager>;
 /// closed after `idle_timeout` unused.
 pub struct SessionPool {
     pool: managed::Pool<SessionManager>,
-    acquire_timeout: Duration,
     idle_timeout: Duration,
     started: Instant,
     last_sweep_ms: AtomicU64,
@@ -161,7 +160,6 @@ impl SessionPool {
             .map_err(|e| StoreError::Config(format!("request pool: {e}")))?;
         Ok(SessionPool {
             pool,
-            acquire_timeout,
             idle_timeout,
             started: Instant::now(),
             last_sweep_ms: AtomicU64::new(0),
@@ -184,10 +182,9 @@ impl SessionPool {
                 placement: String::new(),
                 source: Some(sqlx::Error::PoolClosed),
             },
-            other => StoreError::Config(format!(
-                "request pool ({:?} acquire timeout): {other}",
-                self.acquire_timeout
-            )),
+            // No runtime, or a hook failed: the pool is built with a
+            // runtime and no hooks.
+            other => StoreError::Config(format!("request pool: {other}")),
         })
     }
 

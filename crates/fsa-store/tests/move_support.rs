@@ -408,3 +408,39 @@ async fn warm_session_read_of_a_moved_tenant_fails_and_recovers() {
     admin.close().await;
     router.close().await;
 }
+
+/// One pooled session serving two tenants in turn switches its context
+/// every time. Row-level security keys on that context, so a read whose
+/// session still held the other tenant would see none of its own rows (its
+/// query names its tenant; the policy names the other): each read seeing
+/// exactly its own rows shows the switch happened.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_session_serves_tenants_in_turn_and_sees_only_each_one() {
+    use fsa_store::repo::work_orders::WorkOrderFilter;
+
+    let db = TestDb::new();
+    let url = DbUrl::new(db.url());
+    let router = router_for(&url, &db.name).await;
+    let a = onboard(&router, "turn-a").await;
+    let b = onboard(&router, "turn-b").await;
+    one_work_order(&router, a).await;
+    one_work_order(&router, b).await;
+    one_work_order(&router, b).await;
+    // One read at a time: the pool hands out its most recently used
+    // session, so the same session alternates between the tenants.
+    for (tenant, want) in [(a, 1), (b, 2), (a, 1), (a, 1), (b, 2), (a, 1)] {
+        let mut tx = router.begin(tenant, Mode::Read).await.unwrap();
+        let page = work_orders::list(
+            &mut tx,
+            WorkOrderFilter {
+                limit: 50,
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+        assert_eq!(page.items.len(), want, "rows seen for {tenant}");
+        tx.commit().await.unwrap();
+    }
+    router.close().await;
+}

@@ -59,12 +59,6 @@ impl Serialize for Reference {
     }
 }
 
-impl std::fmt::Display for Reference {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "WO-{}", self.0)
-    }
-}
-
 /// The columns of [`cols!`], in order: rows are decoded by position, not
 /// looked up by name (debug builds check the names).
 const COLUMNS: [&str; 15] = [
