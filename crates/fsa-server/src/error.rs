@@ -290,6 +290,13 @@ impl From<StoreError> for ApiError {
                     retry_after: 2,
                 }
             }
+            e @ StoreError::DatabaseTaken { .. } => {
+                tracing::error!(error = %e, "placement database name taken");
+                ApiError::Conflict {
+                    code: "database_taken",
+                    detail: "the database the placement needs already exists and is not fsa's; an operator must resolve it".into(),
+                }
+            }
             other => ApiError::Internal(other.into()),
         }
     }

@@ -282,25 +282,39 @@ impl Catalog {
                         .bind(region)
                         .fetch_one(&mut *tx)
                         .await?;
-                    let name = match kind {
-                        PlacementKind::Dedicated => {
-                            // A tenant may come back to a dedicated database
-                            // more than once: each gets its own name.
-                            let m: i64 = sqlx::query_scalar("SELECT count(*) FROM placements WHERE name LIKE $1 || '%'")
-                                .bind(format!("dedicated-{}-{}", region.to_ascii_lowercase(), slug))
-                                .fetch_one(&mut *tx)
-                                .await?;
-                            if m == 0 {
-                                format!("dedicated-{}-{}", region.to_ascii_lowercase(), slug)
-                            } else {
-                                format!("dedicated-{}-{}-{}", region.to_ascii_lowercase(), slug, m + 1)
-                            }
+                    // The first free name, and a database name free on the
+                    // server (a retired placement keeps its names). A tenant
+                    // may come back to a dedicated database more than once.
+                    let base = match kind {
+                        PlacementKind::Dedicated => format!("dedicated-{}-{}", region.to_ascii_lowercase(), slug),
+                        _ => format!("{}-{}", kind, region.to_ascii_lowercase()),
+                    };
+                    let mut attempt = match kind {
+                        PlacementKind::Dedicated => 1,
+                        _ => n + 1,
+                    };
+                    let (name, db_name) = loop {
+                        let name = match (kind, attempt) {
+                            (PlacementKind::Dedicated, 1) => base.clone(),
+                            _ => format!("{base}-{attempt}"),
+                        };
+                        let db_name = server.db_name_for(&name);
+                        let taken: i64 = sqlx::query_scalar(
+                            "SELECT count(*) FROM placements WHERE name = $1 OR (server = $2 AND db_name = $3)",
+                        )
+                        .bind(&name)
+                        .bind(&server.name)
+                        .bind(&db_name)
+                        .fetch_one(&mut *tx)
+                        .await?;
+                        if taken == 0 {
+                            break (name, db_name);
                         }
-                        _ => format!("{}-{}-{}", kind, region.to_ascii_lowercase(), n + 1),
+                        attempt += 1;
                     };
                     let p = Placement {
                         id: fsa_core::new_id(),
-                        db_name: server.db_name_for(&name),
+                        db_name,
                         name,
                         kind,
                         region: tenant_region.clone(),

@@ -73,6 +73,20 @@ pub enum StoreError {
     #[error("a statement ran past its timeout")]
     StatementTimeout,
 
+    /// A new placement's database name is taken on its server by a database
+    /// that is not this placement's: it is never adopted.
+    #[error(
+        "database {database} on server {server} already exists and is not this catalog's placement; \
+         it is left alone (drop or rename it if it is not needed)"
+    )]
+    DatabaseTaken { server: String, database: String },
+
+    /// A move's lease is no longer this process's: another one took it
+    /// over, or it ran out before it could be renewed. The move stops before
+    /// its next step; whoever holds the lease finishes it.
+    #[error("move {0} is no longer driven by this process")]
+    LeaseLost(uuid::Uuid),
+
     /// Configuration of a server or placement is wrong.
     #[error("{0}")]
     Config(String),

@@ -7,7 +7,7 @@ use uuid::Uuid;
 
 use crate::catalog::Catalog;
 use crate::error::{StoreError, map_constraint};
-use crate::on_pool;
+use crate::{on_pool, sql};
 use crate::ts::Ts;
 
 /// A move as the catalog records it.
@@ -41,6 +41,28 @@ impl MoveRecord {
     pub fn is_finished(&self) -> bool {
         matches!(self.state.as_str(), "done" | "rolled_back")
     }
+}
+
+/// The catalog's clock in milliseconds since the epoch: leases are
+/// compared with it, never with a process's own clock.
+macro_rules! pg_now_ms {
+    () => {
+        "(extract(epoch from clock_timestamp()) * 1000)::bigint"
+    };
+}
+macro_rules! sqlite_now_ms {
+    () => {
+        "CAST((julianday('now') - 2440587.5) * 86400000.0 AS INTEGER)"
+    };
+}
+
+/// What a switch writes to the tenant.
+#[derive(Debug, Clone)]
+pub struct Switch<'a> {
+    pub placement: Uuid,
+    pub epoch: i64,
+    pub plan: fsa_core::Plan,
+    pub region: &'a fsa_core::Region,
 }
 
 macro_rules! cols {
@@ -91,47 +113,63 @@ impl Catalog {
     /// holds its lease: a mover that lost it stops at its next step.
     pub async fn save_move(&self, m: &MoveRecord, owner: &str) -> Result<(), StoreError> {
         let n = on_pool!(self.pool(), c => {
-            sqlx::query("UPDATE moves SET to_placement = $2, state = $3, watermark = $4, report = $5, error = $6, updated_at = $7,
-                         switched_at = $8, finished_at = $9 WHERE id = $1 AND owner = $10")
+            sqlx::query(sql!(c,
+                pg: concat!("UPDATE moves SET to_placement = $2, state = $3, watermark = $4, report = $5, error = $6, updated_at = $7,
+                         switched_at = $8, finished_at = $9 WHERE id = $1 AND owner = $10 AND lease_until_ms > ", pg_now_ms!()),
+                sqlite: concat!("UPDATE moves SET to_placement = $2, state = $3, watermark = $4, report = $5, error = $6, updated_at = $7,
+                         switched_at = $8, finished_at = $9 WHERE id = $1 AND owner = $10 AND lease_until_ms > ", sqlite_now_ms!())))
                 .bind(m.id).bind(m.to_placement).bind(&m.state).bind(m.watermark).bind(&m.report).bind(&m.error)
                 .bind(Ts::now()).bind(m.switched_at).bind(m.finished_at).bind(owner)
                 .execute(c).await?.rows_affected()
         });
         if n == 0 {
-            return Err(StoreError::Conflict {
-                entity: "move",
-                detail: "another process has taken over this move",
-            });
+            return Err(StoreError::LeaseLost(m.id));
         }
         Ok(())
     }
 
-    /// Takes a move's lease for `ttl_ms` if nobody holds it, it ran out, or
-    /// its holder is `dead` (a process known to be gone). True if taken.
+    /// Takes a move's lease for `ttl_ms` (by the catalog's clock) if nobody
+    /// holds it, it ran out, or `holder_gone` (the caller holds the move's
+    /// liveness lock, so the recorded holder is not running). True if taken.
     pub async fn claim_move(
         &self,
         id: Uuid,
         owner: &str,
         ttl_ms: i64,
-        dead: Option<&str>,
+        holder_gone: bool,
     ) -> Result<bool, StoreError> {
-        let now = chrono::Utc::now().timestamp_millis();
-        let n = on_pool!(self.pool(), c => sqlx::query(
-            "UPDATE moves SET owner = $2, lease_until_ms = $3 WHERE id = $1 AND state NOT IN ('done', 'rolled_back')
-             AND (owner IS NULL OR lease_until_ms < $4 OR owner = $5)")
-            .bind(id).bind(owner).bind(now + ttl_ms).bind(now).bind(dead.unwrap_or(""))
+        let n = on_pool!(self.pool(), c => sqlx::query(sql!(c,
+            pg: concat!("UPDATE moves SET owner = $2, lease_until_ms = ", pg_now_ms!(), " + $3
+             WHERE id = $1 AND state NOT IN ('done', 'rolled_back')
+             AND (owner IS NULL OR owner = $2 OR lease_until_ms < ", pg_now_ms!(), " OR $4)"),
+            sqlite: concat!("UPDATE moves SET owner = $2, lease_until_ms = ", sqlite_now_ms!(), " + $3
+             WHERE id = $1 AND state NOT IN ('done', 'rolled_back')
+             AND (owner IS NULL OR owner = $2 OR lease_until_ms < ", sqlite_now_ms!(), " OR $4)")))
+            .bind(id).bind(owner).bind(ttl_ms).bind(holder_gone)
             .execute(c).await?.rows_affected());
         Ok(n == 1)
     }
 
-    /// Extends the lease `owner` holds; false if it no longer holds it.
+    /// Extends the lease `owner` holds; false if it no longer holds it or it
+    /// ran out (a lease that ran out is lost even if nobody took it yet).
     pub async fn renew_move(&self, id: Uuid, owner: &str, ttl_ms: i64) -> Result<bool, StoreError> {
-        let until = chrono::Utc::now().timestamp_millis() + ttl_ms;
-        let n = on_pool!(self.pool(), c => sqlx::query(
-            "UPDATE moves SET lease_until_ms = $3 WHERE id = $1 AND owner = $2")
-            .bind(id).bind(owner).bind(until)
+        let n = on_pool!(self.pool(), c => sqlx::query(sql!(c,
+            pg: concat!("UPDATE moves SET lease_until_ms = ", pg_now_ms!(), " + $3
+                 WHERE id = $1 AND owner = $2 AND lease_until_ms > ", pg_now_ms!()),
+            sqlite: concat!("UPDATE moves SET lease_until_ms = ", sqlite_now_ms!(), " + $3
+                 WHERE id = $1 AND owner = $2 AND lease_until_ms > ", sqlite_now_ms!())))
+            .bind(id).bind(owner).bind(ttl_ms)
             .execute(c).await?.rows_affected());
         Ok(n == 1)
+    }
+
+    /// Whether `owner` holds an unexpired lease on the move, by the
+    /// catalog's clock.
+    pub async fn owns_move(&self, id: Uuid, owner: &str) -> Result<bool, StoreError> {
+        Ok(on_pool!(self.pool(), c => sqlx::query_scalar(sql!(c,
+            pg: concat!("SELECT EXISTS (SELECT 1 FROM moves WHERE id = $1 AND owner = $2 AND lease_until_ms > ", pg_now_ms!(), ")"),
+            sqlite: concat!("SELECT EXISTS (SELECT 1 FROM moves WHERE id = $1 AND owner = $2 AND lease_until_ms > ", sqlite_now_ms!(), ")")))
+            .bind(id).bind(owner).fetch_one(c).await?))
     }
 
     /// Gives the lease up (the move ended, or this process stops).
@@ -166,20 +204,81 @@ impl Catalog {
         )
     }
 
-    /// Points the tenant at its new placement with a new epoch, and
-    /// announces it.
-    pub async fn switch_tenant(
+    /// The switch, in one catalog transaction that first checks (and locks)
+    /// `owner`'s lease: the tenant points at its new placement with the new
+    /// epoch, plan and region, and the move says `switched`. A driver that
+    /// lost its lease switches nothing; a switch is never made twice.
+    pub async fn switch_move(
         &self,
-        tenant: TenantId,
-        placement: Uuid,
-        epoch: i64,
+        m: &MoveRecord,
+        owner: &str,
+        switch: &Switch<'_>,
     ) -> Result<(), StoreError> {
-        on_pool!(self.pool(), c => {
-            sqlx::query("UPDATE tenants SET placement_id = $2, epoch = $3, updated_at = $4 WHERE id = $1")
-                .bind(tenant.as_uuid()).bind(placement).bind(epoch).bind(Ts::now())
-                .execute(c).await?;
+        let now = Ts::now();
+        on_pool!(self.pool(), pool => {
+            let mut tx = match sql!(pool, pg: None, sqlite: Some("BEGIN IMMEDIATE")) {
+                Some(stmt) => pool.begin_with(stmt).await?,
+                None => pool.begin().await?,
+            };
+            let held: Option<String> = sqlx::query_scalar(sql!(pool,
+                pg: concat!("SELECT state FROM moves WHERE id = $1 AND owner = $2 AND lease_until_ms > ", pg_now_ms!(), " FOR UPDATE"),
+                sqlite: concat!("SELECT state FROM moves WHERE id = $1 AND owner = $2 AND lease_until_ms > ", sqlite_now_ms!())))
+                .bind(m.id).bind(owner).fetch_optional(&mut *tx).await?;
+            if held.is_none() {
+                return Err(StoreError::LeaseLost(m.id));
+            }
+            sqlx::query("UPDATE tenants SET placement_id = $2, epoch = $3, plan = $4, region = $5, updated_at = $6 WHERE id = $1")
+                .bind(m.tenant_id).bind(switch.placement).bind(switch.epoch).bind(switch.plan.as_str())
+                .bind(switch.region.as_str()).bind(now)
+                .execute(&mut *tx).await?;
+            sqlx::query("UPDATE moves SET state = 'switched', switched_at = $2, updated_at = $2 WHERE id = $1")
+                .bind(m.id).bind(now)
+                .execute(&mut *tx).await?;
+            tx.commit().await?;
         });
-        self.notify_route_change(tenant).await
+        self.notify_route_change(TenantId::from_verified(m.tenant_id))
+            .await
+    }
+
+    /// Retires a placement a move leaves empty (a dedicated source after
+    /// cleanup, or a target made for a move that rolled back), if `owner`
+    /// still holds the move's lease and no tenant is on it, in one catalog
+    /// transaction under the allocation lock: nothing is placed there after.
+    pub async fn retire_placement_for_move(
+        &self,
+        placement: Uuid,
+        move_id: Uuid,
+        owner: &str,
+    ) -> Result<bool, StoreError> {
+        on_pool!(self.pool(), pool => {
+            let mut tx = match sql!(pool, pg: None, sqlite: Some("BEGIN IMMEDIATE")) {
+                Some(stmt) => pool.begin_with(stmt).await?,
+                None => pool.begin().await?,
+            };
+            if crate::db::is_pg(pool) {
+                sqlx::query("SELECT pg_advisory_xact_lock(7001)").execute(&mut *tx).await?;
+            }
+            let held: Option<String> = sqlx::query_scalar(sql!(pool,
+                pg: concat!("SELECT state FROM moves WHERE id = $1 AND owner = $2 AND lease_until_ms > ", pg_now_ms!(), " FOR UPDATE"),
+                sqlite: concat!("SELECT state FROM moves WHERE id = $1 AND owner = $2 AND lease_until_ms > ", sqlite_now_ms!())))
+                .bind(move_id).bind(owner).fetch_optional(&mut *tx).await?;
+            if held.is_none() {
+                return Err(StoreError::LeaseLost(move_id));
+            }
+            let n = sqlx::query(
+                "UPDATE placements SET state = 'retired' WHERE id = $1 AND NOT EXISTS (SELECT 1 FROM tenants WHERE placement_id = $1)")
+                .bind(placement).execute(&mut *tx).await?.rows_affected();
+            tx.commit().await?;
+            Ok(n == 1)
+        })
+    }
+
+    /// Puts back a placement whose retirement was refused by what its
+    /// database still holds.
+    pub async fn unretire_placement(&self, placement: Uuid) -> Result<(), StoreError> {
+        on_pool!(self.pool(), c => sqlx::query("UPDATE placements SET state = 'ready' WHERE id = $1")
+            .bind(placement).execute(c).await?.rows_affected());
+        Ok(())
     }
 
     /// Changes a tenant's plan and region records (after a move, or when no
@@ -196,14 +295,5 @@ impl Catalog {
                 .execute(c).await?;
         });
         self.notify_route_change(tenant).await
-    }
-
-    /// Forgets a placement made for a move that rolled back (its database
-    /// is dropped by the caller); only if no tenant is on it.
-    pub async fn forget_placement(&self, id: Uuid) -> Result<bool, StoreError> {
-        let n = on_pool!(self.pool(), c => sqlx::query(
-            "UPDATE placements SET state = 'retired' WHERE id = $1 AND NOT EXISTS (SELECT 1 FROM tenants WHERE placement_id = $1)")
-            .bind(id).execute(c).await?.rows_affected());
-        Ok(n == 1)
     }
 }

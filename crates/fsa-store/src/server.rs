@@ -11,6 +11,7 @@ use fsa_core::{PlacementKind, Region};
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{ConnectOptions, Connection, Executor, PgConnection};
+use uuid::Uuid;
 
 use crate::db::{Engine, PlacementPool, Pool};
 use crate::error::StoreError;
@@ -143,28 +144,98 @@ impl Server {
         }
     }
 
-    /// The database name a placement called `placement_name` gets here.
+    /// The database name a placement called `placement_name` gets here: at
+    /// most [`MAX_DB_NAME`] bytes, a long name shortened and given a hash of
+    /// the whole so that two long names never meet.
     pub fn db_name_for(&self, placement_name: &str) -> String {
         let base = placement_name.replace('-', "_").to_ascii_lowercase();
-        if self.db_prefix.is_empty() {
+        let full = if self.db_prefix.is_empty() {
             base
         } else {
             format!("{}_{base}", self.db_prefix)
-        }
+        };
+        fit_name(&full, MAX_DB_NAME)
     }
 
-    /// Creates the database if it does not exist and brings its schema up to
+    /// Creates the database of a new placement and brings its schema up to
     /// date. Runs as the configured user, not under the application role.
+    ///
+    /// The database is marked as placement `placement` when created; a
+    /// database of that name that exists without this mark belongs to
+    /// someone else (another catalog, another placement, an operator) and is
+    /// refused, never adopted: adopting it would let a later cleanup drop
+    /// data that is not the moved tenant's.
     #[tracing::instrument(skip_all, err, fields(server = %self.name, db = db_name))]
-    pub async fn provision(&self, db_name: &str) -> Result<(), StoreError> {
-        if let ServerSpec::Postgres { options, .. } = &self.spec {
-            create_pg_database(options, db_name).await?;
+    pub async fn provision(&self, db_name: &str, placement: Uuid) -> Result<(), StoreError> {
+        if db_name.len() > MAX_DB_NAME {
+            return Err(StoreError::Config(format!(
+                "database name {db_name} is longer than {MAX_DB_NAME} bytes"
+            )));
         }
-        if let ServerSpec::Sqlite { dir } = &self.spec {
-            std::fs::create_dir_all(dir)
-                .map_err(|e| StoreError::Config(format!("cannot create {}: {e}", dir.display())))?;
+        let mark = format!("fsa placement {placement}");
+        match &self.spec {
+            ServerSpec::Postgres { options, .. } => {
+                create_marked_pg_database(options, &self.name, db_name, &mark).await?;
+            }
+            ServerSpec::Sqlite { dir } => {
+                std::fs::create_dir_all(dir).map_err(|e| {
+                    StoreError::Config(format!("cannot create {}: {e}", dir.display()))
+                })?;
+                self.mark_sqlite_database(db_name, &mark).await?;
+            }
         }
         self.migrate(db_name).await
+    }
+
+    /// Claims a SQLite file for a placement: a new (empty) file gets the
+    /// mark; a file with the same mark is ours from an earlier attempt; any
+    /// other file with tables in it is refused. `BEGIN IMMEDIATE` makes the
+    /// look and the claim one step for every process on this folder.
+    async fn mark_sqlite_database(&self, db_name: &str, mark: &str) -> Result<(), StoreError> {
+        let opts = self.sqlite_options(db_name).create_if_missing(true);
+        let pool = SqlitePoolOptions::new()
+            .max_connections(1)
+            .connect_with(opts)
+            .await?;
+        let result = async {
+            let mut tx = pool.begin_with("BEGIN IMMEDIATE").await?;
+            let tables: Vec<String> = sqlx::query_scalar(
+                "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'",
+            )
+            .fetch_all(&mut *tx)
+            .await?;
+            if tables.iter().any(|t| t == OWNER_TABLE) {
+                let found: Option<String> =
+                    sqlx::query_scalar("SELECT mark FROM fsa_placement_owner")
+                        .fetch_optional(&mut *tx)
+                        .await?;
+                if found.as_deref() != Some(mark) {
+                    return Err(self.taken(db_name));
+                }
+            } else if !tables.is_empty() {
+                return Err(self.taken(db_name));
+            } else {
+                sqlx::query("CREATE TABLE fsa_placement_owner (mark TEXT NOT NULL)")
+                    .execute(&mut *tx)
+                    .await?;
+                sqlx::query("INSERT INTO fsa_placement_owner (mark) VALUES ($1)")
+                    .bind(mark)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            tx.commit().await?;
+            Ok(())
+        }
+        .await;
+        pool.close().await;
+        result
+    }
+
+    fn taken(&self, db_name: &str) -> StoreError {
+        StoreError::DatabaseTaken {
+            server: self.name.clone(),
+            database: db_name.to_owned(),
+        }
     }
 
     /// Applies pending placement migrations (creating a SQLite file if
@@ -376,7 +447,89 @@ pub fn sqlite_path(url: &DbUrl) -> PathBuf {
     PathBuf::from(if rest.is_empty() { "." } else { rest })
 }
 
-/// Creates a PostgreSQL database unless it exists.
+/// Creates a new placement's PostgreSQL database and marks it as that
+/// placement's (a comment on the database). An existing database is accepted
+/// only with the same mark: an earlier attempt of this very placement.
+/// An advisory lock of the maintenance database makes the look and the
+/// creation one step for every process.
+async fn create_marked_pg_database(
+    options: &PgConnectOptions,
+    server: &str,
+    db_name: &str,
+    mark: &str,
+) -> Result<(), StoreError> {
+    let mut conn: PgConnection = options.clone().database("postgres").connect().await?;
+    sqlx::query("SELECT pg_advisory_lock(7003, hashtext($1))")
+        .bind(db_name)
+        .execute(&mut conn)
+        .await?;
+    let result = async {
+        let found: Option<Option<String>> = sqlx::query_scalar(
+            "SELECT shobj_description(oid, 'pg_database') FROM pg_database WHERE datname = $1",
+        )
+        .bind(db_name)
+        .fetch_optional(&mut conn)
+        .await?;
+        match found {
+            Some(Some(m)) if m == mark => Ok(()),
+            Some(_) => Err(StoreError::DatabaseTaken {
+                server: server.to_owned(),
+                database: db_name.to_owned(),
+            }),
+            None => {
+                let name = quote_ident(db_name);
+                conn.execute(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+                    .await?;
+                conn.execute(sqlx::AssertSqlSafe(format!(
+                    "COMMENT ON DATABASE {name} IS {}",
+                    quote_literal(mark)
+                )))
+                .await?;
+                Ok(())
+            }
+        }
+    }
+    .await;
+    let _ = sqlx::query("SELECT pg_advisory_unlock(7003, hashtext($1))")
+        .bind(db_name)
+        .execute(&mut conn)
+        .await;
+    conn.close().await?;
+    result
+}
+
+/// Longest database name fsa makes: PostgreSQL keeps 63 bytes of a name
+/// and silently cuts the rest, so two longer names could be one database.
+/// (A SQLite placement's file, the name and `.db`, stays far below the 255
+/// bytes of a file name.)
+pub const MAX_DB_NAME: usize = 63;
+
+/// The table that marks a SQLite file as a placement's.
+const OWNER_TABLE: &str = "fsa_placement_owner";
+
+/// `name` when it fits in `max` bytes; otherwise as much of its start as
+/// fits beside `_` and 12 hex digits of its SHA-256, so names that differ
+/// anywhere stay different.
+pub fn fit_name(name: &str, max: usize) -> String {
+    use sha2::Digest;
+    if name.len() <= max {
+        return name.to_owned();
+    }
+    let digest = sha2::Sha256::digest(name.as_bytes());
+    let hash: String = digest[..6].iter().map(|b| format!("{b:02x}")).collect();
+    let mut cut = max.saturating_sub(hash.len() + 1);
+    while !name.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    format!("{}_{hash}", &name[..cut])
+}
+
+fn quote_literal(s: &str) -> String {
+    format!("'{}'", s.replace('\'', "''"))
+}
+
+/// Creates a PostgreSQL database unless it exists (the catalog's own
+/// database, named by the operator).
 pub async fn create_pg_database(
     options: &PgConnectOptions,
     db_name: &str,
@@ -398,6 +551,22 @@ pub async fn create_pg_database(
     }
     conn.close().await?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn long_names_are_cut_and_kept_apart() {
+        let a = format!("dedicated_eu_{}a", "x".repeat(55));
+        let b = format!("dedicated_eu_{}b", "x".repeat(55));
+        let (fa, fb) = (fit_name(&a, MAX_DB_NAME), fit_name(&b, MAX_DB_NAME));
+        assert!(fa.len() <= MAX_DB_NAME && fb.len() <= MAX_DB_NAME);
+        assert_ne!(fa, fb);
+        assert_eq!(fit_name("shared_eu_1", MAX_DB_NAME), "shared_eu_1");
+        assert_eq!(fa, fit_name(&a, MAX_DB_NAME), "the same name every time");
+    }
 }
 
 /// Quotes a PostgreSQL identifier.

@@ -238,15 +238,14 @@ async fn cancel(router: &std::sync::Arc<Router>) {
     let planned = mover.plan(&tenant, req.clone()).await.unwrap();
     // A second move of the same tenant is refused while this one is open.
     assert!(mover.plan(&tenant, req).await.is_err());
-    // A move another live process holds is left to it, by `run` and by
-    // `resume_all`; once that lease runs out, it is taken over.
+    // A move another live process holds (its lease and its liveness lock)
+    // is left to it, by `run` and by `resume_all`; once that process is
+    // gone, the move is taken over at once, its lease unexpired or not.
     let catalog = router.catalog();
-    assert!(
-        catalog
-            .claim_move(planned.id, "elsewhere:1:abcd", 60_000, None)
+    let elsewhere =
+        fsa_store::mover::lease::MoveLease::acquire(catalog, planned.id, "elsewhere:1:abcd")
             .await
-            .unwrap()
-    );
+            .unwrap();
     assert!(matches!(
         mover.run(planned.id).await,
         Err(fsa_store::mover::MoveError::Owned(h)) if h == "elsewhere:1:abcd"
@@ -254,17 +253,12 @@ async fn cancel(router: &std::sync::Arc<Router>) {
     assert!(mover.resume_all().await.unwrap().is_empty());
     assert!(
         !catalog
-            .claim_move(planned.id, "third:2:abcd", 60_000, None)
+            .claim_move(planned.id, "third:2:abcd", 60_000, false)
             .await
             .unwrap(),
         "a held lease is not taken"
     );
-    assert!(
-        catalog
-            .renew_move(planned.id, "elsewhere:1:abcd", -1)
-            .await
-            .unwrap()
-    );
+    drop(elsewhere);
     assert!(router.catalog().request_cancel(planned.id).await.unwrap());
     let m = mover.run(planned.id).await.unwrap();
     assert_eq!(

@@ -682,7 +682,8 @@ async fn bench(
     for run in 1..=args.runs {
         let src = placement_of(&router, "big").await?;
         let scratch = format!("{name}_scratch");
-        admin_server.provision(&scratch).await?;
+        let scratch_id = uuid::Uuid::now_v7();
+        admin_server.provision(&scratch, scratch_id).await?;
         let piped = pipe(
             &format!("{base}/{}", src.db_name),
             &format!("{base}/{scratch}"),
@@ -699,7 +700,7 @@ async fn bench(
         );
         pipe_rates.push(prate);
         if !args.skip_psql {
-            admin_server.provision(&scratch).await?;
+            admin_server.provision(&scratch, scratch_id).await?;
             let piped = psql_pipe(
                 &format!("{base}/{}", src.db_name),
                 &format!("{base}/{scratch}"),

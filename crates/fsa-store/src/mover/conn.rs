@@ -307,6 +307,31 @@ impl MConn {
         })
     }
 
+    /// How many tenants other than `tenant` have a state row here (any
+    /// state: active, moved out, moving in).
+    pub async fn other_tenants(&mut self, tenant: Uuid) -> Result<i64, StoreError> {
+        const SQL: &str = "SELECT count(*) FROM tenant_state WHERE tenant_id <> $1";
+        Ok(match self {
+            MConn::Pg(c) => {
+                sqlx::query_scalar(SQL)
+                    .bind(tenant)
+                    .fetch_one(&mut **c)
+                    .await?
+            }
+            MConn::Sqlite(c) => {
+                sqlx::query_scalar(SQL)
+                    .bind(tenant)
+                    .fetch_one(&mut **c)
+                    .await?
+            }
+        })
+    }
+
+    /// How many tenants have a state row here.
+    pub async fn tenants_present(&mut self) -> Result<i64, StoreError> {
+        self.other_tenants(Uuid::nil()).await
+    }
+
     /// Writes the tenant's state row.
     pub async fn put_state(
         &mut self,

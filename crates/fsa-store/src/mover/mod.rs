@@ -22,6 +22,7 @@
 //!   the report records that none remain.
 
 pub mod conn;
+pub mod lease;
 pub mod rows;
 
 use std::collections::{BTreeMap, HashMap};
@@ -33,6 +34,7 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use self::conn::MConn;
+use self::lease::{Acquire, MoveLease};
 use self::rows::{
     ClientRow, FileRow, PersonnelRow, TABLES, TableRow, TaskRow, UserRow, WorkOrderRow,
 };
@@ -47,6 +49,9 @@ const PAGE: i64 = 2_000;
 /// A catch-up pass that copies at most this many rows ends the catching up.
 const SMALL_DELTA: u64 = 200;
 const MAX_PASSES: usize = 8;
+/// The next work order number a target's state row holds until the fence
+/// writes the source's (the first work order of a tenant is WO-1000).
+const INITIAL_WO_NUMBER: i64 = 1000;
 
 /// Where a move goes.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -149,10 +154,8 @@ pub struct Mover {
     progress: Arc<dyn Progress>,
     /// `host:pid:nonce` of this mover, the holder of the leases it takes.
     owner: String,
+    hook: Option<PauseHook>,
 }
-
-/// How long a move's lease lasts without renewal.
-const LEASE_MS: i64 = 30_000;
 
 fn hostname() -> String {
     std::fs::read_to_string("/proc/sys/kernel/hostname")
@@ -160,34 +163,19 @@ fn hostname() -> String {
         .unwrap_or_else(|_| "localhost".into())
 }
 
-/// This process's name for move leases: host, pid and a nonce.
+/// This process's name for move leases: host, pid and a nonce. A label for
+/// people reading the catalog; whether its process lives is never guessed
+/// from it (see [`lease`]).
 fn owner_name() -> String {
     let host = hostname();
     let nonce = Uuid::new_v4().simple().to_string();
     format!("{host}:{}:{}", std::process::id(), &nonce[..8])
 }
 
-/// Whether a lease holder named by `owner_name` is a process known to be gone:
-/// one of this host whose pid no longer runs.
-fn owner_is_dead(owner: &str) -> bool {
-    let mut parts = owner.split(':');
-    let (Some(host), Some(pid)) = (parts.next(), parts.next()) else {
-        return false;
-    };
-    host == hostname()
-        && pid.parse::<u32>().is_ok_and(|p| {
-            p != std::process::id() && !std::path::Path::new(&format!("/proc/{p}")).exists()
-        })
-}
-
-/// Renews a lease while it lives; stops when dropped.
-struct LeaseKeeper(tokio::task::JoinHandle<()>);
-
-impl Drop for LeaseKeeper {
-    fn drop(&mut self) {
-        self.0.abort();
-    }
-}
+/// A test's hook at the move's pause points (after each saved state, and
+/// after the fence committed).
+pub type PauseHook =
+    Arc<dyn Fn(&'static str) -> futures::future::BoxFuture<'static, ()> + Send + Sync>;
 
 const BEFORE_SWITCH: [&str; 7] = [
     "planned",
@@ -205,7 +193,26 @@ impl Mover {
             router,
             progress: Arc::new(NoProgress),
             owner: owner_name(),
+            hook: None,
         }
+    }
+
+    /// Runs `hook` at every pause point (tests).
+    pub fn with_pause_hook(mut self, hook: PauseHook) -> Self {
+        self.hook = Some(hook);
+        self
+    }
+
+    /// The name this mover writes as the holder of the leases it takes.
+    pub fn owner(&self) -> &str {
+        &self.owner
+    }
+
+    async fn pause(&self, point: &'static str) {
+        if let Some(h) = &self.hook {
+            h(point).await;
+        }
+        pause_point(point).await;
     }
 
     pub fn with_progress(mut self, p: Arc<dyn Progress>) -> Self {
@@ -238,6 +245,20 @@ impl Mover {
                 return Err(MoveError::Preflight(format!(
                     "placement {} is {}",
                     p.name, p.state
+                )));
+            }
+            if p.kind == PlacementKind::Dedicated
+                && self
+                    .router
+                    .catalog()
+                    .tenants()
+                    .await?
+                    .iter()
+                    .any(|x| x.placement_id == p.id && x.id != tenant.id)
+            {
+                return Err(MoveError::Preflight(format!(
+                    "dedicated placement {} already holds a tenant",
+                    p.name
                 )));
             }
         }
@@ -281,56 +302,41 @@ impl Mover {
             .get_move(id)
             .await?
             .ok_or_else(|| MoveError::Preflight(format!("no move {id}")))?;
-        let catalog = self.router.catalog().clone();
-        if !catalog.claim_move(id, &self.owner, LEASE_MS, None).await? {
-            let holder = catalog.move_owner(id).await?.unwrap_or_default();
-            let dead = owner_is_dead(&holder).then_some(holder.as_str());
-            if dead.is_none() || !catalog.claim_move(id, &self.owner, LEASE_MS, dead).await? {
-                return Err(MoveError::Owned(holder));
-            }
-            tracing::info!(move.id = %id, previous = %holder, "took over a move whose process is gone");
-        }
-        let keeper = {
-            let (catalog, owner) = (catalog.clone(), self.owner.clone());
-            LeaseKeeper(tokio::spawn(async move {
-                loop {
-                    tokio::time::sleep(Duration::from_millis((LEASE_MS / 3) as u64)).await;
-                    match catalog.renew_move(id, &owner, LEASE_MS).await {
-                        Ok(true) => {}
-                        Ok(false) => {
-                            tracing::warn!(move.id = %id, "lost the lease of a move");
-                            return;
-                        }
-                        Err(e) => {
-                            tracing::warn!(move.id = %id, error = %e, "renewing a move's lease failed")
-                        }
-                    }
-                }
-            }))
+        let lease = match MoveLease::acquire(self.router.catalog(), id, &self.owner).await {
+            Ok(l) => l,
+            Err(Acquire::Held(holder)) => return Err(MoveError::Owned(holder)),
+            Err(Acquire::Finished) => return Ok(m),
+            Err(Acquire::Store(e)) => return Err(e.into()),
         };
-        let result = self.run_owned(&mut m).await;
-        drop(keeper);
+        if let Some(previous) = m.state.ne("planned").then(|| m.state.clone()) {
+            tracing::info!(move.id = %id, state = %previous, "driving a move");
+        }
+        let result = self.run_owned(&lease, &mut m).await;
         if m.is_finished() {
-            let _ = catalog.release_move(id, &self.owner).await;
+            lease.release().await;
         }
         result.map(|()| m)
     }
 
-    async fn run_owned(&self, m: &mut MoveRecord) -> Result<(), MoveError> {
+    async fn run_owned(&self, lease: &MoveLease, m: &mut MoveRecord) -> Result<(), MoveError> {
         let m = &mut *m;
         let mut report: Report = serde_json::from_str(&m.report).unwrap_or_default();
-        let result = self.drive(m, &mut report).await;
+        let result = self.drive(lease, m, &mut report).await;
         match result {
             Ok(()) => Ok(()),
-            // Another process took the move over: it is theirs to finish.
-            Err(e @ MoveError::Store(StoreError::Conflict { entity: "move", .. })) => Err(e),
+            // The lease is gone (taken over, or not renewed in time): the
+            // move is whoever holds it now's to finish or roll back.
+            Err(e @ MoveError::Store(StoreError::LeaseLost(_))) => {
+                tracing::warn!(move.id = %m.id, state = %m.state, "lost the lease of a move; stopped before its next step");
+                Err(e)
+            }
             Err(e) if BEFORE_SWITCH.contains(&m.state.as_str()) => {
                 tracing::warn!(move.id = %m.id, error = %e, state = %m.state, "move failed before its switch; rolling back");
                 m.error = Some(e.to_string());
                 report.rolled_back_because = Some(e.to_string());
-                self.set_state(m, &report, "failed").await?;
-                self.rollback(m).await?;
-                self.set_state(m, &report, "rolled_back").await?;
+                self.set_state(lease, m, &report, "failed").await?;
+                self.rollback(lease, m).await?;
+                self.set_state(lease, m, &report, "rolled_back").await?;
                 Ok(())
             }
             Err(e) => {
@@ -362,19 +368,23 @@ impl Mover {
         self.router.catalog().save_move(m, &self.owner).await
     }
 
+    /// Saves the move's next state; the save checks the lease in its own
+    /// statement, so a driver that lost it stops here.
     async fn set_state(
         &self,
+        lease: &MoveLease,
         m: &mut MoveRecord,
         report: &Report,
-        state: &str,
+        state: &'static str,
     ) -> Result<(), StoreError> {
+        lease.check_flag()?;
         m.state = state.into();
         if matches!(state, "done" | "rolled_back") {
             m.finished_at = Some(Ts::now());
         }
         self.progress.phase(state);
         self.save(m, report).await?;
-        pause_point(state).await;
+        self.pause(state).await;
         Ok(())
     }
 
@@ -393,7 +403,12 @@ impl Mover {
         server.open_admin_connection_pool(&p.db_name).await
     }
 
-    async fn drive(&self, m: &mut MoveRecord, report: &mut Report) -> Result<(), MoveError> {
+    async fn drive(
+        &self,
+        lease: &MoveLease,
+        m: &mut MoveRecord,
+        report: &mut Report,
+    ) -> Result<(), MoveError> {
         let catalog = self.router.catalog().clone();
         let tenant = TenantId::from_verified(m.tenant_id);
         let t = tenant.as_uuid();
@@ -411,7 +426,7 @@ impl Mover {
             ));
         }
         if m.state == "planned" || m.state == "provisioning" {
-            self.set_state(m, report, "provisioning").await?;
+            self.set_state(lease, m, report, "provisioning").await?;
             let target = self.resolve_target(m).await?;
             m.to_placement = Some(target.id);
             self.save(m, report).await?;
@@ -434,13 +449,25 @@ impl Mover {
                     )));
                 }
             }
+            // The target must be a ready placement that does not already
+            // serve this tenant and, when dedicated, serves nobody else: the
+            // catalog and the database itself must both say so, as a
+            // database reached under a colliding name would not.
+            let fresh = catalog.placement(target.id).await?;
+            if fresh.as_ref().is_none_or(|p| p.state != "ready") {
+                return Err(MoveError::Preflight(format!(
+                    "placement {} is not ready",
+                    target.name
+                )));
+            }
             if target.kind == PlacementKind::Dedicated {
                 let others = catalog
                     .tenants()
                     .await?
                     .into_iter()
                     .filter(|x| x.placement_id == target.id && x.id != t)
-                    .count();
+                    .count() as i64;
+                let others = others.max(d.other_tenants(t).await?);
                 if others > 0 {
                     return Err(MoveError::Preflight(format!(
                         "dedicated placement {} already holds a tenant",
@@ -448,23 +475,23 @@ impl Mover {
                     )));
                 }
             }
-            match s.state(t).await? {
-                Some((st, _, _)) if st == "active" => {}
-                other => {
-                    return Err(MoveError::Preflight(format!(
-                        "the source holds the tenant in state {other:?}"
-                    )));
-                }
+            if let Some((st, _, _)) = d.state(t).await?
+                && st == "active"
+            {
+                return Err(MoveError::Preflight(format!(
+                    "placement {} already holds the tenant as active",
+                    target.name
+                )));
             }
             // Leftovers of an earlier attempt go first.
             clear_tenant(&mut d, t).await?;
             let epoch = s.state(t).await?.map_or(1, |x| x.1);
-            d.put_state(t, "moving_in", epoch, 1000).await?;
+            d.put_state(t, "moving_in", epoch, INITIAL_WO_NUMBER).await?;
             drop((s, d));
             src_pool.close().await;
             dst_pool.close().await;
             self.check_cancel(m).await?;
-            self.set_state(m, report, "copying").await?;
+            self.set_state(lease, m, report, "copying").await?;
         }
         let target = catalog
             .placement(
@@ -476,7 +503,9 @@ impl Mover {
         let src_pool = self.admin_pool(&source).await?;
         let dst_pool = self.admin_pool(&target).await?;
         let result = self
-            .drive_copy(m, report, tenant, &source, &target, &src_pool, &dst_pool)
+            .drive_copy(
+                lease, m, report, tenant, &source, &target, &src_pool, &dst_pool,
+            )
             .await;
         src_pool.close().await;
         dst_pool.close().await;
@@ -486,6 +515,7 @@ impl Mover {
     #[allow(clippy::too_many_arguments)]
     async fn drive_copy(
         &self,
+        lease: &MoveLease,
         m: &mut MoveRecord,
         report: &mut Report,
         tenant: TenantId,
@@ -495,7 +525,6 @@ impl Mover {
         dst_pool: &Pool,
     ) -> Result<(), MoveError> {
         let t = tenant.as_uuid();
-        let catalog = self.router.catalog().clone();
         if matches!(m.state.as_str(), "copying" | "catching_up" | "verifying") {
             // A copy is redone from the start when resumed: cheap to reason about.
             let mut d = MConn::acquire(dst_pool).await?;
@@ -503,10 +532,10 @@ impl Mover {
             clear_tenant(&mut d, t).await?;
             let mut s = MConn::acquire(src_pool).await?;
             let epoch = s.state(t).await?.map_or(1, |x| x.1);
-            d.put_state(t, "moving_in", epoch, 1000).await?;
+            d.put_state(t, "moving_in", epoch, INITIAL_WO_NUMBER).await?;
             drop((s, d));
             if m.state != "copying" {
-                self.set_state(m, report, "copying").await?;
+                self.set_state(lease, m, report, "copying").await?;
             }
 
             let started = Instant::now();
@@ -524,7 +553,7 @@ impl Mover {
             report.copy_ms = started.elapsed().as_millis() as u64;
             m.watermark = Some(w0);
             self.check_cancel(m).await?;
-            self.set_state(m, report, "catching_up").await?;
+            self.set_state(lease, m, report, "catching_up").await?;
 
             let mut w = w0;
             let mut passes = 0;
@@ -543,7 +572,7 @@ impl Mover {
             report.catch_up_passes = passes as u32;
             m.watermark = Some(wn);
             self.check_cancel(m).await?;
-            self.set_state(m, report, "verifying").await?;
+            self.set_state(lease, m, report, "verifying").await?;
 
             let started = Instant::now();
             let verified = verify(&mut snap, &mut d, t).await;
@@ -577,31 +606,32 @@ impl Mover {
                 }
             }
             self.check_cancel(m).await?;
-            self.set_state(m, report, "fenced").await?;
+            self.set_state(lease, m, report, "fenced").await?;
             let w = m.watermark.unwrap_or(0);
-            let fence = fence(src_pool, dst_pool, t, w).await;
+            let fence = fence(lease, src_pool, dst_pool, t, w).await;
             let (epoch, delta_rows, started) = fence?;
-            pause_point("fence-committed").await;
-            catalog.switch_tenant(tenant, target.id, epoch).await?;
-            self.router.invalidate(tenant);
+            self.pause("fence-committed").await;
+            self.switch(lease, m, tenant, target, epoch).await?;
             report.fence_ms = started.elapsed().as_millis() as u64;
             report.fence_delta_rows = delta_rows;
-            m.switched_at = Some(Ts::now());
-            self.after_switch(m, tenant).await?;
-            self.set_state(m, report, "switched").await?;
+            self.save(m, report).await?;
+            self.pause("switched").await;
             tracing::info!(move.id = %m.id, tenant.id = %tenant, move.fence_ms = report.fence_ms, from = %source.name, to = %target.name, "tenant switched");
         }
         if m.state == "fenced" {
-            // Resumed after a crash inside the fence: the source's state row tells
-            // whether the fence committed.
+            // Resumed after a crash inside the fence, or taken over from a
+            // driver that stopped there. The source's state row, read under
+            // the tenant's write lock (so a fence still running elsewhere has
+            // either committed or not begun), tells whether the fence
+            // committed.
             let mut s = MConn::acquire(src_pool).await?;
-            match s.state(t).await? {
+            s.begin_exclusive(t).await?;
+            let state = s.state(t).await;
+            s.rollback().await?;
+            match state? {
                 Some((st, epoch, _)) if st == "moved_out" => {
-                    catalog.switch_tenant(tenant, target.id, epoch).await?;
-                    self.router.invalidate(tenant);
-                    m.switched_at = Some(Ts::now());
-                    self.after_switch(m, tenant).await?;
-                    self.set_state(m, report, "switched").await?;
+                    self.switch(lease, m, tenant, target, epoch).await?;
+                    self.pause("switched").await;
                 }
                 _ => {
                     return Err(MoveError::Preflight(
@@ -611,7 +641,7 @@ impl Mover {
             }
         }
         if m.state == "switched" || m.state == "cleaning" {
-            self.set_state(m, report, "cleaning").await?;
+            self.set_state(lease, m, report, "cleaning").await?;
             let due = m.switched_at.map(|s| s.0).unwrap_or_else(chrono::Utc::now)
                 + chrono::Duration::milliseconds(m.cleanup_after_ms);
             let wait = (due - chrono::Utc::now()).to_std().unwrap_or_default();
@@ -625,7 +655,16 @@ impl Mover {
             // holds nothing of the tenant.
             let dedicated = source.kind == PlacementKind::Dedicated;
             if !dedicated || server.database_exists(&source.db_name).await? {
+                lease.ensure().await?;
                 let mut s = MConn::acquire(src_pool).await?;
+                // Only a source that knows the tenant left is emptied.
+                if let Some((st, _, _)) = s.state(t).await?
+                    && st != "moved_out"
+                {
+                    return Err(MoveError::Mismatch(format!(
+                        "the source holds the tenant as {st}; it is not cleaned"
+                    )));
+                }
                 clear_tenant(&mut s, t).await?;
                 let mut remaining = BTreeMap::new();
                 for table in TABLES.iter().chain(&["tombstones", "tenant_state"]) {
@@ -651,32 +690,95 @@ impl Mover {
                 if let Ok(wait) = (due - chrono::Utc::now()).to_std() {
                     tokio::time::sleep(wait).await;
                 }
-                src_pool.close().await;
-                self.router.close_placement(source.id).await;
-                server.drop_database(&source.db_name).await?;
-                self.router.catalog().forget_placement(source.id).await?;
+                self.drop_emptied(lease, m, &source, src_pool).await?;
                 report.source_dropped = true;
             }
-            self.set_state(m, report, "done").await?;
+            self.set_state(lease, m, report, "done").await?;
         }
         Ok(())
     }
 
-    /// After the switch: a plan change that needed this move takes effect,
-    /// and the region follows the target.
-    async fn after_switch(&self, m: &MoveRecord, tenant: TenantId) -> Result<(), StoreError> {
+    /// The switch: the catalog points the tenant at the target with the
+    /// fence's epoch, a plan change that needed this move takes effect, the
+    /// region follows the target, and the move says `switched`; one catalog
+    /// transaction that checks the lease.
+    async fn switch(
+        &self,
+        lease: &MoveLease,
+        m: &mut MoveRecord,
+        tenant: TenantId,
+        target: &Placement,
+        epoch: i64,
+    ) -> Result<(), StoreError> {
+        lease.check_flag()?;
         let catalog = self.router.catalog();
-        let Some(t) = catalog.tenant_by_id(tenant).await? else {
-            return Ok(());
-        };
+        let t = catalog
+            .tenant_by_id(tenant)
+            .await?
+            .ok_or_else(|| StoreError::UnknownTenant(tenant.to_string()))?;
         let plan = m
             .plan_after
             .as_deref()
             .and_then(|p| p.parse().ok())
             .unwrap_or(t.plan);
         let region = Region::parse(&m.target_region).unwrap_or(t.region);
-        catalog.set_plan_region(tenant, plan, &region).await?;
+        let switch = crate::moves_catalog::Switch {
+            placement: target.id,
+            epoch,
+            plan,
+            region: &region,
+        };
+        catalog.switch_move(m, lease.owner(), &switch).await?;
         self.router.invalidate(tenant);
+        m.state = "switched".into();
+        m.switched_at = Some(Ts::now());
+        self.progress.phase("switched");
+        Ok(())
+    }
+
+    /// Drops the database a tenant moved out of, if it holds nobody else:
+    /// its placement is retired first (under the catalog's allocation lock,
+    /// with the lease checked, and only with no tenant on it), so nothing can
+    /// be placed there any more; then the database itself must show no
+    /// tenant's state row. Either check failing keeps the database.
+    async fn drop_emptied(
+        &self,
+        lease: &MoveLease,
+        m: &MoveRecord,
+        source: &Placement,
+        src_pool: &Pool,
+    ) -> Result<(), MoveError> {
+        let catalog = self.router.catalog();
+        let server = self.router.servers().get(&source.server).ok_or_else(|| {
+            StoreError::Config(format!("server {} is not configured", source.server))
+        })?;
+        lease.ensure().await?;
+        if source.state != "retired"
+            && !catalog
+                .retire_placement_for_move(source.id, m.id, lease.owner())
+                .await?
+        {
+            return Err(MoveError::Mismatch(format!(
+                "placement {} still holds tenants; its database is kept",
+                source.name
+            )));
+        }
+        if server.database_exists(&source.db_name).await? {
+            let mut s = MConn::acquire(src_pool).await?;
+            let others = s.tenants_present().await?;
+            drop(s);
+            if others > 0 {
+                catalog.unretire_placement(source.id).await?;
+                return Err(MoveError::Mismatch(format!(
+                    "database {} holds {others} other tenants; it is kept",
+                    source.db_name
+                )));
+            }
+        }
+        src_pool.close().await;
+        self.router.close_placement(source.id).await;
+        lease.ensure().await?;
+        server.drop_database(&source.db_name).await?;
         Ok(())
     }
 
@@ -714,7 +816,9 @@ impl Mover {
                     )
                     .await?;
                 if alloc.is_new {
-                    server.provision(&alloc.placement.db_name).await?;
+                    server
+                        .provision(&alloc.placement.db_name, alloc.placement.id)
+                        .await?;
                     catalog.placement_ready(alloc.placement.id).await?;
                 }
                 if alloc.placement.id == m.from_placement {
@@ -730,20 +834,36 @@ impl Mover {
     /// Undoes a move that did not switch: the source is left as it was, the
     /// target loses every row of the tenant, and a dedicated placement made
     /// for the move is dropped.
-    async fn rollback(&self, m: &mut MoveRecord) -> Result<(), StoreError> {
+    async fn rollback(&self, lease: &MoveLease, m: &mut MoveRecord) -> Result<(), StoreError> {
         let catalog = self.router.catalog();
         let t = m.tenant_id;
+        lease.ensure().await?;
+        let routed_to = catalog
+            .tenant_by_id(TenantId::from_verified(t))
+            .await?
+            .map(|x| x.placement_id);
         if let Some(src) = catalog.placement(m.from_placement).await? {
             // A fence that committed its source side but not the switch.
+            // Under the tenant's write lock, so a fence of another driver is
+            // seen whole or not at all.
             let pool = self.admin_pool(&src).await?;
             let mut s = MConn::acquire(&pool).await?;
-            if let Some((st, epoch, next)) = s.state(t).await? {
-                let still_here = catalog
-                    .tenant_by_id(TenantId::from_verified(t))
-                    .await?
-                    .is_some_and(|x| x.placement_id == src.id);
-                if st != "active" && still_here {
+            s.begin_exclusive(t).await?;
+            let reset = async {
+                if let Some((st, epoch, next)) = s.state(t).await?
+                    && st != "active"
+                    && routed_to == Some(src.id)
+                {
                     s.put_state(t, "active", epoch, next).await?;
+                }
+                Ok::<_, StoreError>(())
+            }
+            .await;
+            match reset {
+                Ok(()) => s.commit().await?,
+                Err(e) => {
+                    let _ = s.rollback().await;
+                    return Err(e);
                 }
             }
             drop(s);
@@ -755,7 +875,15 @@ impl Mover {
         let Some(target) = catalog.placement(to).await? else {
             return Ok(());
         };
+        if routed_to == Some(target.id) {
+            // The tenant lives there: a rollback never empties it.
+            return Err(StoreError::Config(format!(
+                "move {} cannot roll back: the tenant is served from its target",
+                m.id
+            )));
+        }
         if let Ok(pool) = self.admin_pool(&target).await {
+            lease.ensure().await?;
             let mut d = MConn::acquire(&pool).await?;
             d.restore_indexes().await?;
             clear_tenant(&mut d, t).await?;
@@ -763,7 +891,9 @@ impl Mover {
             pool.close().await;
         }
         if target.kind == PlacementKind::Dedicated
-            && catalog.forget_placement(target.id).await?
+            && catalog
+                .retire_placement_for_move(target.id, m.id, lease.owner())
+                .await?
             && let Some(server) = self.router.servers().get(&target.server)
         {
             server.drop_database(&target.db_name).await.ok();
@@ -1063,6 +1193,7 @@ async fn check_deleted<R: TableRow>(
 /// The fence. Returns the new epoch, the rows of the last delta, and when
 /// the write pause began.
 async fn fence(
+    lease: &MoveLease,
     src_pool: &Pool,
     dst_pool: &Pool,
     tenant: Uuid,
@@ -1096,6 +1227,9 @@ async fn fence(
         dst.put_state(tenant, "active", new_epoch, next_no).await?;
         lock.put_state(tenant, "moved_out", new_epoch, next_no)
             .await?;
+        // The last look at the lease before the source says `moved_out`; a
+        // successor reads that row under this same lock, after this commit.
+        lease.ensure().await?;
         Ok((new_epoch, copied))
     }
     .await;
@@ -1105,11 +1239,15 @@ async fn fence(
             Ok((epoch, rows, started))
         }
         Err(e) => {
-            let _ = lock.rollback().await;
-            // The target must not look ready.
-            if let Ok(Some((_, epoch, _))) = dst.state(tenant).await {
-                let _ = dst.put_state(tenant, "moving_in", epoch, 1000).await;
+            // The target must not look ready; set while the tenant's lock is
+            // still held, so no later fence can have made it so. After a lost
+            // lease the target is the successor's to set.
+            if !matches!(e, MoveError::Store(StoreError::LeaseLost(_)))
+                && let Ok(Some((_, epoch, _))) = dst.state(tenant).await
+            {
+                let _ = dst.put_state(tenant, "moving_in", epoch, INITIAL_WO_NUMBER).await;
             }
+            let _ = lock.rollback().await;
             Err(e)
         }
     }
