@@ -379,6 +379,18 @@ impl Catalog {
         Ok(())
     }
 
+    /// Retires a placement whose database could not be made (its name is
+    /// taken on the server by a database that is not fsa's), if no tenant
+    /// is on it.
+    pub async fn retire_unprovisioned(&self, id: Uuid) -> Result<(), StoreError> {
+        on_pool!(&self.pool, c => {
+            sqlx::query("UPDATE placements SET state = 'retired' WHERE id = $1 AND state = 'provisioning'
+                         AND NOT EXISTS (SELECT 1 FROM tenants WHERE placement_id = $1)")
+                .bind(id).execute(c).await?;
+        });
+        Ok(())
+    }
+
     /// Makes a provisioned tenant routable.
     pub async fn tenant_active(&self, id: TenantId) -> Result<(), StoreError> {
         on_pool!(&self.pool, c => {

@@ -478,6 +478,14 @@ impl Router {
                     .forget_provisioning_tenant(tenant.id)
                     .await
                     .ok();
+                if matches!(e, StoreError::DatabaseTaken { .. }) {
+                    // Its name is someone else's database: the placement
+                    // never had one of its own, and is not used again.
+                    self.catalog
+                        .retire_unprovisioned(alloc.placement.id)
+                        .await
+                        .ok();
+                }
                 Err(e)
             }
         }

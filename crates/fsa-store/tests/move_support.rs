@@ -319,6 +319,130 @@ async fn cancelled_move_on_postgres() {
     router.close().await;
 }
 
+/// A lease stolen at each pause point of a move (another owner written into
+/// the catalog, as a second process taking over would): the first driver
+/// stops before its next step, having switched nothing it should not; a new
+/// driver then finishes the move; the tenant was switched exactly once and
+/// lost nothing, and the dedicated source it left is gone.
+async fn stolen_lease(router: &std::sync::Arc<Router>) {
+    use fsa_store::StoreError;
+    use fsa_store::mover::{MoveError, MoveRequest, Mover, PauseHook, Target};
+
+    const POINTS: [(&str, &str); 8] = [
+        ("provisioning", "provisioning"),
+        ("copying", "copying"),
+        ("catching_up", "catching_up"),
+        ("verifying", "verifying"),
+        ("fenced", "fenced"),
+        ("fence-committed", "fenced"),
+        ("switched", "switched"),
+        ("cleaning", "cleaning"),
+    ];
+    let catalog = router.catalog().clone();
+    for (i, (point, state_at_point)) in POINTS.into_iter().enumerate() {
+        let t = onboard(router, &format!("stolen-{i}")).await;
+        for _ in 0..3 {
+            one_work_order(router, t).await;
+        }
+        let before = catalog.tenant_by_id(t).await.unwrap().unwrap();
+        let req = MoveRequest {
+            to: Target::Kind(fsa_core::PlacementKind::Dedicated),
+            region: None,
+            cleanup_after: std::time::Duration::ZERO,
+            requested_by: "test".into(),
+            reason: "stolen lease".into(),
+            plan_after: None,
+        };
+        let pool = catalog.pool().clone();
+        let hook: PauseHook = std::sync::Arc::new(move |p| {
+            let pool = pool.clone();
+            Box::pin(async move {
+                if p == point {
+                    on_pool!(&pool, c => sqlx::query(
+                        "UPDATE moves SET owner = 'thief:1:00000000', lease_until_ms = lease_until_ms + 600000 WHERE tenant_id = $1")
+                        .bind(t.as_uuid()).execute(c).await.unwrap().rows_affected());
+                }
+            })
+        });
+        let first = Mover::new(router.clone()).with_pause_hook(hook);
+        let planned = first.plan(&before, req).await.unwrap();
+        let err = first.run(planned.id).await.unwrap_err();
+        assert!(
+            matches!(err, MoveError::Store(StoreError::LeaseLost(id)) if id == planned.id),
+            "{point}: {err}"
+        );
+        let stopped = catalog.get_move(planned.id).await.unwrap().unwrap();
+        assert_eq!(stopped.state, state_at_point, "{point}: stopped at once");
+        assert_eq!(
+            catalog.move_owner(planned.id).await.unwrap().as_deref(),
+            Some("thief:1:00000000"),
+            "{point}: the stopped driver did not take the lease back"
+        );
+        let switched = !matches!(state_at_point, "provisioning" | "copying" | "catching_up" | "verifying" | "fenced");
+        let mid = catalog.tenant_by_id(t).await.unwrap().unwrap();
+        assert_eq!(
+            mid.epoch,
+            before.epoch + i64::from(switched),
+            "{point}: the stopped driver switched only what it had switched before the theft"
+        );
+
+        // The thief is no live process (nobody holds the move's liveness
+        // lock): a new driver takes the move over and finishes it. Stopped
+        // before its fence ran, a move found in `fenced` rolls back, as after
+        // a crash there.
+        let second = Mover::new(router.clone());
+        let end = second.run(planned.id).await.unwrap();
+        let after = catalog.tenant_by_id(t).await.unwrap().unwrap();
+        if point == "fenced" {
+            assert_eq!(end.state, "rolled_back", "{point}: {:?}", end.error);
+            assert_eq!(after.epoch, before.epoch, "{point}: never switched");
+            assert_eq!(after.placement_id, before.placement_id);
+        } else {
+            assert_eq!(end.state, "done", "{point}: {:?}", end.error);
+            assert_eq!(after.epoch, before.epoch + 1, "{point}: switched exactly once");
+            assert_eq!(Some(after.placement_id), end.to_placement);
+            let report: serde_json::Value = serde_json::from_str(&end.report).unwrap();
+            let left: i64 = report["cleanup_remaining"]
+                .as_object()
+                .unwrap()
+                .values()
+                .map(|v| v.as_i64().unwrap())
+                .sum();
+            assert_eq!(left, 0, "{point}: the source holds nothing of the tenant");
+        }
+        let mut tx = router.begin(t, Mode::Read).await.unwrap();
+        let page = work_orders::list(
+            &mut tx,
+            work_orders::WorkOrderFilter {
+                limit: 50,
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+        tx.commit().await.unwrap();
+        assert_eq!(page.items.len(), 3, "{point}: nothing lost");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stolen_lease_on_sqlite() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = DbUrl::new(format!("sqlite://{}/catalog.db", dir.path().display()));
+    let router = router_for(&url, "").await;
+    stolen_lease(&router).await;
+    router.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stolen_lease_on_postgres() {
+    let db = TestDb::new();
+    let url = DbUrl::new(db.url());
+    let router = router_for(&url, &db.name).await;
+    stolen_lease(&router).await;
+    router.close().await;
+}
+
 /// A read on a pooled session that already holds a tenant's context skips
 /// `fsa_session`, so the state check rides on row-level security: a tenant
 /// marked moved out in its placement makes every statement fail with

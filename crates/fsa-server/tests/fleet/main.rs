@@ -2,6 +2,7 @@
 //! a connection budget — with real PostgreSQL clusters.
 
 mod moves;
+mod names;
 mod outage;
 mod regions;
 mod scale;

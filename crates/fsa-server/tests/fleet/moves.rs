@@ -84,7 +84,7 @@ async fn fill(app: &TestApp, token: &str, n: usize) {
 
 /// Moves through the admin API and waits for the end; returns the move.
 /// With a delayed cleanup, it returns once the move is switched and cleaning.
-async fn move_tenant(app: &TestApp, slug: &str, body: Json) -> Json {
+pub(super) async fn move_tenant(app: &TestApp, slug: &str, body: Json) -> Json {
     let delayed = body["cleanup"] != "now";
     let (s, m) = app
         .post(

@@ -34,6 +34,10 @@ use crate::error::StoreError;
 /// How long a move's lease lasts without renewal.
 pub const LEASE_MS: i64 = 30_000;
 
+/// How often the liveness lock is tried, 100 ms apart, before a move is
+/// said to run elsewhere.
+const LIVENESS_TRIES: u32 = 10;
+
 /// The held lease of one move.
 pub struct MoveLease {
     catalog: Catalog,
@@ -142,9 +146,26 @@ impl MoveLease {
         Ok(())
     }
 
-    /// Gives the lease up (the move ended, or this process stops).
+    /// Gives the lease up (the move ended): the row names no owner, and
+    /// the liveness lock is let go.
     pub async fn release(self) {
         let _ = self.catalog.release_move(self.id, &self.owner).await;
+        self.close().await;
+    }
+
+    /// Lets the liveness lock go without clearing the row (this process
+    /// stops driving the move: it failed, or its lease was taken): another
+    /// process may take the move over at once. Dropping the lease would let
+    /// it go too, but only once the server notices the closed session.
+    pub async fn close(mut self) {
+        self.keeper.abort();
+        if let Liveness::Pg(c) = &mut self._liveness {
+            let mut conn = c.lock().await;
+            let _ = sqlx::query("SELECT pg_advisory_unlock(7002, $1)")
+                .bind(lock_key(self.id))
+                .execute(&mut *conn)
+                .await;
+        }
     }
 }
 
@@ -169,16 +190,22 @@ async fn take_liveness(catalog: &Catalog, id: Uuid) -> Result<Option<Liveness>, 
     match catalog.pool() {
         Pool::Pg(p) => {
             let mut conn = p.acquire().await?.detach();
-            let got: bool = sqlx::query_scalar("SELECT pg_try_advisory_lock(7002, $1)")
-                .bind(lock_key(id))
-                .fetch_one(&mut conn)
-                .await?;
-            if got {
-                Ok(Some(Liveness::Pg(Arc::new(tokio::sync::Mutex::new(conn)))))
-            } else {
-                let _ = conn.close().await;
-                Ok(None)
+            // A holder that just died keeps its lock until the server has
+            // seen its session close: a moment, waited for briefly.
+            for attempt in 0..LIVENESS_TRIES {
+                let got: bool = sqlx::query_scalar("SELECT pg_try_advisory_lock(7002, $1)")
+                    .bind(lock_key(id))
+                    .fetch_one(&mut conn)
+                    .await?;
+                if got {
+                    return Ok(Some(Liveness::Pg(Arc::new(tokio::sync::Mutex::new(conn)))));
+                }
+                if attempt + 1 < LIVENESS_TRIES {
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
             }
+            let _ = conn.close().await;
+            Ok(None)
         }
         Pool::Sqlite(p) => {
             let catalog_file = p.connect_options().get_filename().to_path_buf();

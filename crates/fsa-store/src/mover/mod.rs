@@ -314,6 +314,8 @@ impl Mover {
         let result = self.run_owned(&lease, &mut m).await;
         if m.is_finished() {
             lease.release().await;
+        } else {
+            lease.close().await;
         }
         result.map(|()| m)
     }
@@ -816,9 +818,14 @@ impl Mover {
                     )
                     .await?;
                 if alloc.is_new {
-                    server
+                    let made = server
                         .provision(&alloc.placement.db_name, alloc.placement.id)
-                        .await?;
+                        .await;
+                    if let Err(e @ StoreError::DatabaseTaken { .. }) = made {
+                        catalog.retire_unprovisioned(alloc.placement.id).await?;
+                        return Err(e.into());
+                    }
+                    made?;
                     catalog.placement_ready(alloc.placement.id).await?;
                 }
                 if alloc.placement.id == m.from_placement {
