@@ -7,8 +7,8 @@ use uuid::Uuid;
 
 use crate::catalog::Catalog;
 use crate::error::{StoreError, map_constraint};
-use crate::{on_pool, sql};
 use crate::ts::Ts;
+use crate::{on_pool, sql};
 
 /// A move as the catalog records it.
 #[derive(Debug, Clone, Serialize, FromRow)]
@@ -206,14 +206,15 @@ impl Catalog {
 
     /// The switch, in one catalog transaction that first checks (and locks)
     /// `owner`'s lease: the tenant points at its new placement with the new
-    /// epoch, plan and region, and the move says `switched`. A driver that
-    /// lost its lease switches nothing; a switch is never made twice.
+    /// epoch, plan and region, and the move says `switched` (returned: when).
+    /// A driver that lost its lease switches nothing; a switch is never made
+    /// twice.
     pub async fn switch_move(
         &self,
         m: &MoveRecord,
         owner: &str,
         switch: &Switch<'_>,
-    ) -> Result<(), StoreError> {
+    ) -> Result<Ts, StoreError> {
         let now = Ts::now();
         on_pool!(self.pool(), pool => {
             let mut tx = match sql!(pool, pg: None, sqlite: Some("BEGIN IMMEDIATE")) {
@@ -237,7 +238,8 @@ impl Catalog {
             tx.commit().await?;
         });
         self.notify_route_change(TenantId::from_verified(m.tenant_id))
-            .await
+            .await?;
+        Ok(now)
     }
 
     /// Retires a placement a move leaves empty (a dedicated source after

@@ -464,7 +464,8 @@ impl Router {
         let result = async {
             if alloc.is_new {
                 let srv = self.servers.get(&alloc.placement.server).unwrap_or(&server);
-                srv.provision(&alloc.placement.db_name, alloc.placement.id).await?;
+                srv.provision(&alloc.placement.db_name, alloc.placement.id)
+                    .await?;
                 self.catalog.placement_ready(alloc.placement.id).await?;
             }
             let lease = self.lease(alloc.placement.id).await?;

@@ -378,7 +378,10 @@ async fn stolen_lease(router: &std::sync::Arc<Router>) {
             Some("thief:1:00000000"),
             "{point}: the stopped driver did not take the lease back"
         );
-        let switched = !matches!(state_at_point, "provisioning" | "copying" | "catching_up" | "verifying" | "fenced");
+        let switched = !matches!(
+            state_at_point,
+            "provisioning" | "copying" | "catching_up" | "verifying" | "fenced"
+        );
         let mid = catalog.tenant_by_id(t).await.unwrap().unwrap();
         assert_eq!(
             mid.epoch,
@@ -399,7 +402,11 @@ async fn stolen_lease(router: &std::sync::Arc<Router>) {
             assert_eq!(after.placement_id, before.placement_id);
         } else {
             assert_eq!(end.state, "done", "{point}: {:?}", end.error);
-            assert_eq!(after.epoch, before.epoch + 1, "{point}: switched exactly once");
+            assert_eq!(
+                after.epoch,
+                before.epoch + 1,
+                "{point}: switched exactly once"
+            );
             assert_eq!(Some(after.placement_id), end.to_placement);
             let report: serde_json::Value = serde_json::from_str(&end.report).unwrap();
             let left: i64 = report["cleanup_remaining"]

@@ -78,10 +78,16 @@ async fn two_long_slugs_get_two_databases_and_moving_one_out_leaves_the_other() 
     app.create_tenant(&a, "enterprise", "default").await;
     app.create_tenant(&b, "enterprise", "default").await;
     let (db_a, db_b) = (db_name_of(&app, &a).await, db_name_of(&app, &b).await);
-    assert_ne!(db_a, db_b, "each enterprise tenant has a database of its own");
+    assert_ne!(
+        db_a, db_b,
+        "each enterprise tenant has a database of its own"
+    );
     for db in [&db_a, &db_b] {
         assert!(db.len() <= 63, "{db} fits PostgreSQL's names");
-        assert!(database_exists(&app, db).await, "{db} exists under its own name");
+        assert!(
+            database_exists(&app, db).await,
+            "{db} exists under its own name"
+        );
     }
     let token_a = fill(&app, &a, 3).await;
     let token_b = fill(&app, &b, 4).await;
@@ -101,7 +107,10 @@ async fn two_long_slugs_get_two_databases_and_moving_one_out_leaves_the_other() 
     let db_b2 = db_name_of(&app, &b).await;
     assert!(db_b2.len() <= 63 && db_b2 != db_b, "{db_b2}");
     assert!(database_exists(&app, &db_b2).await);
-    assert!(!database_exists(&app, &db_b).await, "the old one is dropped");
+    assert!(
+        !database_exists(&app, &db_b).await,
+        "the old one is dropped"
+    );
     assert_eq!(work_orders(&app, &token_b).await.len(), 4);
     app.stop().await;
 }
@@ -111,7 +120,11 @@ async fn a_database_that_is_not_fsas_is_refused_and_left_alone() {
     let app = TestApp::start(Backend::Postgres).await.unwrap();
     let slug = "taken-name";
     // Someone else's database under the very name the tenant's would get.
-    let server = app.state.router.servers().for_region(&Region::default_region());
+    let server = app
+        .state
+        .router
+        .servers()
+        .for_region(&Region::default_region());
     let name = server.db_name_for(&format!("dedicated-default-{slug}"));
     let mut c = maintenance(&app).await;
     c.execute(sqlx::AssertSqlSafe(format!("CREATE DATABASE \"{name}\"")))
@@ -132,7 +145,9 @@ async fn a_database_that_is_not_fsas_is_refused_and_left_alone() {
         "slug": slug, "name": "Taken", "plan": "enterprise", "region": "default",
         "admin_email": "admin@taken.test", "admin_password": "a long password",
     });
-    let (s, p) = app.post("/admin/tenants", &app.admin_token, body.clone()).await;
+    let (s, p) = app
+        .post("/admin/tenants", &app.admin_token, body.clone())
+        .await;
     assert_eq!(s, 409, "{p}");
     assert_eq!(p["code"], "database_taken", "{p}");
     let (s, _) = app

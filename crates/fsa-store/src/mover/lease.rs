@@ -213,9 +213,8 @@ async fn take_liveness(catalog: &Catalog, id: Uuid) -> Result<Option<Liveness>, 
                 .parent()
                 .map(|d| d.join("move-locks"))
                 .unwrap_or_else(|| "move-locks".into());
-            std::fs::create_dir_all(&dir).map_err(|e| {
-                StoreError::Config(format!("cannot create {}: {e}", dir.display()))
-            })?;
+            std::fs::create_dir_all(&dir)
+                .map_err(|e| StoreError::Config(format!("cannot create {}: {e}", dir.display())))?;
             let path = dir.join(format!("{id}.lock"));
             let file = std::fs::OpenOptions::new()
                 .create(true)

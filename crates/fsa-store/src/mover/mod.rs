@@ -488,7 +488,8 @@ impl Mover {
             // Leftovers of an earlier attempt go first.
             clear_tenant(&mut d, t).await?;
             let epoch = s.state(t).await?.map_or(1, |x| x.1);
-            d.put_state(t, "moving_in", epoch, INITIAL_WO_NUMBER).await?;
+            d.put_state(t, "moving_in", epoch, INITIAL_WO_NUMBER)
+                .await?;
             drop((s, d));
             src_pool.close().await;
             dst_pool.close().await;
@@ -534,7 +535,8 @@ impl Mover {
             clear_tenant(&mut d, t).await?;
             let mut s = MConn::acquire(src_pool).await?;
             let epoch = s.state(t).await?.map_or(1, |x| x.1);
-            d.put_state(t, "moving_in", epoch, INITIAL_WO_NUMBER).await?;
+            d.put_state(t, "moving_in", epoch, INITIAL_WO_NUMBER)
+                .await?;
             drop((s, d));
             if m.state != "copying" {
                 self.set_state(lease, m, report, "copying").await?;
@@ -730,10 +732,10 @@ impl Mover {
             plan,
             region: &region,
         };
-        catalog.switch_move(m, lease.owner(), &switch).await?;
+        let at = catalog.switch_move(m, lease.owner(), &switch).await?;
         self.router.invalidate(tenant);
         m.state = "switched".into();
-        m.switched_at = Some(Ts::now());
+        m.switched_at = Some(at);
         self.progress.phase("switched");
         Ok(())
     }
@@ -1252,7 +1254,9 @@ async fn fence(
             if !matches!(e, MoveError::Store(StoreError::LeaseLost(_)))
                 && let Ok(Some((_, epoch, _))) = dst.state(tenant).await
             {
-                let _ = dst.put_state(tenant, "moving_in", epoch, INITIAL_WO_NUMBER).await;
+                let _ = dst
+                    .put_state(tenant, "moving_in", epoch, INITIAL_WO_NUMBER)
+                    .await;
             }
             let _ = lock.rollback().await;
             Err(e)
