@@ -17,15 +17,19 @@ use fsa_testkit::TestDb;
 use uuid::Uuid;
 
 async fn router_for(url: &DbUrl, prefix: &str) -> std::sync::Arc<Router> {
+    router_with(url, prefix, RouterSettings::default()).await
+}
+
+async fn router_with(
+    url: &DbUrl,
+    prefix: &str,
+    settings: RouterSettings,
+) -> std::sync::Arc<Router> {
     let catalog = open_catalog(url).await.unwrap();
     let server = Server::from_url("default", Region::default_region(), url, prefix).unwrap();
-    Router::new(
-        catalog,
-        Servers::new(server, vec![]),
-        RouterSettings::default(),
-    )
-    .await
-    .unwrap()
+    Router::new(catalog, Servers::new(server, vec![]), settings)
+        .await
+        .unwrap()
 }
 
 async fn onboard(router: &Router, slug: &str) -> TenantId {
@@ -463,7 +467,11 @@ async fn warm_session_read_of_a_moved_tenant_fails_and_recovers() {
 
     let db = TestDb::new();
     let url = DbUrl::new(db.url());
-    let router = router_for(&url, &db.name).await;
+    // No sessions opened in the background: they would join the idle
+    // sessions after A's and be handed out first, without A's context.
+    let mut settings = RouterSettings::default();
+    settings.shared.min_connections = 0;
+    let router = router_with(&url, &db.name, settings).await;
     let a = onboard(&router, "warm-a").await;
     let b = onboard(&router, "warm-b").await;
     one_work_order(&router, a).await;

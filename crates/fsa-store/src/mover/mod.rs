@@ -197,6 +197,14 @@ impl Mover {
         }
     }
 
+    async fn reread(&self, id: Uuid) -> Result<MoveRecord, MoveError> {
+        self.router
+            .catalog()
+            .get_move(id)
+            .await?
+            .ok_or_else(|| MoveError::Preflight(format!("no move {id}")))
+    }
+
     /// Runs `hook` at every pause point (tests).
     pub fn with_pause_hook(mut self, hook: PauseHook) -> Self {
         self.hook = Some(hook);
@@ -296,20 +304,23 @@ impl Mover {
     /// Runs a move to `done`, or to `rolled_back` when it fails before its
     /// switch. A failure after the switch leaves it to be resumed.
     pub async fn run(&self, id: Uuid) -> Result<MoveRecord, MoveError> {
-        let mut m = self
-            .router
-            .catalog()
-            .get_move(id)
-            .await?
-            .ok_or_else(|| MoveError::Preflight(format!("no move {id}")))?;
+        self.reread(id).await?;
         let lease = match MoveLease::acquire(self.router.catalog(), id, &self.owner).await {
             Ok(l) => l,
             Err(Acquire::Held(holder)) => return Err(MoveError::Owned(holder)),
-            Err(Acquire::Finished) => return Ok(m),
+            Err(Acquire::Finished) => return Ok(self.reread(id).await?),
             Err(Acquire::Store(e)) => return Err(e.into()),
         };
-        if let Some(previous) = m.state.ne("planned").then(|| m.state.clone()) {
-            tracing::info!(move.id = %id, state = %previous, "driving a move");
+        // Another driver may have moved it on while the lease was sought.
+        let mut m = match self.reread(id).await {
+            Ok(m) => m,
+            Err(e) => {
+                lease.close().await;
+                return Err(e);
+            }
+        };
+        if m.state != "planned" {
+            tracing::info!(move.id = %id, state = %m.state, "driving a move from where it stopped");
         }
         let result = self.run_owned(&lease, &mut m).await;
         if m.is_finished() {
