@@ -553,6 +553,11 @@ pub async fn create_pg_database(
     Ok(())
 }
 
+/// Quotes a PostgreSQL identifier.
+pub fn quote_ident(name: &str) -> String {
+    format!("\"{}\"", name.replace('"', "\"\""))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -567,9 +572,4 @@ mod tests {
         assert_eq!(fit_name("shared_eu_1", MAX_DB_NAME), "shared_eu_1");
         assert_eq!(fa, fit_name(&a, MAX_DB_NAME), "the same name every time");
     }
-}
-
-/// Quotes a PostgreSQL identifier.
-pub fn quote_ident(name: &str) -> String {
-    format!("\"{}\"", name.replace('"', "\"\""))
 }

@@ -308,7 +308,7 @@ impl Mover {
         let lease = match MoveLease::acquire(self.router.catalog(), id, &self.owner).await {
             Ok(l) => l,
             Err(Acquire::Held(holder)) => return Err(MoveError::Owned(holder)),
-            Err(Acquire::Finished) => return Ok(self.reread(id).await?),
+            Err(Acquire::Finished) => return self.reread(id).await,
             Err(Acquire::Store(e)) => return Err(e.into()),
         };
         // Another driver may have moved it on while the lease was sought.
@@ -705,7 +705,7 @@ impl Mover {
                 if let Ok(wait) = (due - chrono::Utc::now()).to_std() {
                     tokio::time::sleep(wait).await;
                 }
-                self.drop_emptied(lease, m, &source, src_pool).await?;
+                self.drop_emptied(lease, m, source, src_pool).await?;
                 report.source_dropped = true;
             }
             self.set_state(lease, m, report, "done").await?;
