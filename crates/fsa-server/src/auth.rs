@@ -220,10 +220,7 @@ impl FromRequestParts<AppState> for Caller {
         if route.suspended {
             return Err(ApiError::tenant_suspended());
         }
-        state
-            .standing
-            .check(&state.router, tenant, &claims)
-            .await?;
+        state.standing.check(&state.router, tenant, &claims).await?;
         let limits = state.config.limits.for_plan(route.plan);
         let admitted = state.limiter.admit(tenant, limits);
         if admitted.is_err() {

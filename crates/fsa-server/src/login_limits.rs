@@ -146,9 +146,7 @@ impl LoginLimiter {
         }
         if let Some(depth) = on(l.account_attempts) {
             let per_sec = l.account_refill_per_minute / 60.0;
-            if let Err(wait) =
-                lock(&self.accounts).take(&account, f64::from(depth), per_sec, now)
-            {
+            if let Err(wait) = lock(&self.accounts).take(&account, f64::from(depth), per_sec, now) {
                 // The address's token is not spent on an attempt not made.
                 if let Some(d) = on(l.address_attempts) {
                     lock(&self.addresses).give_back(&address, f64::from(d));

@@ -291,7 +291,10 @@ pub async fn change_tenant(
     if let Some(state) = req.state {
         let suspend = state == crate::dto::TenantState::Suspended;
         if suspend != t.suspended {
-            router.catalog().set_suspended(t.tenant_id(), suspend).await?;
+            router
+                .catalog()
+                .set_suspended(t.tenant_id(), suspend)
+                .await?;
             router.invalidate(t.tenant_id());
             tracing::info!(tenant.slug = %t.slug, suspended = suspend, "tenant suspension changed");
         }

@@ -11,8 +11,8 @@
 //! parameters, so it costs what a wrong password costs and its timing does
 //! not tell which tenants and emails exist.
 
-use std::sync::{Arc, OnceLock};
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
 
 use tokio::sync::Semaphore;
 

@@ -131,7 +131,8 @@ impl StandingCache {
 pub fn revoked() -> ApiError {
     ApiError::Unauthorized {
         code: "token_revoked",
-        detail: "the token's user was deleted, deactivated, or changed role or password; log in again"
-            .into(),
+        detail:
+            "the token's user was deleted, deactivated, or changed role or password; log in again"
+                .into(),
     }
 }

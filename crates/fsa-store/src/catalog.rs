@@ -185,8 +185,7 @@ impl Catalog {
 
     /// Every active tenant's route; the router loads these in one go.
     pub async fn routes(&self) -> Result<Vec<RouteRow>, StoreError> {
-        const SQL: &str =
-            "SELECT id AS tenant_id, placement_id, epoch, plan, suspended FROM tenants WHERE state = 'active'";
+        const SQL: &str = "SELECT id AS tenant_id, placement_id, epoch, plan, suspended FROM tenants WHERE state = 'active'";
         Ok(on_pool!(&self.pool, c => sqlx::query_as(SQL).fetch_all(c).await?))
     }
 

@@ -62,7 +62,13 @@ async fn revocation(backend: Backend) {
     let t_repassed = app.login("tok", "repassed@tok.test", pw).await;
     let t_renamed = app.login("tok", "renamed@tok.test", pw).await;
     // Each token works, and its user's standing is now cached.
-    for t in [&t_demoted, &t_deactivated, &t_deleted, &t_repassed, &t_renamed] {
+    for t in [
+        &t_demoted,
+        &t_deactivated,
+        &t_deleted,
+        &t_repassed,
+        &t_renamed,
+    ] {
         let (s, b) = me_status(&app, t).await;
         assert_eq!(s, 200, "{b}");
     }
@@ -244,9 +250,7 @@ async fn self_promotion(backend: Backend) {
         )
         .await;
     assert_problem(s, &b, 403, "forbidden");
-    let (s, b) = app
-        .get(&format!("/api/v1/users/{second_id}"), &first)
-        .await;
+    let (s, b) = app.get(&format!("/api/v1/users/{second_id}"), &first).await;
     assert_eq!((s, b["role"].as_str()), (200, Some("viewer")), "{b}");
     app.stop().await;
 }
@@ -654,11 +658,11 @@ async fn login_timing_unknown_email_against_wrong_password() {
     let app = TestApp::start(Backend::Postgres).await.unwrap();
     app.create_tenant("tok-bench", "premium", "EU").await;
     app.login_admin("tok-bench").await;
-    let time = |email: &'static str| {
+    let time = |slug: &'static str, email: &'static str| {
         let app = &app;
         async move {
             let started = Instant::now();
-            let (s, _) = try_login(app, "tok-bench", email, "wrong password").await;
+            let (s, _) = try_login(app, slug, email, "wrong password").await;
             assert_eq!(s, 401);
             started.elapsed().as_secs_f64() * 1000.0
         }
@@ -668,35 +672,48 @@ async fn login_timing_unknown_email_against_wrong_password() {
         v[v.len() / 2]
     };
     let (runs, per_run) = (7, 15);
-    let mut ratios = Vec::new();
+    let (mut email_ratios, mut tenant_ratios) = (Vec::new(), Vec::new());
     let (mut unknown_all, mut wrong_all) = (Vec::new(), Vec::new());
     for _ in 0..runs {
-        let (mut unknown, mut wrong) = (Vec::new(), Vec::new());
-        // Interleaved, so drift in the machine's load hits both alike.
-        for _ in 0..per_run {
-            unknown.push(time("nobody@tok-bench.test").await);
-            wrong.push(time("admin@tok-bench.test").await);
+        let (mut unknown, mut wrong, mut no_tenant) = (Vec::new(), Vec::new(), Vec::new());
+        // Interleaved, each first in turn, so drift in the machine's load
+        // hits all alike.
+        for i in 0..per_run {
+            for k in 0..3 {
+                match (i + k) % 3 {
+                    0 => unknown.push(time("tok-bench", "nobody@tok-bench.test").await),
+                    1 => wrong.push(time("tok-bench", "admin@tok-bench.test").await),
+                    _ => no_tenant.push(time("no-such-tenant", "admin@tok-bench.test").await),
+                }
+            }
         }
-        let (u, w) = (median(unknown), median(wrong));
+        let (u, w, t) = (median(unknown), median(wrong), median(no_tenant));
         unknown_all.push(u);
         wrong_all.push(w);
-        ratios.push(u / w);
+        email_ratios.push(u / w);
+        tenant_ratios.push(t / w);
     }
-    let ratio = median(ratios.clone());
+    let ratio = median(email_ratios.clone());
+    let tenant_ratio = median(tenant_ratios);
     println!(
         "login: unknown email {:.1} ms, wrong password {:.1} ms (medians of {runs} runs of {per_run}); \
-         ratio {ratio:.3} (runs: {})",
+         ratio {ratio:.3} (runs: {}); unknown tenant / wrong password {tenant_ratio:.3}",
         median(unknown_all),
         median(wrong_all),
-        ratios
+        email_ratios
             .iter()
             .map(|r| format!("{r:.3}"))
             .collect::<Vec<_>>()
             .join(", ")
     );
-    assert!(
-        (0.8..=1.25).contains(&ratio),
-        "an unknown email must cost what a wrong password costs: ratio {ratio:.3}"
-    );
+    for (what, r) in [
+        ("an unknown email", ratio),
+        ("an unknown tenant", tenant_ratio),
+    ] {
+        assert!(
+            (0.8..=1.25).contains(&r),
+            "{what} must cost what a wrong password costs: ratio {r:.3}"
+        );
+    }
     app.stop().await;
 }

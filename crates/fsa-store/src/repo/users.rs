@@ -6,10 +6,10 @@ use sqlx::FromRow;
 use uuid::Uuid;
 
 use crate::error::{StoreError, map_constraint};
-use crate::{on_tx, sql};
 use crate::page::{CursorKey, Page, finish};
 use crate::ts::Ts;
 use crate::tx::TenantTx;
+use crate::{on_tx, sql};
 
 #[derive(Debug, Clone, Serialize, FromRow, utoipa::ToSchema)]
 pub struct User {
