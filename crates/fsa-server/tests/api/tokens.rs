@@ -215,6 +215,45 @@ async fn a_change_made_elsewhere_ends_the_token_within_a_second() {
     app.stop().await;
 }
 
+/// The token version moves with the user's row: a token ended before a
+/// move stays ended after it, and a token still good stays good.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_move_revives_no_token() {
+    let app = TestApp::start(Backend::Sqlite).await.unwrap();
+    app.create_tenant("tok-mv", "premium", "EU").await;
+    let admin = app.login_admin("tok-mv").await;
+    let pw = "a long password 1";
+    let id = user(&app, &admin, "mv@tok-mv.test", "dispatcher", pw).await;
+    let old = app.login("tok-mv", "mv@tok-mv.test", pw).await;
+    let (s, b) = app
+        .patch(
+            &format!("/api/v1/users/{id}"),
+            &admin,
+            json!({"role": "viewer"}),
+        )
+        .await;
+    assert_eq!(s, 200, "{b}");
+    let fresh = app.login("tok-mv", "mv@tok-mv.test", pw).await;
+    let (s, m) = app
+        .post(
+            "/admin/tenants/tok-mv/move",
+            &app.admin_token,
+            json!({"to": "dedicated", "cleanup": "now"}),
+        )
+        .await;
+    assert_eq!(s, 202, "{m}");
+    let m = super::wait_for_move(&app, m["id"].as_str().unwrap()).await;
+    assert_eq!(m["state"], "done", "{m}");
+    // Past the cache's second, so the answers below come from the new placement.
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let (s, b) = me_status(&app, &old).await;
+    assert_revoked(s, &b);
+    let (s, b) = me_status(&app, &fresh).await;
+    assert_eq!((s, b["role"].as_str()), (200, Some("viewer")), "{b}");
+    assert_eq!(me_status(&app, &admin).await.0, 200);
+    app.stop().await;
+}
+
 async fn self_promotion(backend: Backend) {
     let app = TestApp::start(backend).await.unwrap();
     app.create_tenant("tok-self", "premium", "EU").await;
