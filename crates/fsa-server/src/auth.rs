@@ -1,7 +1,11 @@
 //! Authentication: argon2 password hashes, HS256 user tokens that carry the
 //! tenant and role, and the operator token of `/admin`.
 //!
-//! The tenant of a request comes from its verified token only.
+//! The tenant of a request comes from its verified token only. A token is
+//! honoured while its tenant is not suspended and its user still exists, is
+//! active and has the role and token version the token names
+//! ([`crate::standing`]); its issuer and audience are checked with its
+//! signature.
 
 use std::sync::Arc;
 
@@ -46,9 +50,16 @@ pub async fn verify_password_blocking(password: String, phc: String) -> bool {
         .unwrap_or(false)
 }
 
+/// The `iss` of fsa's user tokens.
+pub const ISSUER: &str = "fsa";
+/// The `aud` of fsa's user tokens: the tenant API.
+pub const AUDIENCE: &str = "fsa-api";
+
 /// The claims of a user token.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Claims {
+    pub iss: String,
+    pub aud: String,
     /// The user's id.
     pub sub: Uuid,
     /// The tenant's id.
@@ -56,6 +67,8 @@ pub struct Claims {
     /// The tenant's slug, for logs.
     pub ten: String,
     pub role: Role,
+    /// The user's token version when the token was issued.
+    pub tv: i64,
     pub iat: i64,
     pub exp: i64,
 }
@@ -73,7 +86,9 @@ impl Tokens {
     pub fn new(jwt_secret: &str, admin_token: &str, ttl: std::time::Duration) -> Self {
         let mut validation = Validation::new(Algorithm::HS256);
         validation.leeway = 5;
-        validation.set_required_spec_claims(&["exp", "sub"]);
+        validation.set_required_spec_claims(&["exp", "sub", "iss", "aud"]);
+        validation.set_issuer(&[ISSUER]);
+        validation.set_audience(&[AUDIENCE]);
         Tokens {
             encoding: EncodingKey::from_secret(jwt_secret.as_bytes()),
             decoding: DecodingKey::from_secret(jwt_secret.as_bytes()),
@@ -83,21 +98,26 @@ impl Tokens {
         }
     }
 
-    /// Issues a token; returns it with its expiry.
+    /// Issues a token for a user of `role` at `token_version`; returns it
+    /// with its expiry.
     pub fn issue(
         &self,
         tenant: TenantId,
         slug: &str,
         user: Uuid,
         role: Role,
+        token_version: i64,
     ) -> Result<(String, chrono::DateTime<Utc>), ApiError> {
         let now = Utc::now();
         let exp = now + self.ttl;
         let claims = Claims {
+            iss: ISSUER.to_owned(),
+            aud: AUDIENCE.to_owned(),
             sub: user,
             tid: tenant.as_uuid(),
             ten: slug.to_owned(),
             role,
+            tv: token_version,
             iat: now.timestamp(),
             exp: exp.timestamp(),
         };
@@ -197,6 +217,10 @@ impl FromRequestParts<AppState> for Caller {
         let claims = state.tokens.verify(token)?;
         let tenant = TenantId::from_verified(claims.tid);
         let route = state.router.route(tenant).await?;
+        if route.suspended {
+            return Err(ApiError::tenant_suspended());
+        }
+        state.standing.check(&state.router, tenant, &claims).await?;
         let limits = state.config.limits.for_plan(route.plan);
         let admitted = state.limiter.admit(tenant, limits);
         if admitted.is_err() {
@@ -286,7 +310,7 @@ mod tests {
         let t = Tokens::new("secret-a", "admin", std::time::Duration::from_secs(60));
         let tenant = TenantId::generate();
         let (tok, _) = t
-            .issue(tenant, "acme", Uuid::now_v7(), Role::Dispatcher)
+            .issue(tenant, "acme", Uuid::now_v7(), Role::Dispatcher, 0)
             .unwrap();
         let c = t.verify(&tok).unwrap();
         assert_eq!(c.tid, tenant.as_uuid());
@@ -298,5 +322,34 @@ mod tests {
         let old = jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &expired.encoding)
             .unwrap();
         assert_eq!(t.verify(&old).unwrap_err().code(), "token_expired");
+    }
+
+    #[test]
+    fn issuer_and_audience_are_required_and_checked() {
+        let t = Tokens::new("secret-a", "admin", std::time::Duration::from_secs(60));
+        let (tok, _) = t
+            .issue(TenantId::generate(), "acme", Uuid::now_v7(), Role::Admin, 0)
+            .unwrap();
+        let good = t.verify(&tok).unwrap();
+        let sign = |v: serde_json::Value| {
+            jsonwebtoken::encode(&Header::new(Algorithm::HS256), &v, &t.encoding).unwrap()
+        };
+        let base = serde_json::to_value(&good).unwrap();
+        for (key, value) in [
+            ("iss", Some("someone-else")),
+            ("aud", Some("fsa-admin")),
+            ("iss", None),
+            ("aud", None),
+        ] {
+            let mut v = base.clone();
+            match value {
+                Some(x) => v[key] = x.into(),
+                None => {
+                    v.as_object_mut().unwrap().remove(key);
+                }
+            }
+            let err = t.verify(&sign(v)).unwrap_err();
+            assert_eq!(err.code(), "token_invalid", "{key} = {value:?}");
+        }
     }
 }

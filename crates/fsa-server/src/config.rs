@@ -54,6 +54,8 @@ pub struct Config {
     pub limits: fsa_core::Limits,
     /// Further servers, by name: each serves one region.
     pub servers: Vec<ServerConfig>,
+    /// Login attempt limits and password hashing concurrency.
+    pub login: crate::login_limits::LoginLimits,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -94,6 +96,7 @@ impl Default for Config {
             servers: vec![],
             limits: fsa_core::Limits::default(),
             move_cleanup: "1h".to_owned(),
+            login: crate::login_limits::LoginLimits::default(),
         }
     }
 }
@@ -272,6 +275,7 @@ const KNOWN_KEYS: &[&str] = &[
     "servers",
     "limits",
     "move_cleanup",
+    "login",
 ];
 
 fn toml_from_str<T: serde::de::DeserializeOwned>(text: &str) -> Result<T, String> {

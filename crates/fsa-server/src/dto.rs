@@ -46,6 +46,17 @@ pub struct PatchTenant {
     pub plan: Option<Plan>,
     #[schema(value_type = Option<String>)]
     pub region: Option<Region>,
+    /// `suspended` refuses the tenant's requests and logins (403
+    /// `tenant_suspended`); `active` lifts the suspension.
+    pub state: Option<TenantState>,
+}
+
+/// The states an operator may put a tenant in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum TenantState {
+    Active,
+    Suspended,
 }
 
 #[derive(Debug, Deserialize, ToSchema)]

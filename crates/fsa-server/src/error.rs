@@ -105,6 +105,14 @@ impl ApiError {
         }
     }
 
+    /// The tenant is suspended by an operator.
+    pub fn tenant_suspended() -> Self {
+        ApiError::Forbidden {
+            code: "tenant_suspended",
+            detail: "the tenant is suspended".into(),
+        }
+    }
+
     pub fn status(&self) -> StatusCode {
         match self {
             ApiError::BadRequest { .. } => StatusCode::BAD_REQUEST,
@@ -258,6 +266,10 @@ impl From<StoreError> for ApiError {
             }
             e @ StoreError::InUse { .. } => ApiError::Conflict {
                 code: "in_use",
+                detail: e.to_string(),
+            },
+            e @ StoreError::LastAdmin => ApiError::Conflict {
+                code: "last_admin",
                 detail: e.to_string(),
             },
             StoreError::UnknownTenant(_) => ApiError::Unauthorized {

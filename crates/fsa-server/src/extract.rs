@@ -13,6 +13,26 @@ use serde::de::DeserializeOwned;
 
 use crate::error::ApiError;
 
+/// The address of the client at the other end of the connection (not a
+/// forwarding header, which a client could write itself); the unspecified
+/// address when the service runs without connection info (in-process tests).
+#[derive(Debug, Clone, Copy)]
+pub struct ClientAddr(pub std::net::IpAddr);
+
+impl<S: Send + Sync> FromRequestParts<S> for ClientAddr {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        use axum::extract::ConnectInfo;
+        Ok(ClientAddr(
+            parts
+                .extensions
+                .get::<ConnectInfo<std::net::SocketAddr>>()
+                .map_or(std::net::Ipv4Addr::UNSPECIFIED.into(), |c| c.0.ip()),
+        ))
+    }
+}
+
 /// A JSON body. Syntax errors are 400 `malformed_json`; wrong types, missing
 /// or unknown fields 422 `validation_failed`; a body over the limit 413; a
 /// missing `Content-Type: application/json` 415.

@@ -7,6 +7,9 @@
 //! - [`extract`]: JSON, path and query extractors with problem+json rejections.
 //! - [`dto`]: request bodies and query strings, with validation helpers.
 //! - [`limiter`]: per-tenant request rate and concurrency limits.
+//! - [`login_limits`]: login attempts per tenant and email and per address.
+//! - [`passwords`]: argon2 work, bounded, and the same for unknown users.
+//! - [`standing`]: whether a token's user still stands as the token says.
 //! - [`moves`]: scheduling, reading and cancelling tenant moves.
 //! - [`onboarding`]: tenant creation and admin reads, shared with the CLI.
 //! - [`routes`]: one module per resource; each returns an `OpenApiRouter`
@@ -18,9 +21,12 @@ pub mod dto;
 pub mod error;
 pub mod extract;
 pub mod limiter;
+pub mod login_limits;
 pub mod moves;
 pub mod onboarding;
+pub mod passwords;
 pub mod routes;
+pub mod standing;
 pub mod state;
 
 use std::future::Future;
@@ -169,6 +175,10 @@ async fn problem_errors(req: Request, next: Next) -> Response {
     out.into_response()
 }
 
+/// How long a user's standing (role, active, token version) is trusted
+/// without asking its placement again.
+const STANDING_MAX_AGE: std::time::Duration = std::time::Duration::from_secs(1);
+
 /// Opens the catalog, applies migrations, and builds the router and state.
 /// Returns the state and where generated secrets are kept, if they were.
 pub async fn build_state(
@@ -187,6 +197,9 @@ pub async fn build_state(
             router,
             tokens,
             limiter: Arc::new(limiter::Limiter::default()),
+            passwords: Arc::new(passwords::Passwords::new(config.login.hash_concurrency)),
+            logins: Arc::new(login_limits::LoginLimiter::new(config.login.clone())),
+            standing: Arc::new(standing::StandingCache::new(STANDING_MAX_AGE)),
             config: Arc::new(config),
         },
         secrets,
@@ -201,7 +214,11 @@ pub async fn serve(
 ) -> std::io::Result<()> {
     let router = state.router.clone();
     moves::resume_in_background(router.clone());
-    axum::serve(listener, app(state))
+    let passwords = state.passwords.clone();
+    tokio::spawn(async move { passwords.warm().await });
+    // The peer address reaches handlers (login limits count per address).
+    let service = app(state).into_make_service_with_connect_info::<std::net::SocketAddr>();
+    axum::serve(listener, service)
         .with_graceful_shutdown(shutdown)
         .await?;
     router.close().await;

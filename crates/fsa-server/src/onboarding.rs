@@ -83,7 +83,13 @@ impl TenantView {
             name: t.name,
             plan: t.plan,
             region: t.region,
-            state: t.state,
+            // Suspension is kept apart from the lifecycle state in the
+            // catalog; admin reads show it as the state.
+            state: if t.suspended && t.state == "active" {
+                "suspended".to_owned()
+            } else {
+                t.state
+            },
             epoch: t.epoch,
             isolation_requested: t.isolation_requested,
             placement: PlacementView::new(p, None),
@@ -252,7 +258,9 @@ pub struct OverLimit {
     pub limit: u64,
 }
 
-/// Changes a tenant's plan or region. A change that keeps the tenant's
+/// Changes a tenant's state (suspended or active), plan or region. A
+/// suspension takes effect for this process's next request at once, and for
+/// other processes when they hear of the route change. A change that keeps the tenant's
 /// placement kind and region is applied at once; one that needs another
 /// placement schedules the move the policy calls for (to a dedicated
 /// database on an upgrade to enterprise, back to shared or pooled on a
@@ -280,6 +288,24 @@ pub async fn change_tenant(
                 t.slug
             ))
         })?;
+    if let Some(state) = req.state {
+        let suspend = state == crate::dto::TenantState::Suspended;
+        if suspend != t.suspended {
+            router
+                .catalog()
+                .set_suspended(t.tenant_id(), suspend)
+                .await?;
+            router.invalidate(t.tenant_id());
+            tracing::info!(tenant.slug = %t.slug, suspended = suspend, "tenant suspension changed");
+        }
+    }
+    if req.plan.is_none() && req.region.is_none() {
+        return Ok(PlanChange {
+            tenant: tenant_view(router, slug).await?,
+            over_limit: over_limits(router, &t, limits, t.plan).await?,
+            r#move: None,
+        });
+    }
     let plan = req.plan.unwrap_or(t.plan);
     let region = req.region.unwrap_or_else(|| t.region.clone());
     if !known_region(router, &region) {

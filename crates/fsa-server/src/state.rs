@@ -16,4 +16,10 @@ pub struct AppState {
     /// Per-tenant rate and concurrency limits.
     pub limiter: Arc<crate::limiter::Limiter>,
     pub config: Arc<Config>,
+    /// Hashes and verifies passwords, a bounded number at once.
+    pub passwords: Arc<crate::passwords::Passwords>,
+    /// Login attempts per tenant and email and per client address.
+    pub logins: Arc<crate::login_limits::LoginLimiter>,
+    /// Whether tokens' users still stand as their tokens say.
+    pub standing: Arc<crate::standing::StandingCache>,
 }

@@ -54,6 +54,9 @@ pub struct Tenant {
     pub epoch: i64,
     pub state: String,
     pub isolation_requested: bool,
+    /// Suspended by an operator: requests and logins get 403
+    /// `tenant_suspended`. Apart from `state`, which is the lifecycle.
+    pub suspended: bool,
     pub created_at: Ts,
     pub updated_at: Ts,
 }
@@ -73,6 +76,7 @@ pub struct RouteRow {
     pub epoch: i64,
     #[sqlx(try_from = "String")]
     pub plan: Plan,
+    pub suspended: bool,
 }
 
 /// What onboarding records for a new tenant.
@@ -103,7 +107,7 @@ pub struct Catalog {
 }
 
 const PLACEMENT_COLS: &str = "id, name, kind, region, server, db_name, capacity, state, created_at";
-const TENANT_COLS: &str = "id, slug, name, plan, region, placement_id, epoch, state, isolation_requested, created_at, updated_at";
+const TENANT_COLS: &str = "id, slug, name, plan, region, placement_id, epoch, state, isolation_requested, suspended, created_at, updated_at";
 
 impl Catalog {
     pub fn new(pool: Pool) -> Self {
@@ -162,18 +166,18 @@ impl Catalog {
     }
 
     pub async fn tenants(&self) -> Result<Vec<Tenant>, StoreError> {
-        const SQL: &str = "SELECT id, slug, name, plan, region, placement_id, epoch, state, isolation_requested, created_at, updated_at FROM tenants ORDER BY slug";
+        const SQL: &str = "SELECT id, slug, name, plan, region, placement_id, epoch, state, isolation_requested, suspended, created_at, updated_at FROM tenants ORDER BY slug";
         debug_assert!(SQL.contains(TENANT_COLS));
         Ok(on_pool!(&self.pool, c => sqlx::query_as(SQL).fetch_all(c).await?))
     }
 
     pub async fn tenant_by_slug(&self, slug: &str) -> Result<Option<Tenant>, StoreError> {
-        const SQL: &str = "SELECT id, slug, name, plan, region, placement_id, epoch, state, isolation_requested, created_at, updated_at FROM tenants WHERE slug = $1";
+        const SQL: &str = "SELECT id, slug, name, plan, region, placement_id, epoch, state, isolation_requested, suspended, created_at, updated_at FROM tenants WHERE slug = $1";
         Ok(on_pool!(&self.pool, c => sqlx::query_as(SQL).bind(slug).fetch_optional(c).await?))
     }
 
     pub async fn tenant_by_id(&self, id: TenantId) -> Result<Option<Tenant>, StoreError> {
-        const SQL: &str = "SELECT id, slug, name, plan, region, placement_id, epoch, state, isolation_requested, created_at, updated_at FROM tenants WHERE id = $1";
+        const SQL: &str = "SELECT id, slug, name, plan, region, placement_id, epoch, state, isolation_requested, suspended, created_at, updated_at FROM tenants WHERE id = $1";
         Ok(
             on_pool!(&self.pool, c => sqlx::query_as(SQL).bind(id.as_uuid()).fetch_optional(c).await?),
         )
@@ -181,13 +185,12 @@ impl Catalog {
 
     /// Every active tenant's route; the router loads these in one go.
     pub async fn routes(&self) -> Result<Vec<RouteRow>, StoreError> {
-        const SQL: &str =
-            "SELECT id AS tenant_id, placement_id, epoch, plan FROM tenants WHERE state = 'active'";
+        const SQL: &str = "SELECT id AS tenant_id, placement_id, epoch, plan, suspended FROM tenants WHERE state = 'active'";
         Ok(on_pool!(&self.pool, c => sqlx::query_as(SQL).fetch_all(c).await?))
     }
 
     pub async fn route(&self, id: TenantId) -> Result<Option<RouteRow>, StoreError> {
-        const SQL: &str = "SELECT id AS tenant_id, placement_id, epoch, plan FROM tenants WHERE id = $1 AND state = 'active'";
+        const SQL: &str = "SELECT id AS tenant_id, placement_id, epoch, plan, suspended FROM tenants WHERE id = $1 AND state = 'active'";
         Ok(
             on_pool!(&self.pool, c => sqlx::query_as(SQL).bind(id.as_uuid()).fetch_optional(c).await?),
         )
@@ -428,6 +431,22 @@ impl Catalog {
                 .await?;
         });
         self.notify_route_change(id).await
+    }
+
+    /// Suspends a tenant or lifts its suspension, and announces the route
+    /// change (the route carries the flag). Returns whether the tenant exists.
+    pub async fn set_suspended(&self, id: TenantId, suspended: bool) -> Result<bool, StoreError> {
+        let n = on_pool!(&self.pool, c => {
+            sqlx::query("UPDATE tenants SET suspended = $2, updated_at = $3 WHERE id = $1")
+                .bind(id.as_uuid())
+                .bind(suspended)
+                .bind(Ts::now())
+                .execute(c)
+                .await?
+                .rows_affected()
+        });
+        self.notify_route_change(id).await?;
+        Ok(n > 0)
     }
 
     /// Forgets a tenant whose onboarding failed before it became active.

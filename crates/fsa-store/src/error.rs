@@ -38,6 +38,10 @@ pub enum StoreError {
         used: u64,
     },
 
+    /// The write would leave the tenant without an active admin.
+    #[error("the tenant's last admin cannot be removed, demoted or deactivated")]
+    LastAdmin,
+
     /// The catalog has no such tenant.
     #[error("no tenant `{0}`")]
     UnknownTenant(String),

@@ -35,6 +35,8 @@ pub struct Route {
     pub placement_id: Uuid,
     pub epoch: i64,
     pub plan: Plan,
+    /// Suspended by an operator: the API refuses the tenant's requests.
+    pub suspended: bool,
 }
 
 struct RouteTable {
@@ -211,6 +213,7 @@ impl Router {
                         placement_id: r.placement_id,
                         epoch: r.epoch,
                         plan: r.plan,
+                        suspended: r.suspended,
                     },
                 )
             })
@@ -265,6 +268,7 @@ impl Router {
             placement_id: row.placement_id,
             epoch: row.epoch,
             plan: row.plan,
+            suspended: row.suspended,
         };
         self.routes.rcu(|t| {
             let mut routes = t.routes.clone();

@@ -60,6 +60,10 @@ impl TestApp {
             p.concurrent_requests = None;
             p.work_ms_per_second = None;
         }
+        // Every test logs in from 127.0.0.1, many times; the tests of login
+        // limits set them back.
+        config.login.account_attempts = 0;
+        config.login.address_attempts = 0;
         adjust(&mut config);
         let admin_token = config.admin_token.clone().unwrap_or_default();
         let (state, _) = fsa_server::build_state(config).await?;

@@ -1,8 +1,8 @@
-//! `fsa tenant create|list|show`.
+//! `fsa tenant create|list|show|set-plan|set-region|suspend|resume|move`.
 
 use fsa_core::{Plan, Region};
 use fsa_server::config::Config;
-use fsa_server::dto::CreateTenant;
+use fsa_server::dto::{CreateTenant, TenantState};
 use fsa_server::onboarding;
 
 #[derive(Debug, clap::Subcommand)]
@@ -48,6 +48,18 @@ pub enum Command {
     SetRegion {
         slug: String,
         region: Region,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Suspend a tenant: its requests and logins get 403 `tenant_suspended`.
+    Suspend {
+        slug: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Lift a tenant's suspension.
+    Resume {
+        slug: String,
         #[arg(long)]
         json: bool,
     },
@@ -155,6 +167,7 @@ pub async fn run(config: Config, cmd: Command) -> anyhow::Result<()> {
             let req = fsa_server::dto::PatchTenant {
                 plan: Some(plan),
                 region: None,
+                state: None,
             };
             print_change(
                 onboarding::change_tenant(router, &state.config, &slug, req).await,
@@ -166,15 +179,46 @@ pub async fn run(config: Config, cmd: Command) -> anyhow::Result<()> {
             let req = fsa_server::dto::PatchTenant {
                 plan: None,
                 region: Some(region),
+                state: None,
             };
             print_change(
                 onboarding::change_tenant(router, &state.config, &slug, req).await,
                 json,
             )?;
         }
+        Command::Suspend { slug, json } => {
+            set_state(&state, &slug, TenantState::Suspended, json).await?;
+        }
+        Command::Resume { slug, json } => {
+            set_state(&state, &slug, TenantState::Active, json).await?;
+        }
     }
     state.router.close().await;
     Ok(())
+}
+
+/// Suspends a tenant or lifts its suspension, as `PATCH /admin/tenants/{slug}`
+/// {state} does.
+async fn set_state(
+    state: &fsa_server::state::AppState,
+    slug: &str,
+    to: TenantState,
+    json: bool,
+) -> anyhow::Result<()> {
+    let req = fsa_server::dto::PatchTenant {
+        plan: None,
+        region: None,
+        state: Some(to),
+    };
+    let c = onboarding::change_tenant(&state.router, &state.config, slug, req)
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    if json {
+        super::print_json(&c.tenant)
+    } else {
+        println!("{} is {}", c.tenant.slug, c.tenant.state);
+        Ok(())
+    }
 }
 
 fn print_change(

@@ -56,8 +56,8 @@ async fn get_tenant(
     Ok(Json(onboarding::tenant_view(&app.router, &slug).await?))
 }
 
-/// Changes a tenant's plan or region; the answer lists the limits the tenant
-/// is now over.
+/// Changes a tenant's plan or region, or suspends it (`state`: `suspended`
+/// or `active`); the answer lists the limits the tenant is now over.
 #[utoipa::path(patch, path = "/admin/tenants/{slug}", tag = "admin", params(("slug" = String, Path)), request_body = PatchTenant,
     security(("admin" = [])), responses((status = 200, body = PlanChange), (status = 404), (status = 409, description = "needs a move")))]
 async fn patch_tenant(

@@ -10,10 +10,10 @@ use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::auth::{Caller, verify_password_blocking};
+use crate::auth::Caller;
 use crate::dto::LoginRequest;
 use crate::error::ApiError;
-use crate::extract::ApiJson;
+use crate::extract::{ApiJson, ClientAddr};
 use crate::state::AppState;
 
 pub fn router() -> OpenApiRouter<AppState> {
@@ -36,32 +36,59 @@ fn bad_credentials() -> ApiError {
 }
 
 /// Exchanges a tenant slug, email and password for a token.
+///
+/// Attempts are limited per tenant and email and per client address (429
+/// with Retry-After). An unknown tenant or email, or an inactive user, costs
+/// the same argon2 work as a wrong password.
 #[utoipa::path(post, path = "/api/v1/auth/login", tag = "auth", request_body = LoginRequest,
-    responses((status = 200, body = LoginResponse), (status = 401, description = "wrong credentials")))]
+    responses((status = 200, body = LoginResponse), (status = 401, description = "wrong credentials"),
+        (status = 403, description = "the tenant is suspended"), (status = 429, description = "too many attempts")))]
 async fn login(
     State(app): State<AppState>,
+    ClientAddr(addr): ClientAddr,
     ApiJson(req): ApiJson<LoginRequest>,
 ) -> Result<Json<LoginResponse>, ApiError> {
+    let attempt = app
+        .logins
+        .admit(&req.tenant, &req.email, addr)
+        .map_err(|retry_after| ApiError::RateLimited {
+            detail: "too many login attempts; wait before trying again".into(),
+            retry_after,
+        })?;
     let tenant = app
         .router
         .catalog()
         .tenant_by_slug(req.tenant.trim())
         .await?;
     let Some(tenant) = tenant.filter(|t| t.state == "active") else {
+        app.passwords.verify_nobody(req.password).await;
         return Err(bad_credentials());
     };
+    if tenant.suspended {
+        return Err(ApiError::tenant_suspended());
+    }
     let mut tx = app.router.begin(tenant.tenant_id(), Mode::Read).await?;
     let user = users::by_email(&mut tx, req.email.trim()).await?;
     tx.commit().await?;
     let Some(user) = user.filter(|u| u.is_active) else {
+        app.passwords.verify_nobody(req.password).await;
         return Err(bad_credentials());
     };
-    if !verify_password_blocking(req.password, user.password_hash.clone()).await {
+    if !app
+        .passwords
+        .verify(req.password, user.password_hash.clone())
+        .await
+    {
         return Err(bad_credentials());
     }
-    let (token, expires_at) =
-        app.tokens
-            .issue(tenant.tenant_id(), &tenant.slug, user.id, user.role)?;
+    app.logins.succeeded(attempt);
+    let (token, expires_at) = app.tokens.issue(
+        tenant.tenant_id(),
+        &tenant.slug,
+        user.id,
+        user.role,
+        user.token_version,
+    )?;
     Ok(Json(LoginResponse { token, expires_at }))
 }
 

@@ -3,7 +3,7 @@
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
-use fsa_core::{Permission, Role};
+use fsa_core::Permission;
 use fsa_store::Mode;
 use fsa_store::page::Page;
 use fsa_store::repo::users::{self, NewUser, User, UserPatch};
@@ -11,7 +11,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use uuid::Uuid;
 
-use crate::auth::{Caller, hash_password_blocking};
+use crate::auth::Caller;
 use crate::dto::{CreateUser, PatchUser, UserQuery, email, opt_text, password, text};
 use crate::error::ApiError;
 use crate::extract::{ApiJson, ApiPath, ApiQuery};
@@ -49,7 +49,7 @@ async fn create(
     let email = email(&body.email)?;
     let name = text("name", body.name, 200)?;
     password(&body.password)?;
-    let password_hash = hash_password_blocking(body.password).await?;
+    let password_hash = app.passwords.hash(body.password).await?;
     let mut tx = super::begin(&app, &caller, Permission::ManageUsers, Mode::Write).await?;
     super::usage::check(&app, &caller, &mut tx, fsa_core::Resource::Users).await?;
     let u = users::create(
@@ -91,7 +91,7 @@ async fn update(
     let password_hash = match body.password {
         Some(p) => {
             password(&p)?;
-            Some(hash_password_blocking(p).await?)
+            Some(app.passwords.hash(p).await?)
         }
         None => None,
     };
@@ -101,17 +101,15 @@ async fn update(
         is_active: body.is_active,
         password_hash,
     };
-    let demotes_self = id == caller.user_id
-        && (patch.role.is_some_and(|r| r != Role::Admin) || patch.is_active == Some(false));
+    // The store refuses to take the tenant's last active admin away (409
+    // `last_admin`), under a lock, so two admins demoting each other at
+    // once cannot both succeed.
     let mut tx = super::begin(&app, &caller, Permission::ManageUsers, Mode::Write).await?;
-    if demotes_self && users::count_admins(&mut tx).await? <= 1 {
-        return Err(ApiError::Conflict {
-            code: "last_admin",
-            detail: "the tenant's last admin cannot be demoted or deactivated".into(),
-        });
-    }
     let u = users::update(&mut tx, id, patch).await?;
     tx.commit().await?;
+    // A new role, a deactivation or a new password bumped the user's token
+    // version: their tokens are refused from the next request on.
+    app.standing.invalidate(caller.tenant, id);
     Ok(Json(u))
 }
 
@@ -131,5 +129,6 @@ async fn delete(
     let mut tx = super::begin(&app, &caller, Permission::ManageUsers, Mode::Write).await?;
     users::delete(&mut tx, id).await?;
     tx.commit().await?;
+    app.standing.invalidate(caller.tenant, id);
     Ok(StatusCode::NO_CONTENT)
 }

@@ -242,7 +242,7 @@ async fn bad_input(backend: Backend) {
     let secret = app.state.config.jwt_secret.clone().unwrap();
     let me = app.get("/api/v1/me", &ta).await.1;
     let tenant = app.get("/admin/tenants/bad-a", &app.admin_token).await.1;
-    let expired_claims = json!({"sub": me["id"], "tid": tenant["id"], "ten": "bad-a", "role": "admin", "iat": 1_000, "exp": 2_000});
+    let expired_claims = json!({"iss": "fsa", "aud": "fsa-api", "sub": me["id"], "tid": tenant["id"], "ten": "bad-a", "role": "admin", "tv": 0, "iat": 1_000, "exp": 2_000});
     let expired = jsonwebtoken::encode(
         &Header::new(Algorithm::HS256),
         &expired_claims,

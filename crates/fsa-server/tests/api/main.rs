@@ -4,6 +4,7 @@ mod bad_input;
 mod isolation;
 mod limits;
 mod story;
+mod tokens;
 
 use fsa_testkit::{Json, TestApp};
 use serde_json::json;

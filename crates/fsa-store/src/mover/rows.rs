@@ -139,7 +139,7 @@ macro_rules! table {
 
 table!(UserRow, "users", [
     email: String, name: String, role: String, password_hash: String, is_active: bool,
-    created_at: Ts, updated_at: Ts,
+    created_at: Ts, updated_at: Ts, token_version: i64,
 ]);
 table!(ClientRow, "clients", [
     name: String, contact_name: Option<String>, email: Option<String>, phone: Option<String>,
