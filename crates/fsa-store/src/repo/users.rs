@@ -6,10 +6,10 @@ use sqlx::FromRow;
 use uuid::Uuid;
 
 use crate::error::{StoreError, map_constraint};
-use crate::on_tx;
 use crate::page::{CursorKey, Page, finish};
 use crate::ts::Ts;
 use crate::tx::TenantTx;
+use crate::{on_tx, sql};
 
 #[derive(Debug, Clone, Serialize, FromRow, utoipa::ToSchema)]
 pub struct User {
@@ -101,8 +101,22 @@ pub async fn list(
     Ok(finish(rows, limit, |u| CursorKey::Id { id: u.id }))
 }
 
+/// The row, locked until the transaction ends (PostgreSQL `FOR UPDATE`), so
+/// that a concurrent update of other fields waits and its change is read,
+/// not overwritten. SQLite's writers are serialised by `BEGIN IMMEDIATE`.
+async fn get_for_update(tx: &mut TenantTx, id: Uuid) -> Result<User, StoreError> {
+    let tenant = tx.tenant().as_uuid();
+    let row: Option<User> = on_tx!(tx, c => sqlx::query_as(sql!(c,
+        pg: concat!("SELECT ", cols!(), " FROM users WHERE tenant_id = $1 AND id = $2 FOR UPDATE"),
+        sqlite: concat!("SELECT ", cols!(), " FROM users WHERE tenant_id = $1 AND id = $2")))
+        .bind(tenant).bind(id).fetch_optional(&mut *c).await?);
+    row.ok_or(StoreError::NotFound { entity: "user" })
+}
+
+/// Applies a patch: the fields it names change, the others keep their
+/// latest committed value.
 pub async fn update(tx: &mut TenantTx, id: Uuid, patch: UserPatch) -> Result<User, StoreError> {
-    let mut u = get(tx, id).await?;
+    let mut u = get_for_update(tx, id).await?;
     if let Some(v) = patch.name {
         u.name = v;
     }
