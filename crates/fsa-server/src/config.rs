@@ -525,7 +525,7 @@ mod tests {
 
     #[cfg(unix)]
     #[test]
-    fn a_missing_secrets_file_is_written_private_with_a_loose_umask() {
+    fn a_new_data_dir_and_secrets_file_are_owner_only() {
         let dir = tempfile::tempdir().unwrap();
         let data = dir.path().join("nested").join("data");
         let mut c = Config {

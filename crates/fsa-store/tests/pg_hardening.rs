@@ -157,7 +157,7 @@ async fn placements_migrate_as_an_owner_that_is_not_superuser() {
 /// `tenant_id`, with the tenant as an index condition: a neighbour's many
 /// matching names are never read.
 #[tokio::test]
-async fn a_tenant_search_reads_only_its_own_index_entries() {
+async fn a_tenant_search_never_reads_its_neighbours_rows() {
     let db = TestDb::new();
     let url = DbUrl::new(db.url());
     let router = router_for(&url, &db.name).await.unwrap();
@@ -209,15 +209,6 @@ async fn a_tenant_search_reads_only_its_own_index_entries() {
     tx.commit().await.unwrap();
     assert_eq!(page.items.len(), 20);
 
-    // The statement the repository runs, as the service runs it: under
-    // the application role, with row-level security.
-    sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
-        "SET ROLE fsa_app; SELECT fsa_session('{}'::uuid, 0)",
-        ours.as_uuid()
-    )))
-    .execute(&mut c)
-    .await
-    .unwrap();
     let search = |words: &str| {
         format!(
             "FROM clients c WHERE c.name_search @@ to_tsquery('simple', '{words}') \
@@ -226,8 +217,10 @@ async fn a_tenant_search_reads_only_its_own_index_entries() {
         )
     };
 
-    // A word few rows have: the tenant-first search index, with the tenant
-    // an index condition beside the words.
+    // Without row-level security in the way (the configured user: moves,
+    // backups, maintenance), a word few rows have is found through the
+    // tenant-first search index, the tenant and the words both index
+    // conditions.
     let plan = explain(&mut c, format!("SELECT c.id {}", search("zephyr:*"))).await;
     let at = plan
         .find("Bitmap Index Scan on clients_tenant_name_search_idx")
@@ -238,18 +231,28 @@ async fn a_tenant_search_reads_only_its_own_index_entries() {
         .unwrap_or_else(|| panic!("no index condition:\n{plan}"));
     assert!(
         cond.contains("tenant_id =") && cond.contains("name_search @@"),
-        "the tenant is not an index condition:\n{plan}"
+        "the tenant and the words are not both index conditions:\n{plan}"
     );
 
-    // Words the neighbour has thousands of, as the repository asks for a
-    // page (ORDER BY id LIMIT): whichever index serves it, the tenant is
-    // its condition, so the neighbour's matches are never read.
+    // As the service runs it: under the application role, with row-level
+    // security. PostgreSQL does not let a function that is not LEAKPROOF
+    // (`@@` is not) act as an index condition ahead of a policy, so the
+    // words filter rows; the tenant is the index condition of whichever
+    // index serves the query, so a neighbour's matches are never read,
+    // whether the words are rare or the neighbour has thousands of them,
+    // and whether the whole match or the repository's page (ORDER BY id
+    // LIMIT) is asked for.
+    sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+        "SET ROLE fsa_app; SELECT fsa_session('{}'::uuid, 0)",
+        ours.as_uuid()
+    )))
+    .execute(&mut c)
+    .await
+    .unwrap();
     for sql in [
+        format!("SELECT c.id {}", search("zephyr:*")),
         format!("SELECT c.id {}", search("acme:* & plumb:*")),
-        format!(
-            "SELECT c.id {} ORDER BY c.id LIMIT 101",
-            search("acme:* & plumb:*")
-        ),
+        format!("SELECT c.id {} ORDER BY c.id LIMIT 101", search("acme:* & plumb:*")),
     ] {
         let plan = explain(&mut c, sql).await;
         assert!(!plan.contains("Seq Scan"), "{plan}");
