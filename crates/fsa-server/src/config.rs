@@ -326,7 +326,7 @@ pub fn random_secret() -> String {
 fn private_dir(dir: &Path, create: bool) -> std::io::Result<()> {
     match std::fs::metadata(dir) {
         Ok(m) if !m.is_dir() => Err(std::io::Error::other("it is not a directory")),
-        Ok(m) => restrict(dir, &m, 0o700),
+        Ok(m) => restrict(dir, None, &m, 0o700),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound && create => {
             let mut b = std::fs::DirBuilder::new();
             b.recursive(true);
@@ -335,29 +335,42 @@ fn private_dir(dir: &Path, create: bool) -> std::io::Result<()> {
                 use std::os::unix::fs::DirBuilderExt;
                 b.mode(0o700);
             }
-            b.create(dir)?;
-            // The mode above is masked by the umask; say it once more.
-            restrict(dir, &std::fs::metadata(dir)?, 0o700)
+            b.create(dir)
         }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
         Err(e) => Err(e),
     }
 }
 
-/// Sets `mode` on `path` when its permissions allow more than the owner.
+/// Sets `mode` on `path` (through `file` when it is open) when its
+/// permissions allow more than the owner.
 #[cfg(unix)]
-fn restrict(path: &Path, m: &std::fs::Metadata, mode: u32) -> std::io::Result<()> {
+fn restrict(
+    path: &Path,
+    file: Option<&std::fs::File>,
+    m: &std::fs::Metadata,
+    mode: u32,
+) -> std::io::Result<()> {
     use std::os::unix::fs::PermissionsExt;
     let have = m.permissions().mode() & 0o777;
     if have & 0o077 != 0 {
         tracing::warn!(path = %path.display(), mode = format!("{have:o}"), "made owner-only");
-        std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))?;
+        let mode = std::fs::Permissions::from_mode(mode);
+        match file {
+            Some(f) => f.set_permissions(mode)?,
+            None => std::fs::set_permissions(path, mode)?,
+        }
     }
     Ok(())
 }
 
 #[cfg(not(unix))]
-fn restrict(_: &Path, _: &std::fs::Metadata, _: u32) -> std::io::Result<()> {
+fn restrict(
+    _: &Path,
+    _: Option<&std::fs::File>,
+    _: &std::fs::Metadata,
+    _: u32,
+) -> std::io::Result<()> {
     Ok(())
 }
 
@@ -389,7 +402,7 @@ fn read_private(path: &Path) -> std::io::Result<Option<String>> {
             return Err(std::io::Error::other("it changed while being opened"));
         }
     }
-    restrict(path, &opened, 0o600)?;
+    restrict(path, Some(&f), &opened, 0o600)?;
     let mut text = String::new();
     f.read_to_string(&mut text)?;
     Ok(Some(text))

@@ -63,11 +63,30 @@ impl DbUrl {
 
     pub fn redacted(&self) -> String {
         match ::url::Url::parse(&self.0) {
-            Ok(mut u) if u.password().is_some() => {
-                let _ = u.set_password(Some("***"));
+            Ok(u) if u.password().is_none() && !u.query_pairs().any(|(k, _)| k == "password") => {
+                self.0.clone()
+            }
+            Ok(mut u) => {
+                if u.password().is_some() {
+                    let _ = u.set_password(Some("***"));
+                }
+                // A password may also come as a query parameter.
+                if u.query_pairs().any(|(k, _)| k == "password") {
+                    let pairs: Vec<(String, String)> = u
+                        .query_pairs()
+                        .map(|(k, v)| {
+                            let v = if k == "password" {
+                                "***".into()
+                            } else {
+                                v.into_owned()
+                            };
+                            (k.into_owned(), v)
+                        })
+                        .collect();
+                    u.query_pairs_mut().clear().extend_pairs(pairs);
+                }
                 u.to_string()
             }
-            Ok(_) => self.0.clone(),
             // Unparseable: show only the scheme, in case the rest holds a secret.
             Err(_) => match self.0.split_once("://") {
                 Some((scheme, _)) => format!("{scheme}://***"),
@@ -107,6 +126,9 @@ mod tests {
             DbUrl::new("sqlite://./fsa-data/catalog.db").to_string(),
             "sqlite://./fsa-data/catalog.db"
         );
+        let q = DbUrl::new("postgres://fsa@db.example/fsa?sslmode=require&password=s3cret");
+        assert!(!q.to_string().contains("s3cret"), "{q}");
+        assert!(q.to_string().contains("sslmode=require"), "{q}");
     }
 
     #[test]

@@ -75,10 +75,9 @@ async fn an_app_role_that_bypasses_row_level_security_is_refused() {
         )))
         .await
         .unwrap();
-        let e = router_for(&url, "fsa_role")
-            .await
-            .err()
-            .expect("refused at start");
+        let Err(e) = router_for(&url, "fsa_role").await else {
+            panic!("an fsa_app with {attrs} was accepted at start");
+        };
         assert!(
             matches!(&e, StoreError::UnsafeAppRole { attributes, .. } if *attributes == word),
             "{e}"
@@ -252,7 +251,10 @@ async fn a_tenant_search_never_reads_its_neighbours_rows() {
     for sql in [
         format!("SELECT c.id {}", search("zephyr:*")),
         format!("SELECT c.id {}", search("acme:* & plumb:*")),
-        format!("SELECT c.id {} ORDER BY c.id LIMIT 101", search("acme:* & plumb:*")),
+        format!(
+            "SELECT c.id {} ORDER BY c.id LIMIT 101",
+            search("acme:* & plumb:*")
+        ),
     ] {
         let plan = explain(&mut c, sql).await;
         assert!(!plan.contains("Seq Scan"), "{plan}");
