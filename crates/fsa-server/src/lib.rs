@@ -185,6 +185,8 @@ pub async fn build_state(
     mut config: Config,
 ) -> anyhow::Result<(AppState, Option<std::path::PathBuf>)> {
     let secrets = config.ensure_secrets()?;
+    moves::parse_cleanup(&config.move_cleanup)
+        .map_err(|e| anyhow::anyhow!("invalid configuration: move_cleanup: {e}"))?;
     let catalog = open_catalog(&config.database_url()).await?;
     let router = Router::new(catalog, config.servers()?, config.router_settings()).await?;
     let tokens = Tokens::new(

@@ -76,11 +76,16 @@ pub async fn view(router: &Router, m: MoveRecord) -> Result<MoveView, ApiError> 
 }
 
 /// Parses `now` or a duration such as `90s`, `15m`, `2h`, `7d`.
+/// The longest a move's source may keep a moved tenant's rows. The mover
+/// stores the delay in milliseconds and adds it to timestamps, so a bound
+/// keeps every step of that in range; a year is past any real grace period.
+pub const MAX_CLEANUP: Duration = Duration::from_secs(365 * 86_400);
+
 pub fn parse_cleanup(s: &str) -> Result<Duration, ApiError> {
     let bad = || {
         ApiError::validation(
             "cleanup",
-            "cleanup is `now` or a duration such as 30s, 15m, 2h, 7d",
+            "cleanup is `now` or a duration such as 30s, 15m, 2h, 7d, at most 365d",
         )
     };
     let s = s.trim();
@@ -89,16 +94,22 @@ pub fn parse_cleanup(s: &str) -> Result<Duration, ApiError> {
     }
     let split = s.find(|c: char| !c.is_ascii_digit()).ok_or_else(bad)?;
     let (n, unit) = s.split_at(split);
+    // Too many digits for a u64 is as wrong as too long a duration.
     let n: u64 = n.parse().map_err(|_| bad())?;
-    let secs = match unit {
-        "ms" => return Ok(Duration::from_millis(n)),
-        "s" => n,
-        "m" => n * 60,
-        "h" => n * 3600,
-        "d" => n * 86_400,
+    let unit_ms: u64 = match unit {
+        "ms" => 1,
+        "s" => 1_000,
+        "m" => 60_000,
+        "h" => 3_600_000,
+        "d" => 86_400_000,
         _ => return Err(bad()),
     };
-    Ok(Duration::from_secs(secs))
+    let ms = n.checked_mul(unit_ms).ok_or_else(bad)?;
+    let d = Duration::from_millis(ms);
+    if d > MAX_CLEANUP {
+        return Err(bad());
+    }
+    Ok(d)
 }
 
 /// Records a move and starts it in the background.
@@ -192,8 +203,26 @@ mod tests {
         assert_eq!(parse_cleanup("now").unwrap(), Duration::ZERO);
         assert_eq!(parse_cleanup("90s").unwrap(), Duration::from_secs(90));
         assert_eq!(parse_cleanup("2h").unwrap(), Duration::from_secs(7200));
-        for bad in ["", "soon", "5", "5x", "s"] {
+        assert_eq!(parse_cleanup("365d").unwrap(), MAX_CLEANUP);
+        assert_eq!(parse_cleanup("250ms").unwrap(), Duration::from_millis(250));
+        for bad in ["", "soon", "5", "5x", "s", "-1d", "1.5h"] {
             assert!(parse_cleanup(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn cleanup_too_long_is_refused_not_a_panic() {
+        for bad in [
+            "366d",
+            "8761h",
+            "99999999999999999999d",
+            "18446744073709551615d",
+            "18446744073709551615ms",
+            "213503982334601d",
+            "307445734561825860m",
+        ] {
+            let e = parse_cleanup(bad).expect_err(bad);
+            assert!(matches!(e, ApiError::Validation { .. }), "{bad}: {e:?}");
         }
     }
 }

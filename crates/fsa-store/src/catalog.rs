@@ -464,10 +464,10 @@ impl Catalog {
 /// Opens the catalog database, creating it (PostgreSQL database or SQLite
 /// file) when missing, and applies its migrations.
 pub async fn open_catalog(url: &crate::url::DbUrl) -> Result<Catalog, StoreError> {
-    use std::str::FromStr;
     let pool = if url.is_postgres() {
-        let opts = sqlx::postgres::PgConnectOptions::from_str(url.expose())
-            .map_err(|e| StoreError::Config(format!("bad FSA_DATABASE_URL {url}: {e}")))?;
+        let opts = url
+            .pg_options()
+            .map_err(|e| StoreError::Config(format!("FSA_DATABASE_URL: {e}")))?;
         let db = opts.get_database().unwrap_or("postgres").to_owned();
         crate::server::create_pg_database(&opts, &db).await?;
         Pool::Pg(

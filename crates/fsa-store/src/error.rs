@@ -91,6 +91,19 @@ pub enum StoreError {
     #[error("move {0} is no longer driven by this process")]
     LeaseLost(uuid::Uuid),
 
+    /// The server's application role would not be held to row-level
+    /// security: it exists with SUPERUSER or BYPASSRLS (made by hand, not by
+    /// fsa's migration, which creates it with neither).
+    #[error(
+        "server {server}: the role fsa_app is {attributes}, so row-level security would not \
+         apply to tenant queries; run `ALTER ROLE fsa_app NOSUPERUSER NOBYPASSRLS` on it \
+         and start again"
+    )]
+    UnsafeAppRole {
+        server: String,
+        attributes: &'static str,
+    },
+
     /// Configuration of a server or placement is wrong.
     #[error("{0}")]
     Config(String),

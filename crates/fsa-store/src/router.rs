@@ -142,6 +142,10 @@ impl Servers {
     }
 }
 
+/// How long the start waits for a server to say what its application role
+/// may do.
+const APP_ROLE_CHECK_WAIT: Duration = Duration::from_secs(5);
+
 /// How long a request waits for a moved tenant's new route.
 const MOVED_WAIT: Duration = Duration::from_secs(5);
 
@@ -167,6 +171,19 @@ impl Router {
             catalog
                 .upsert_server(&s.name, &s.region, s.engine())
                 .await?;
+            // A server that does not answer now does not stop the start (its
+            // tenants get 503s until it does); its sessions check the role
+            // again when they connect.
+            match tokio::time::timeout(APP_ROLE_CHECK_WAIT, s.check_app_role()).await {
+                Ok(Err(e @ StoreError::UnsafeAppRole { .. })) => return Err(e),
+                Ok(Err(e)) => {
+                    tracing::warn!(server = %s.name, error = %e, "could not check the application role")
+                }
+                Err(_) => {
+                    tracing::warn!(server = %s.name, "could not check the application role in time")
+                }
+                Ok(Ok(())) => {}
+            }
         }
         let settings_budget = settings.connection_budget;
         let router = Router {

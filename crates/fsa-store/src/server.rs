@@ -4,7 +4,6 @@
 
 use std::collections::HashMap;
 use std::path::PathBuf;
-use std::str::FromStr;
 use std::time::Duration;
 
 use fsa_core::{PlacementKind, Region};
@@ -27,6 +26,17 @@ pub static SQLITE_CATALOG: sqlx::migrate::Migrator = sqlx::migrate!("migrations/
 /// The role the service's tenant queries run under on PostgreSQL: neither
 /// superuser nor BYPASSRLS, so row-level security applies to it.
 pub const APP_ROLE: &str = "fsa_app";
+
+/// What an existing application role has that it must not: the words of
+/// [`StoreError::UnsafeAppRole`], or `None` when it is safe.
+pub(crate) fn unsafe_role_attributes(superuser: bool, bypassrls: bool) -> Option<&'static str> {
+    match (superuser, bypassrls) {
+        (false, false) => None,
+        (true, false) => Some("SUPERUSER"),
+        (false, true) => Some("BYPASSRLS"),
+        (true, true) => Some("SUPERUSER and BYPASSRLS"),
+    }
+}
 
 /// Pool sizing for one placement kind.
 #[derive(Debug, Clone, serde::Deserialize, serde::Serialize)]
@@ -110,8 +120,9 @@ impl Server {
         db_prefix: &str,
     ) -> Result<Self, StoreError> {
         let spec = if url.is_postgres() {
-            let options = PgConnectOptions::from_str(url.expose())
-                .map_err(|e| StoreError::Config(format!("server {name}: bad URL {url}: {e}")))?;
+            let options = url
+                .pg_options()
+                .map_err(|e| StoreError::Config(format!("server {name}: {e}")))?;
             ServerSpec::Postgres {
                 url: url.clone(),
                 options: Box::new(options),
@@ -251,6 +262,7 @@ impl Server {
                 let result = PG_PLACEMENT.run(&pool).await;
                 pool.close().await;
                 result?;
+                self.check_app_role().await?;
             }
             ServerSpec::Sqlite { .. } => {
                 let opts = self.sqlite_options(db_name).create_if_missing(true);
@@ -264,6 +276,32 @@ impl Server {
             }
         }
         Ok(())
+    }
+
+    /// Refuses a PostgreSQL server whose application role exists with
+    /// SUPERUSER or BYPASSRLS: tenant queries would then see every tenant's
+    /// rows. Roles belong to the whole server, and the migration that
+    /// creates `fsa_app` leaves an existing one as it is, so this is checked
+    /// at start and after every migration. A missing role is fine: the first
+    /// placement's migration creates it with neither attribute.
+    pub async fn check_app_role(&self) -> Result<(), StoreError> {
+        let ServerSpec::Postgres { options, .. } = &self.spec else {
+            return Ok(());
+        };
+        let mut conn = options.clone().database("postgres").connect().await?;
+        let role: Option<(bool, bool)> =
+            sqlx::query_as("SELECT rolsuper, rolbypassrls FROM pg_roles WHERE rolname = $1")
+                .bind(APP_ROLE)
+                .fetch_optional(&mut conn)
+                .await?;
+        conn.close().await?;
+        match role.and_then(|(su, bypass)| unsafe_role_attributes(su, bypass)) {
+            Some(attributes) => Err(StoreError::UnsafeAppRole {
+                server: self.name.clone(),
+                attributes,
+            }),
+            None => Ok(()),
+        }
     }
 
     /// Whether a placement database exists on this server.

@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 
 use deadpool::managed::{self, Metrics, Object, PoolError, RecycleError, RecycleResult};
 use sqlx::postgres::PgConnectOptions;
-use sqlx::{ConnectOptions, Connection, Executor, PgConnection};
+use sqlx::{ConnectOptions, Connection, PgConnection, Row};
 use uuid::Uuid;
 
 use crate::error::StoreError;
@@ -102,7 +102,21 @@ impl managed::Manager for SessionManager {
 
     async fn create(&self) -> Result<Session, sqlx::Error> {
         let mut conn = self.options.connect().await?;
-        conn.execute("SET ROLE fsa_app").await?;
+        // The role's attributes come back in the same round trip: a role
+        // made SUPERUSER or BYPASSRLS after the start-up check
+        // (`Server::check_app_role`) still never serves a tenant.
+        let (superuser, bypassrls): (bool, bool) = sqlx::raw_sql(
+            "SET ROLE fsa_app; SELECT rolsuper, rolbypassrls FROM pg_roles WHERE rolname = current_user",
+        )
+        .fetch_one(&mut conn)
+        .await
+        .and_then(|row| Ok((row.try_get(0)?, row.try_get(1)?)))?;
+        if let Some(attributes) = crate::server::unsafe_role_attributes(superuser, bypassrls) {
+            return Err(sqlx::Error::Configuration(
+                format!("the role fsa_app is {attributes}; row-level security would not apply")
+                    .into(),
+            ));
+        }
         Ok(Session {
             conn,
             context: None,

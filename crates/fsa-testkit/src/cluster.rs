@@ -1,6 +1,10 @@
 //! Throwaway PostgreSQL clusters: `initdb` into a temporary folder, started
 //! on a free port, stopped and removed on drop. As root, the cluster runs as
 //! the `postgres` user (initdb refuses root).
+//!
+//! [`PgCluster::start_tls`] starts one that accepts TLS connections only,
+//! with a server certificate for the given host names signed by a CA made
+//! for it (rcgen), and a second CA that signed nothing, for refusals.
 
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
@@ -12,6 +16,7 @@ pub struct PgCluster {
     dir: tempfile::TempDir,
     pub port: u16,
     running: bool,
+    tls: bool,
 }
 
 fn is_root() -> bool {
@@ -56,6 +61,65 @@ fn free_port() -> anyhow::Result<u16> {
 impl PgCluster {
     /// Creates and starts a new cluster (trust auth, fsync off).
     pub fn start() -> anyhow::Result<Self> {
+        let mut cluster = Self::init()?;
+        cluster.start_again()?;
+        Ok(cluster)
+    }
+
+    /// Creates and starts a cluster that accepts TCP connections over TLS
+    /// only (`hostssl` in pg_hba.conf: a connection without TLS is
+    /// refused), with a server certificate for `host_names` (DNS names or
+    /// IP addresses) signed by [`PgCluster::ca_file`]'s CA.
+    pub fn start_tls(host_names: &[&str]) -> anyhow::Result<Self> {
+        let mut cluster = Self::init()?;
+        cluster.tls = true;
+        let tls = TestCerts::generate(host_names)?;
+        let data = cluster.data();
+        std::fs::write(data.join("server.crt"), &tls.server_cert)?;
+        std::fs::write(data.join("server.key"), &tls.server_key)?;
+        std::fs::write(
+            data.join("pg_hba.conf"),
+            "local all all trust\n\
+             hostssl all all 127.0.0.1/32 trust\n\
+             hostssl all all ::1/128 trust\n",
+        )?;
+        std::fs::write(cluster.ca_file(), &tls.ca_cert)?;
+        std::fs::write(cluster.other_ca_file(), &tls.other_ca_cert)?;
+        // The server reads its key only if the key is its user's and
+        // private to it.
+        if is_root() {
+            let status = Command::new("chown")
+                .arg("postgres:postgres")
+                .arg(data.join("server.crt"))
+                .arg(data.join("server.key"))
+                .arg(data.join("pg_hba.conf"))
+                .status()?;
+            anyhow::ensure!(status.success(), "chown of the certificate failed");
+        }
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(
+                data.join("server.key"),
+                std::fs::Permissions::from_mode(0o600),
+            )?;
+        }
+        cluster.start_again()?;
+        Ok(cluster)
+    }
+
+    /// The CA that signed a TLS cluster's server certificate (PEM).
+    pub fn ca_file(&self) -> PathBuf {
+        self.dir.path().join("ca.crt")
+    }
+
+    /// A CA that signed nothing this cluster has: verifying the server
+    /// against it must fail.
+    pub fn other_ca_file(&self) -> PathBuf {
+        self.dir.path().join("other-ca.crt")
+    }
+
+    fn init() -> anyhow::Result<Self> {
         let dir = tempfile::Builder::new().prefix("fsa-pg-").tempdir()?;
         if is_root() {
             let status = Command::new("chown")
@@ -79,14 +143,12 @@ impl PgCluster {
             "-E",
             "UTF8",
         ])?;
-        let mut cluster = PgCluster {
+        Ok(PgCluster {
             dir,
-            port: 0,
+            port: free_port()?,
             running: false,
-        };
-        cluster.port = free_port()?;
-        cluster.start_again()?;
-        Ok(cluster)
+            tls: false,
+        })
     }
 
     fn data(&self) -> PathBuf {
@@ -115,11 +177,14 @@ impl PgCluster {
             .join("server.log")
             .to_string_lossy()
             .to_string();
-        let opts = format!(
+        let mut opts = format!(
             "-p {} -k {} -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=200",
             self.port,
             self.dir.path().display()
         );
+        if self.tls {
+            opts.push_str(" -c ssl=on -c ssl_cert_file=server.crt -c ssl_key_file=server.key");
+        }
         run_pg(&[
             "pg_ctl", "-D", &data, "-l", &log, "-o", &opts, "-w", "start",
         ])?;
@@ -133,5 +198,50 @@ impl Drop for PgCluster {
         if self.running {
             let _ = self.stop();
         }
+    }
+}
+
+/// Certificates for a TLS cluster, in PEM.
+struct TestCerts {
+    ca_cert: String,
+    server_cert: String,
+    server_key: String,
+    other_ca_cert: String,
+}
+
+impl TestCerts {
+    fn generate(host_names: &[&str]) -> anyhow::Result<Self> {
+        use rcgen::{
+            BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer,
+            KeyPair, KeyUsagePurpose,
+        };
+        let ca = |name: &str| -> anyhow::Result<(String, Issuer<'static, KeyPair>)> {
+            let mut params = CertificateParams::new(Vec::<String>::new())?;
+            params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+            params.distinguished_name.push(DnType::CommonName, name);
+            params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
+            let key = KeyPair::generate()?;
+            let cert = params.self_signed(&key)?;
+            Ok((cert.pem(), Issuer::new(params, key)))
+        };
+        let (ca_cert, issuer) = ca("fsa test CA")?;
+        let (other_ca_cert, _) = ca("fsa test CA that signed nothing")?;
+        let names: Vec<String> = host_names.iter().map(|s| s.to_string()).collect();
+        let mut params = CertificateParams::new(names)?;
+        params.distinguished_name.push(
+            DnType::CommonName,
+            host_names.first().copied().unwrap_or("localhost"),
+        );
+        params.use_authority_key_identifier_extension = true;
+        params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
+        params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
+        let key = KeyPair::generate()?;
+        let server_cert = params.signed_by(&key, &issuer)?.pem();
+        Ok(TestCerts {
+            ca_cert,
+            server_cert,
+            server_key: key.serialize_pem(),
+            other_ca_cert,
+        })
     }
 }

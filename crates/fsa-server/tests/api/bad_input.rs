@@ -295,6 +295,27 @@ async fn bad_input(backend: Backend) {
     assert_problem(s, &b, 422, "validation_failed");
     let (s, b) = app.get("/admin/tenants/nobody", &admin).await;
     assert_problem(s, &b, 404, "not_found");
+    // A cleanup delay past a year, or past what any integer holds, is
+    // refused before anything is planned (it once overflowed: a panic).
+    for cleanup in ["99999999999999999999d", "213503982334601d", "366d", "-1h"] {
+        let (s, b) = app
+            .post(
+                "/admin/tenants/bad-a/move",
+                &admin,
+                json!({"to": "pooled", "cleanup": cleanup}),
+            )
+            .await;
+        assert_problem(s, &b, 422, "validation_failed");
+        assert_eq!(b["field"], "cleanup", "{b}");
+    }
+    let (_, moves) = app.get("/admin/moves", &admin).await;
+    assert!(
+        moves["items"]
+            .as_array()
+            .or(moves.as_array())
+            .is_none_or(|m| m.is_empty()),
+        "no refused move was recorded: {moves}"
+    );
     let (_, all) = app.get("/admin/tenants", &admin).await;
     assert_eq!(
         all.as_array().unwrap().len(),

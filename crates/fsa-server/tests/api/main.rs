@@ -1,6 +1,7 @@
 //! The HTTP API as a client sees it, on SQLite and on PostgreSQL.
 
 mod bad_input;
+mod concurrent_patch;
 mod isolation;
 mod limits;
 mod story;

@@ -132,8 +132,22 @@ pub async fn list(tx: &mut TenantTx, f: ClientFilter) -> Result<Page<Client>, St
     Ok(finish(rows, f.limit, |r| CursorKey::Id { id: r.id }))
 }
 
+/// The row, locked until the transaction ends (PostgreSQL `FOR UPDATE`), so
+/// that a concurrent update of other fields waits and its change is read,
+/// not overwritten. SQLite's writers are serialised by `BEGIN IMMEDIATE`.
+async fn get_for_update(tx: &mut TenantTx, id: Uuid) -> Result<Client, StoreError> {
+    let tenant = tx.tenant().as_uuid();
+    let row: Option<Client> = on_tx!(tx, c => sqlx::query_as(sql!(c,
+        pg: concat!("SELECT ", cols!(), " FROM clients WHERE tenant_id = $1 AND id = $2 FOR UPDATE"),
+        sqlite: concat!("SELECT ", cols!(), " FROM clients WHERE tenant_id = $1 AND id = $2")))
+        .bind(tenant).bind(id).fetch_optional(&mut *c).await?);
+    row.ok_or(StoreError::NotFound { entity: "client" })
+}
+
+/// Applies a patch: the fields it names change, the others keep their
+/// latest committed value.
 pub async fn update(tx: &mut TenantTx, id: Uuid, f: ClientFields) -> Result<Client, StoreError> {
-    let mut r = get(tx, id).await?;
+    let mut r = get_for_update(tx, id).await?;
     if let Some(v) = f.name {
         r.name = v;
     }

@@ -8,10 +8,10 @@ use uuid::Uuid;
 
 use super::{Nullable, Table, check_ref};
 use crate::error::{StoreError, map_constraint};
-use crate::on_tx;
 use crate::page::{CursorKey, Page, finish};
 use crate::ts::Ts;
 use crate::tx::TenantTx;
+use crate::{on_tx, sql};
 
 #[derive(Debug, Clone, Serialize, FromRow, utoipa::ToSchema)]
 pub struct Personnel {
@@ -96,12 +96,28 @@ pub async fn list(
     Ok(finish(rows, limit, |r| CursorKey::Id { id: r.id }))
 }
 
+/// The row, locked until the transaction ends (PostgreSQL `FOR UPDATE`), so
+/// that a concurrent update of other fields waits and its change is read,
+/// not overwritten. SQLite's writers are serialised by `BEGIN IMMEDIATE`.
+async fn get_for_update(tx: &mut TenantTx, id: Uuid) -> Result<Personnel, StoreError> {
+    let tenant = tx.tenant().as_uuid();
+    let row: Option<Personnel> = on_tx!(tx, c => sqlx::query_as(sql!(c,
+        pg: concat!("SELECT ", cols!(), " FROM personnel WHERE tenant_id = $1 AND id = $2 FOR UPDATE"),
+        sqlite: concat!("SELECT ", cols!(), " FROM personnel WHERE tenant_id = $1 AND id = $2")))
+        .bind(tenant).bind(id).fetch_optional(&mut *c).await?);
+    row.ok_or(StoreError::NotFound {
+        entity: "personnel",
+    })
+}
+
+/// Applies a patch: the fields it names change, the others keep their
+/// latest committed value.
 pub async fn update(
     tx: &mut TenantTx,
     id: Uuid,
     f: PersonnelFields,
 ) -> Result<Personnel, StoreError> {
-    let mut r = get(tx, id).await?;
+    let mut r = get_for_update(tx, id).await?;
     if let Some(v) = f.user_id {
         check_ref(tx, Table::Users, v, "user_id", "user").await?;
         r.user_id = v;

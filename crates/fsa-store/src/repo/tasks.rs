@@ -7,9 +7,9 @@ use uuid::Uuid;
 
 use super::{Nullable, Table, check_ref, exists};
 use crate::error::StoreError;
-use crate::on_tx;
 use crate::ts::Ts;
 use crate::tx::TenantTx;
+use crate::{on_tx, sql};
 
 #[derive(Debug, Clone, Serialize, FromRow, utoipa::ToSchema)]
 pub struct Task {
@@ -100,13 +100,31 @@ pub async fn get(tx: &mut TenantTx, work_order_id: Uuid, id: Uuid) -> Result<Tas
     row.ok_or(StoreError::NotFound { entity: "task" })
 }
 
+/// The row, locked until the transaction ends (PostgreSQL `FOR UPDATE`), so
+/// that a concurrent update of other fields waits and its change is read,
+/// not overwritten. SQLite's writers are serialised by `BEGIN IMMEDIATE`.
+async fn get_for_update(
+    tx: &mut TenantTx,
+    work_order_id: Uuid,
+    id: Uuid,
+) -> Result<Task, StoreError> {
+    let tenant = tx.tenant().as_uuid();
+    let row: Option<Task> = on_tx!(tx, c => sqlx::query_as(sql!(c,
+        pg: concat!("SELECT ", cols!(), " FROM tasks WHERE tenant_id = $1 AND work_order_id = $2 AND id = $3 FOR UPDATE"),
+        sqlite: concat!("SELECT ", cols!(), " FROM tasks WHERE tenant_id = $1 AND work_order_id = $2 AND id = $3")))
+        .bind(tenant).bind(work_order_id).bind(id).fetch_optional(&mut *c).await?);
+    row.ok_or(StoreError::NotFound { entity: "task" })
+}
+
+/// Applies a patch: the fields it names change, the others keep their
+/// latest committed value.
 pub async fn update(
     tx: &mut TenantTx,
     work_order_id: Uuid,
     id: Uuid,
     f: TaskFields,
 ) -> Result<Task, StoreError> {
-    let mut r = get(tx, work_order_id, id).await?;
+    let mut r = get_for_update(tx, work_order_id, id).await?;
     if let Some(v) = f.assignee_id {
         check_ref(tx, Table::Personnel, v, "assignee_id", "personnel").await?;
         r.assignee_id = v;

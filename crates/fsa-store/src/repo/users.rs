@@ -114,13 +114,27 @@ pub async fn list(
     Ok(finish(rows, limit, |u| CursorKey::Id { id: u.id }))
 }
 
+/// The row, locked until the transaction ends (PostgreSQL `FOR UPDATE`), so
+/// that a concurrent update of other fields waits and its change is read,
+/// not overwritten. SQLite's writers are serialised by `BEGIN IMMEDIATE`.
+async fn get_for_update(tx: &mut TenantTx, id: Uuid) -> Result<User, StoreError> {
+    let tenant = tx.tenant().as_uuid();
+    let row: Option<User> = on_tx!(tx, c => sqlx::query_as(sql!(c,
+        pg: concat!("SELECT ", cols!(), " FROM users WHERE tenant_id = $1 AND id = $2 FOR NO KEY UPDATE"),
+        sqlite: concat!("SELECT ", cols!(), " FROM users WHERE tenant_id = $1 AND id = $2")))
+        .bind(tenant).bind(id).fetch_optional(&mut *c).await?);
+    row.ok_or(StoreError::NotFound { entity: "user" })
+}
+
+/// Applies a patch: the fields it names change, the others keep their
+/// latest committed value.
 pub async fn update(tx: &mut TenantTx, id: Uuid, patch: UserPatch) -> Result<User, StoreError> {
     let removes_admin =
         patch.role.is_some_and(|r| r != Role::Admin) || patch.is_active == Some(false);
     let mut u = if removes_admin {
         lock_admins_then(tx, id).await?
     } else {
-        get(tx, id).await?
+        get_for_update(tx, id).await?
     };
     if removes_admin && u.role == Role::Admin && u.is_active {
         ensure_other_admin(tx, id).await?;
