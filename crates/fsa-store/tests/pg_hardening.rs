@@ -64,11 +64,14 @@ async fn an_app_role_that_bypasses_row_level_security_is_refused() {
     let mut pg = admin(&base, "postgres").await;
 
     // A role made by hand before fsa ever ran.
+    let placement = uuid::Uuid::now_v7();
     for (attrs, word) in [
         ("SUPERUSER", "SUPERUSER"),
         ("NOSUPERUSER BYPASSRLS", "BYPASSRLS"),
         ("SUPERUSER BYPASSRLS", "SUPERUSER and BYPASSRLS"),
     ] {
+        // One placement throughout: its database, made on the first pass,
+        // is its own on the next ones.
         pg.execute(sqlx::AssertSqlSafe(format!(
             "DO $$ BEGIN CREATE ROLE fsa_app NOLOGIN; EXCEPTION WHEN duplicate_object THEN NULL; END $$; \
              ALTER ROLE fsa_app NOSUPERUSER NOBYPASSRLS; ALTER ROLE fsa_app {attrs}"
@@ -89,7 +92,7 @@ async fn an_app_role_that_bypasses_row_level_security_is_refused() {
         );
         // Provisioning (and `fsa db migrate`) refuse it too.
         let e = server
-            .provision("fsa_role_shared", uuid::Uuid::now_v7())
+            .provision("fsa_role_shared", placement)
             .await
             .unwrap_err();
         assert!(matches!(e, StoreError::UnsafeAppRole { .. }), "{e}");
