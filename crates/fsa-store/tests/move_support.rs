@@ -3,49 +3,19 @@
 //! update; a tombstone for every delete (cascades included); a state row per
 //! tenant.
 
-use fsa_core::{Plan, Region, TenantId};
-use fsa_store::catalog::{NewTenant, open_catalog};
+use fsa_core::TenantId;
 use fsa_store::db::Pool;
 use fsa_store::repo::clients::{self, ClientFields};
 use fsa_store::repo::tasks::{self, TaskFields};
 use fsa_store::repo::work_orders::{self, WorkOrderFields};
-use fsa_store::router::{RouterSettings, Servers};
-use fsa_store::server::Server;
+use fsa_store::router::RouterSettings;
 use fsa_store::url::DbUrl;
 use fsa_store::{Mode, Router, on_pool};
 use fsa_testkit::TestDb;
+
+mod common;
+use common::{onboard, router_for};
 use uuid::Uuid;
-
-async fn router_for(url: &DbUrl, prefix: &str) -> std::sync::Arc<Router> {
-    router_with(url, prefix, RouterSettings::default()).await
-}
-
-async fn router_with(
-    url: &DbUrl,
-    prefix: &str,
-    settings: RouterSettings,
-) -> std::sync::Arc<Router> {
-    let catalog = open_catalog(url).await.unwrap();
-    let server = Server::from_url("default", Region::default_region(), url, prefix).unwrap();
-    Router::new(catalog, Servers::new(server, vec![]), settings)
-        .await
-        .unwrap()
-}
-
-async fn onboard(router: &Router, slug: &str) -> TenantId {
-    let t = NewTenant {
-        id: TenantId::generate(),
-        slug: slug.into(),
-        name: slug.into(),
-        plan: Plan::Free,
-        region: Region::default_region(),
-        isolation_requested: false,
-    };
-    let (_, tx) = router.begin_onboarding(&t).await.unwrap();
-    tx.commit().await.unwrap();
-    router.activate(t.id).await.unwrap();
-    t.id
-}
 
 /// A client and one work order for it.
 async fn one_work_order(router: &std::sync::Arc<Router>, t: TenantId) {
@@ -471,7 +441,7 @@ async fn warm_session_read_of_a_moved_tenant_fails_and_recovers() {
     // sessions after A's and be handed out first, without A's context.
     let mut settings = RouterSettings::default();
     settings.shared.min_connections = 0;
-    let router = router_with(&url, &db.name, settings).await;
+    let router = common::try_router(&url, &db.name, settings).await.unwrap();
     let a = onboard(&router, "warm-a").await;
     let b = onboard(&router, "warm-b").await;
     one_work_order(&router, a).await;

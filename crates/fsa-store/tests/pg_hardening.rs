@@ -4,40 +4,20 @@
 
 use std::sync::Arc;
 
-use fsa_core::{Plan, Region, TenantId};
-use fsa_store::catalog::{NewTenant, open_catalog};
+use fsa_core::Region;
 use fsa_store::repo::clients::{self, ClientFilter};
-use fsa_store::router::{RouterSettings, Servers};
+use fsa_store::router::RouterSettings;
 use fsa_store::server::{PoolSettings, Server};
 use fsa_store::url::DbUrl;
 use fsa_store::{Mode, Router, StoreError};
 use fsa_testkit::{PgCluster, TestDb};
 use sqlx::{Connection, Executor, PgConnection};
 
-async fn router_for(url: &DbUrl, prefix: &str) -> Result<Arc<Router>, StoreError> {
-    let catalog = open_catalog(url).await?;
-    let server = Server::from_url("default", Region::default_region(), url, prefix)?;
-    Router::new(
-        catalog,
-        Servers::new(server, vec![]),
-        RouterSettings::default(),
-    )
-    .await
-}
+mod common;
+use common::onboard;
 
-async fn onboard(router: &Router, slug: &str) -> TenantId {
-    let t = NewTenant {
-        id: TenantId::generate(),
-        slug: slug.into(),
-        name: slug.into(),
-        plan: Plan::Free,
-        region: Region::default_region(),
-        isolation_requested: false,
-    };
-    let (_, tx) = router.begin_onboarding(&t).await.unwrap();
-    tx.commit().await.unwrap();
-    router.activate(t.id).await.unwrap();
-    t.id
+async fn router_for(url: &DbUrl, prefix: &str) -> Result<Arc<Router>, StoreError> {
+    common::try_router(url, prefix, RouterSettings::default()).await
 }
 
 async fn explain(c: &mut PgConnection, sql: String) -> String {

@@ -2,15 +2,17 @@
 //! hold for every connection fsa makes, against a throwaway cluster that
 //! accepts TLS only, with a certificate for `localhost` from a CA of its own.
 
-use fsa_core::{Plan, Region, TenantId};
-use fsa_store::catalog::{NewTenant, open_catalog};
+use fsa_core::Region;
+use fsa_store::Mode;
+use fsa_store::catalog::open_catalog;
 use fsa_store::repo::clients::{self, ClientFields};
-use fsa_store::router::{RouterSettings, Servers};
+use fsa_store::router::RouterSettings;
 use fsa_store::server::Server;
 use fsa_store::url::DbUrl;
-use fsa_store::{Mode, Router};
 use fsa_testkit::PgCluster;
 use sqlx::{ConnectOptions, Connection};
+
+mod common;
 
 fn url(host: &str, cluster: &PgCluster, db: &str, query: &str) -> DbUrl {
     DbUrl::new(format!(
@@ -118,30 +120,11 @@ async fn catalog_placement_and_tenant_queries_run_over_verify_full() {
         cluster.ca_file().display()
     );
     let catalog_url = url("localhost", &cluster, "fsa_tls", &query);
-    let catalog = open_catalog(&catalog_url).await.unwrap();
-    let server =
-        Server::from_url("default", Region::default_region(), &catalog_url, "fsa_tls").unwrap();
-    let router = Router::new(
-        catalog,
-        Servers::new(server, vec![]),
-        RouterSettings::default(),
-    )
-    .await
-    .unwrap();
-
-    let t = NewTenant {
-        id: TenantId::generate(),
-        slug: "secure".into(),
-        name: "Secure".into(),
-        plan: Plan::Free,
-        region: Region::default_region(),
-        isolation_requested: false,
-    };
-    let (_, tx) = router.begin_onboarding(&t).await.unwrap();
-    tx.commit().await.unwrap();
-    router.activate(t.id).await.unwrap();
-
-    let mut tx = router.begin(t.id, Mode::Write).await.unwrap();
+    let router = common::try_router(&catalog_url, "fsa_tls", RouterSettings::default())
+        .await
+        .unwrap();
+    let t = common::onboard(&router, "secure").await;
+    let mut tx = router.begin(t, Mode::Write).await.unwrap();
     let c = clients::create(
         &mut tx,
         ClientFields {
@@ -152,7 +135,7 @@ async fn catalog_placement_and_tenant_queries_run_over_verify_full() {
     .await
     .unwrap();
     tx.commit().await.unwrap();
-    let mut tx = router.begin(t.id, Mode::Read).await.unwrap();
+    let mut tx = router.begin(t, Mode::Read).await.unwrap();
     assert_eq!(
         clients::get(&mut tx, c.id).await.unwrap().name,
         "Encrypted Client"
