@@ -80,7 +80,7 @@ pub fn parse_cleanup(s: &str) -> Result<Duration, ApiError> {
     let bad = || {
         ApiError::validation(
             "cleanup",
-            "cleanup is `now` or a duration such as 30s, 15m, 2h, 7d",
+            "cleanup is `now` or a duration of at most 6 digits such as 30s, 15m, 2h, 7d",
         )
     };
     let s = s.trim();
@@ -89,6 +89,11 @@ pub fn parse_cleanup(s: &str) -> Result<Duration, ApiError> {
     }
     let split = s.find(|c: char| !c.is_ascii_digit()).ok_or_else(bad)?;
     let (n, unit) = s.split_at(split);
+    // Six digits at most: a later time that far ahead still fits every
+    // clock and column it is written to.
+    if n.len() > 6 {
+        return Err(bad());
+    }
     let n: u64 = n.parse().map_err(|_| bad())?;
     let secs = match unit {
         "ms" => return Ok(Duration::from_millis(n)),

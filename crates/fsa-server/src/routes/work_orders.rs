@@ -14,7 +14,7 @@ use utoipa_axum::routes;
 use uuid::Uuid;
 
 use crate::auth::Caller;
-use crate::dto::{WorkOrderBody, WorkOrderQuery, nullable_text, opt_text, required_text, ts};
+use crate::dto::{WorkOrderBody, WorkOrderQuery, WorkOrderSort, nullable_text, opt_text, required_text, ts};
 use crate::error::ApiError;
 use crate::extract::{ApiJson, ApiPath, ApiQuery, PageJson};
 use crate::state::AppState;
@@ -77,15 +77,9 @@ async fn list(
     caller: Caller,
     ApiQuery(q): ApiQuery<WorkOrderQuery>,
 ) -> Result<PageJson<Page<WorkOrder>>, ApiError> {
-    let sort = match q.sort.as_deref() {
-        None | Some("created_at") | Some("-created_at") => Sort::CreatedAt,
-        Some("due_date") => Sort::DueDate,
-        Some(other) => {
-            return Err(ApiError::bad_request(
-                "invalid_query",
-                format!("sort `{other}` is not created_at or due_date"),
-            ));
-        }
+    let sort = match q.sort {
+        None | Some(WorkOrderSort::CreatedAt | WorkOrderSort::NewestFirst) => Sort::CreatedAt,
+        Some(WorkOrderSort::DueDate) => Sort::DueDate,
     };
     let cursor = q
         .cursor
