@@ -84,7 +84,7 @@ run() {
         --include-path-regex "$regex" \
         -H "Authorization: Bearer $tok" \
         --max-examples "$examples" \
-        --workers 2 \
+        --workers 1 \
         --request-timeout 20 \
         --generation-database none \
         $( [ "$seed" = random ] || echo --seed "$seed" ) \

@@ -9,6 +9,8 @@ They supply what a schema cannot say, and nothing else:
   one (a missing record is refused with 422, as documented).
 - Ranges are ordered: `due_from` <= `due_to`, `scheduled_start` <=
   `scheduled_end` (a reversed range is refused with 422, as documented).
+- A link inferred from an unset reference (`user_id: null`) names a
+  random id rather than "None".
 - The fixture's own user and records are not deleted or re-passworded by the
   run, which would end its token or its references half-way.
 
@@ -78,6 +80,12 @@ def before_call(context, case, kwargs):
                 else:
                     case.body[field] = None
         _ordered(case.body, "scheduled_start", "scheduled_end", "date-time")
+    if isinstance(case.path_parameters, dict):
+        # A link the stateful phase infers from a nullable reference
+        # (personnel.user_id) carries None when the reference is unset.
+        for name, value in case.path_parameters.items():
+            if value is None:
+                case.path_parameters[name] = str(uuid.uuid4())
     if case.method.upper() in ("DELETE", "PATCH") and isinstance(case.path_parameters, dict):
         for name, value in case.path_parameters.items():
             if str(value) in PROTECTED:

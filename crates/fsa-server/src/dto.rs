@@ -20,6 +20,21 @@ fn nullable<'de, T: Deserialize<'de>, D: Deserializer<'de>>(
     Option::<T>::deserialize(d).map(Some)
 }
 
+/// An integer as JSON Schema's `integer` has it: `3` or `3.0` (a number
+/// without a fraction), in a body or a query string.
+fn integral<'de, T: TryFrom<i64>, D: Deserializer<'de>>(d: D) -> Result<Option<T>, D::Error> {
+    use serde::de::Error;
+    let Some(v) = Option::<f64>::deserialize(d)? else {
+        return Ok(None);
+    };
+    if v.fract() != 0.0 || !(-9.0e15..=9.0e15).contains(&v) {
+        return Err(D::Error::custom(format!("{v} is not an integer in range")));
+    }
+    T::try_from(v as i64)
+        .map(Some)
+        .map_err(|_| D::Error::custom(format!("{v} is out of range")))
+}
+
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct LoginRequest {
@@ -152,6 +167,7 @@ pub struct TaskBody {
     #[serde(default, deserialize_with = "nullable")]
     #[schema(value_type = Option<Uuid>)]
     pub assignee_id: Option<Option<Uuid>>,
+    #[serde(default, deserialize_with = "integral")]
     #[schema(minimum = -2147483648, maximum = 2147483647)]
     pub position: Option<i32>,
 }
@@ -185,6 +201,7 @@ pub struct PatchUser {
 #[serde(deny_unknown_fields)]
 pub struct PageQuery {
     /// Rows per page, 1 to 200 (default 50).
+    #[serde(default, deserialize_with = "integral")]
     #[param(minimum = 1, maximum = 200)]
     pub limit: Option<i64>,
     /// The `next_cursor` of the previous page.
@@ -197,6 +214,7 @@ pub struct PageQuery {
 #[serde(deny_unknown_fields)]
 pub struct WorkOrderQuery {
     /// Rows per page, 1 to 200 (default 50).
+    #[serde(default, deserialize_with = "integral")]
     #[param(minimum = 1, maximum = 200)]
     pub limit: Option<i64>,
     /// The `next_cursor` of the previous page.
@@ -235,6 +253,7 @@ pub enum WorkOrderSort {
 #[serde(deny_unknown_fields)]
 pub struct ClientQuery {
     /// Rows per page, 1 to 200 (default 50).
+    #[serde(default, deserialize_with = "integral")]
     #[param(minimum = 1, maximum = 200)]
     pub limit: Option<i64>,
     /// The `next_cursor` of the previous page.
@@ -250,6 +269,7 @@ pub struct ClientQuery {
 #[serde(deny_unknown_fields)]
 pub struct PersonnelQuery {
     /// Rows per page, 1 to 200 (default 50).
+    #[serde(default, deserialize_with = "integral")]
     #[param(minimum = 1, maximum = 200)]
     pub limit: Option<i64>,
     /// The `next_cursor` of the previous page.
@@ -263,6 +283,7 @@ pub struct PersonnelQuery {
 #[serde(deny_unknown_fields)]
 pub struct UserQuery {
     /// Rows per page, 1 to 200 (default 50).
+    #[serde(default, deserialize_with = "integral")]
     #[param(minimum = 1, maximum = 200)]
     pub limit: Option<i64>,
     /// The `next_cursor` of the previous page.

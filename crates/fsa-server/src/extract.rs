@@ -9,7 +9,8 @@ use axum::http::request::Parts;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use fsa_store::json::WriteJson;
-use serde::de::DeserializeOwned;
+use serde::de::{DeserializeOwned, Deserializer, Visitor};
+use serde::Deserialize;
 
 use crate::error::ApiError;
 
@@ -26,10 +27,47 @@ where
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
-        match axum::Json::<T>::from_request(req, state).await {
-            Ok(axum::Json(v)) => Ok(ApiJson(v)),
+        match axum::Json::<ObjectBody<T>>::from_request(req, state).await {
+            Ok(axum::Json(ObjectBody(v))) => Ok(ApiJson(v)),
             Err(rej) => Err(json_rejection(rej)),
         }
+    }
+}
+
+/// A body that is a JSON object. serde's derived structs also take an array
+/// of their fields in order (`[null, "x"]`); the API's bodies are objects,
+/// as the schema says, and anything else is refused.
+struct ObjectBody<T>(T);
+
+impl<'de, T: Deserialize<'de>> Deserialize<'de> for ObjectBody<T> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        T::deserialize(StructAsMap(d)).map(ObjectBody)
+    }
+}
+
+/// Reads a struct from a map only.
+struct StructAsMap<D>(D);
+
+impl<'de, D: Deserializer<'de>> Deserializer<'de> for StructAsMap<D> {
+    type Error = D::Error;
+
+    fn deserialize_any<V: Visitor<'de>>(self, v: V) -> Result<V::Value, D::Error> {
+        self.0.deserialize_any(v)
+    }
+
+    fn deserialize_struct<V: Visitor<'de>>(
+        self,
+        _name: &'static str,
+        _fields: &'static [&'static str],
+        v: V,
+    ) -> Result<V::Value, D::Error> {
+        self.0.deserialize_map(v)
+    }
+
+    serde::forward_to_deserialize_any! {
+        bool i8 i16 i32 i64 i128 u8 u16 u32 u64 u128 f32 f64 char str string
+        bytes byte_buf option unit unit_struct newtype_struct seq tuple
+        tuple_struct map enum identifier ignored_any
     }
 }
 
@@ -108,5 +146,26 @@ impl<T: WriteJson> IntoResponse for PageJson<T> {
             fsa_store::json::to_vec(&self.0),
         )
             .into_response()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct Body {
+        a: Option<i32>,
+        b: Option<String>,
+    }
+
+    #[test]
+    fn a_body_is_an_object_never_an_array_of_its_fields() {
+        let ok: ObjectBody<Body> = serde_json::from_str(r#"{"a": 1, "b": "x"}"#).unwrap();
+        assert_eq!((ok.0.a, ok.0.b.as_deref()), (Some(1), Some("x")));
+        assert!(serde_json::from_str::<Body>("[null, null]").is_ok());
+        assert!(serde_json::from_str::<ObjectBody<Body>>("[null, null]").is_err());
+        assert!(serde_json::from_str::<ObjectBody<Body>>(r#"{"c": 1}"#).is_err());
     }
 }
