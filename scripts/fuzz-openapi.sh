@@ -12,7 +12,9 @@
 # Environment: FSA_FUZZ_EXAMPLES (cases per operation and phase, default 30),
 # FSA_FUZZ_SEED (default 1; "random" for a new one), FSA_FUZZ_VENV (where
 # schemathesis is installed, default .venv-fuzz), FSA_FUZZ_PHASES (default
-# every phase), FSA_FUZZ_BIN (a built `fsa` binary; built when unset).
+# every phase), FSA_FUZZ_BIN (a built `fsa` binary; built when unset),
+# FSA_FUZZ_PG (a PostgreSQL server URL such as postgres://postgres@127.0.0.1:5432:
+# run on PostgreSQL instead, in databases made for the run and dropped after).
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -38,13 +40,21 @@ data=$(mktemp -d)
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 base="http://127.0.0.1:$port"
 admin_token="fuzz-admin-$RANDOM$RANDOM$RANDOM"
+catalog="sqlite://$data/catalog.db"
+prefix="fsa_fuzz_$$_$RANDOM"
+[ -n "${FSA_FUZZ_PG:-}" ] && catalog="${FSA_FUZZ_PG%/}/$prefix"
 FSA_DATA_DIR="$data" FSA_LISTEN="127.0.0.1:$port" FSA_ADMIN_TOKEN="$admin_token" \
-    FSA_JWT_SECRET="fuzz-jwt-$RANDOM$RANDOM$RANDOM" RUST_LOG="${RUST_LOG:-warn}" \
-    "$bin" serve >"$data/serve.log" 2>&1 &
+    FSA_DATABASE_URL="$catalog" FSA_JWT_SECRET="fuzz-jwt-$RANDOM$RANDOM$RANDOM" \
+    RUST_LOG="${RUST_LOG:-warn}" "$bin" serve >"$data/serve.log" 2>&1 &
 server=$!
 cleanup() {
     kill "$server" 2>/dev/null || true
     wait "$server" 2>/dev/null || true
+    if [ -n "${FSA_FUZZ_PG:-}" ]; then
+        for db in $(psql "${FSA_FUZZ_PG%/}/postgres" -Atc "SELECT datname FROM pg_database WHERE datname LIKE '${prefix}%'"); do
+            psql "${FSA_FUZZ_PG%/}/postgres" -qc "DROP DATABASE \"$db\" WITH (FORCE)" || true
+        done
+    fi
     rm -rf "$data"
 }
 trap cleanup EXIT
