@@ -379,15 +379,28 @@ pub fn nullable_text(
     }
 }
 
+/// An address as the schema's `format: email` has it (RFC 5321's mailbox
+/// with a dot-atom local part and a host name of two labels or more), kept
+/// in lower case.
 pub fn email(v: &str) -> Result<String, ApiError> {
-    let e = v.trim().to_lowercase();
-    let ok = e.len() <= 254
-        && e.split_once('@').is_some_and(|(l, d)| {
-            !l.is_empty() && d.contains('.') && !d.starts_with('.') && !d.ends_with('.')
-        })
-        && !e.contains(char::is_whitespace);
+    let atext = |c: char| c.is_ascii_alphanumeric() || "!#$%&'*+/=?^_`{|}~-".contains(c);
+    let label = |l: &str| {
+        (1..=63).contains(&l.len())
+            && !l.starts_with('-')
+            && !l.ends_with('-')
+            && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+    };
+    let ok = v.len() <= 254
+        && v.rsplit_once('@').is_some_and(|(local, domain)| {
+            (1..=64).contains(&local.len())
+                && local
+                    .split('.')
+                    .all(|a| !a.is_empty() && a.chars().all(atext))
+                && domain.split('.').count() >= 2
+                && domain.split('.').all(label)
+        });
     if ok {
-        Ok(e)
+        Ok(v.to_lowercase())
     } else {
         Err(ApiError::validation(
             "email",
@@ -410,4 +423,40 @@ pub fn password(v: &str) -> Result<(), ApiError> {
 
 pub fn ts(v: Option<Option<chrono::DateTime<chrono::Utc>>>) -> Option<Option<Ts>> {
     v.map(|o| o.map(Ts::from_datetime))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn emails_as_the_schema_has_them() {
+        for ok in [
+            "a@b.co",
+            "Ann.Lee+x@mail.example.com",
+            "{=g7l@6.08njmksm.io",
+            "o'neil@x-y.io",
+        ] {
+            assert!(email(ok).is_ok(), "{ok}");
+        }
+        assert_eq!(email("Ann@X.IO").unwrap(), "ann@x.io");
+        for bad in [
+            "",
+            "a",
+            "a@b",
+            "@b.co",
+            "a@.b.co",
+            "a@b.co.",
+            "a..b@c.io",
+            "0@0.com*",
+            " a@b.co",
+            "a b@c.io",
+            "a@-b.io",
+            "a@b_c.io",
+            "\"a\"@b.io",
+        ] {
+            assert!(email(bad).is_err(), "{bad}");
+        }
+        assert!(email(&format!("{}@b.io", "a".repeat(65))).is_err());
+    }
 }

@@ -116,8 +116,7 @@ pub fn region_names(router: &Router) -> Vec<String> {
 
 /// Creates a tenant and its first admin user.
 pub async fn create_tenant(router: &Router, req: CreateTenant) -> Result<TenantView, ApiError> {
-    let slug =
-        Slug::parse(&req.slug).map_err(|e| ApiError::validation("slug", e.to_string()))?;
+    let slug = Slug::parse(&req.slug).map_err(|e| ApiError::validation("slug", e.to_string()))?;
     let name = text("name", req.name, 200)?;
     let region = req.region.unwrap_or_else(Region::default_region);
     if !known_region(router, &region) {

@@ -87,13 +87,30 @@ const REGION_BODIES: &[&str] = &["CreateTenant", "PatchTenant", "MoveBody"];
 /// Completes the generated document: the common problem responses, the
 /// create bodies, and `regions` (the names this deployment accepts) as the
 /// pattern of every `region` field.
-pub fn finish(doc: utoipa::openapi::OpenApi, regions: &[String]) -> utoipa::openapi::OpenApi {
+///
+/// The result is JSON: utoipa's types cannot hold every schema written here
+/// (a recursive `anyOf`, `propertyNames`).
+pub fn finish(doc: utoipa::openapi::OpenApi, regions: &[String]) -> Value {
     let mut v = serde_json::to_value(&doc).expect("an OpenAPI document serialises");
+    let v_paths = v["paths"].clone();
     let schemas = v
         .pointer_mut("/components/schemas")
         .and_then(Value::as_object_mut)
         .expect("the document has component schemas");
     schemas.insert("Problem".into(), problem_schema());
+    schemas.insert("JsonValue".into(), json_value_schema());
+    if let Some(a) = schemas
+        .get_mut("WorkOrderBody")
+        .and_then(|s| s.pointer_mut("/properties/attributes"))
+    {
+        a["additionalProperties"] = json!({ "$ref": "#/components/schemas/JsonValue" });
+        a["propertyNames"] = json!({ "pattern": NO_NUL });
+    }
+    for body in request_bodies(&v_paths) {
+        if let Some(s) = schemas.get_mut(&body) {
+            refuse_nul(s);
+        }
+    }
     for (_, shared, create, required, refused) in CREATES {
         if let Some(s) = schemas.get(*shared).cloned() {
             schemas.insert((*create).into(), create_schema(s, required, refused));
@@ -106,8 +123,11 @@ pub fn finish(doc: utoipa::openapi::OpenApi, regions: &[String]) -> utoipa::open
             .and_then(|s| s.pointer_mut("/properties/region"))
         {
             region["pattern"] = Value::String(pattern.clone());
-            region["description"] =
-                format!("A configured region (letters in any case): {}.", regions.join(", ")).into();
+            region["description"] = format!(
+                "A configured region (letters in any case): {}.",
+                regions.join(", ")
+            )
+            .into();
         }
     }
     for (path, create, ..) in CREATES.iter().map(|(p, _, c, ..)| (p, c, ())) {
@@ -128,7 +148,8 @@ pub fn finish(doc: utoipa::openapi::OpenApi, regions: &[String]) -> utoipa::open
                 if op.get("responses").is_some() {
                     add_problem_responses(op);
                     query_values_are_never_null(op);
-                    *ids.entry(op["operationId"].as_str().unwrap_or_default().into()).or_default() += 1;
+                    *ids.entry(op["operationId"].as_str().unwrap_or_default().into())
+                        .or_default() += 1;
                 }
             }
         }
@@ -144,7 +165,75 @@ pub fn finish(doc: utoipa::openapi::OpenApi, regions: &[String]) -> utoipa::open
             }
         }
     }
-    serde_json::from_value(v).expect("the finished document is still an OpenAPI document")
+    v
+}
+
+/// A text without the NUL character, which the server refuses in any text
+/// it is sent (no database column takes one).
+const NO_NUL: &str = "^[^\\x00]*$";
+/// A text that is not blank (the server trims text and refuses an empty
+/// one), without NUL.
+const NOT_BLANK: &str = "^[^\\x00]*[^\\s\\x00][^\\x00]*$";
+
+/// The component names of every request body.
+fn request_bodies(paths: &Value) -> Vec<String> {
+    let mut out = Vec::new();
+    for item in paths.as_object().into_iter().flat_map(|m| m.values()) {
+        for op in item.as_object().into_iter().flat_map(|m| m.values()) {
+            if let Some(r) = op
+                .pointer("/requestBody/content/application~1json/schema/$ref")
+                .and_then(Value::as_str)
+            {
+                out.push(r.trim_start_matches("#/components/schemas/").to_owned());
+            }
+        }
+    }
+    out
+}
+
+/// Gives every text of a request schema the server's rule on NUL.
+fn refuse_nul(s: &mut Value) {
+    let is_text = match &s["type"] {
+        Value::String(t) => t == "string",
+        Value::Array(ts) => ts.iter().any(|t| t == "string"),
+        _ => false,
+    };
+    if is_text {
+        let p = match s["pattern"].as_str() {
+            None => Some(NO_NUL),
+            Some("\\S") => Some(NOT_BLANK),
+            Some(_) => None,
+        };
+        if let Some(p) = p {
+            s["pattern"] = p.into();
+        }
+    }
+    if let Some(props) = s.get_mut("properties").and_then(Value::as_object_mut) {
+        props.values_mut().for_each(refuse_nul);
+    }
+    if let Some(items) = s.get_mut("items") {
+        refuse_nul(items);
+    }
+    for k in ["oneOf", "anyOf"] {
+        if let Some(alts) = s.get_mut(k).and_then(Value::as_array_mut) {
+            alts.iter_mut().for_each(refuse_nul);
+        }
+    }
+}
+
+/// Any JSON value without NUL in its texts and keys: what a work order's
+/// `attributes` hold.
+fn json_value_schema() -> Value {
+    let me = json!({ "$ref": "#/components/schemas/JsonValue" });
+    json!({
+        "description": "Any JSON value; no text or key holds the NUL character.",
+        "anyOf": [
+            { "type": ["null", "boolean", "number"] },
+            { "type": "string", "pattern": NO_NUL },
+            { "type": "array", "items": me },
+            { "type": "object", "additionalProperties": me, "propertyNames": { "pattern": NO_NUL } }
+        ]
+    })
 }
 
 /// A query parameter is absent or a text: `null` is no value it can have.
@@ -159,6 +248,9 @@ fn query_values_are_never_null(op: &mut Value) {
             && let Some(schema) = p.get_mut("schema")
         {
             not_null(schema);
+            if schema["type"] == "string" && schema.get("format").is_none() {
+                schema["pattern"] = NO_NUL.into();
+            }
         }
     }
 }
@@ -271,12 +363,16 @@ fn common_responses(op: &Value) -> Vec<(&'static str, String)> {
     let params = op["parameters"].as_array().cloned().unwrap_or_default();
     let in_path: Vec<&Value> = params.iter().filter(|p| p["in"] == "path").collect();
     let uuid_path = in_path.iter().any(|p| p["schema"]["format"] == "uuid");
+    let text_path = in_path.iter().any(|p| p["schema"]["format"] != "uuid");
     let query = params.iter().any(|p| p["in"] == "query");
     let body = op.get("requestBody").is_some();
     let mut out: Vec<(&'static str, String)> = Vec::new();
     let mut bad = Vec::new();
     if uuid_path {
         bad.push("`invalid_id`: a path id is not a UUID");
+    }
+    if text_path {
+        bad.push("`invalid_path`: a path parameter holds the NUL character");
     }
     if query {
         bad.push("`invalid_query` or `invalid_cursor`: the query string does not parse");
@@ -311,7 +407,10 @@ fn common_responses(op: &Value) -> Vec<(&'static str, String)> {
         out.push(("404", "`not_found`".into()));
     }
     if body {
-        out.push(("413", "`payload_too_large`: the body is over the limit".into()));
+        out.push((
+            "413",
+            "`payload_too_large`: the body is over the limit".into(),
+        ));
         out.push((
             "415",
             "`unsupported_media_type`: the body is not sent as application/json".into(),
@@ -333,7 +432,10 @@ fn common_responses(op: &Value) -> Vec<(&'static str, String)> {
         "503",
         "`placement_unavailable`, `database_busy`, `tenant_moved` or `statement_timeout`: retry after `Retry-After` seconds".into(),
     ));
-    out.push(("500", "`internal`: an unexpected failure, logged by the server".into()));
+    out.push((
+        "500",
+        "`internal`: an unexpected failure, logged by the server".into(),
+    ));
     out
 }
 
@@ -361,7 +463,10 @@ fn add_problem_responses(op: &mut Value) {
             continue;
         }
         let r = r.as_object_mut().expect("a response is an object");
-        if r.get("description").and_then(Value::as_str).is_none_or(str::is_empty) {
+        if r.get("description")
+            .and_then(Value::as_str)
+            .is_none_or(str::is_empty)
+        {
             r.insert(
                 "description".into(),
                 axum::http::StatusCode::from_u16(code)
@@ -399,7 +504,7 @@ mod tests {
     use super::*;
 
     fn doc() -> Value {
-        serde_json::to_value(crate::openapi_document(&["EU".into(), "default".into()])).unwrap()
+        crate::openapi_document(&["EU".into(), "default".into()])
     }
 
     /// Every operation, as (method, path, operation).
@@ -431,7 +536,10 @@ mod tests {
         for (method, path, op) in operations(&doc) {
             let has = statuses(&op);
             let need = |s: &str, why: &str| {
-                assert!(has.contains(&s), "{method} {path}: no {s} ({why}); has {has:?}");
+                assert!(
+                    has.contains(&s),
+                    "{method} {path}: no {s} ({why}); has {has:?}"
+                );
             };
             need("500", "any operation");
             need("503", "any operation");
@@ -483,7 +591,10 @@ mod tests {
             }
             for s in ["429", "503"] {
                 if let Some(r) = op["responses"].get(s) {
-                    assert!(r["headers"].get("Retry-After").is_some(), "{method} {path} {s}");
+                    assert!(
+                        r["headers"].get("Retry-After").is_some(),
+                        "{method} {path} {s}"
+                    );
                 }
             }
         }
@@ -495,7 +606,10 @@ mod tests {
         let mut seen = std::collections::HashSet::new();
         for (method, path, op) in operations(&doc) {
             let id = op["operationId"].as_str().unwrap().to_owned();
-            assert!(seen.insert(id.clone()), "{method} {path}: operationId {id} twice");
+            assert!(
+                seen.insert(id.clone()),
+                "{method} {path}: operationId {id} twice"
+            );
         }
     }
 
@@ -534,7 +648,10 @@ mod tests {
                 let name = p["name"].as_str().unwrap();
                 let s = &p["schema"];
                 assert_ne!(p["required"], true, "{method} {path} {name}");
-                assert!(!s["type"].is_array() && s.get("oneOf").is_none(), "{method} {path} {name} may be null");
+                assert!(
+                    !s["type"].is_array() && s.get("oneOf").is_none(),
+                    "{method} {path} {name} may be null"
+                );
                 if name == "limit" {
                     lists += 1;
                     assert_eq!(s["minimum"], 1, "{method} {path}");
@@ -556,9 +673,13 @@ mod tests {
         let doc = doc();
         let schemas = doc["components"]["schemas"].as_object().unwrap();
         for (method, path, op) in operations(&doc) {
-            let Some(body) = op["requestBody"]["content"]["application/json"]["schema"]["$ref"].as_str()
+            let Some(body) =
+                op["requestBody"]["content"]["application/json"]["schema"]["$ref"].as_str()
             else {
-                assert!(op.get("requestBody").is_none(), "{method} {path}: inline body");
+                assert!(
+                    op.get("requestBody").is_none(),
+                    "{method} {path}: inline body"
+                );
                 continue;
             };
             let name = body.trim_start_matches("#/components/schemas/");
@@ -574,8 +695,14 @@ mod tests {
             );
             let s = &schemas[*create];
             for f in *required {
-                assert!(s["required"].as_array().unwrap().contains(&json!(f)), "{create} {f}");
-                assert!(!s["properties"][f]["type"].is_array(), "{create} {f} is nullable");
+                assert!(
+                    s["required"].as_array().unwrap().contains(&json!(f)),
+                    "{create} {f}"
+                );
+                assert!(
+                    !s["properties"][f]["type"].is_array(),
+                    "{create} {f} is nullable"
+                );
             }
             for f in *refused {
                 assert!(s["properties"].get(f).is_none(), "{create} {f}");
@@ -597,19 +724,80 @@ mod tests {
             ("CreateUser", "name", 200),
             ("CreateTenant", "name", 200),
         ] {
-            assert_eq!(s[schema]["properties"][field]["maxLength"], max, "{schema}.{field}");
+            assert_eq!(
+                s[schema]["properties"][field]["maxLength"], max,
+                "{schema}.{field}"
+            );
         }
-        for (schema, field) in [("CreateUser", "password"), ("CreateTenant", "admin_password")] {
+        for (schema, field) in [
+            ("CreateUser", "password"),
+            ("CreateTenant", "admin_password"),
+        ] {
             let p = &s[schema]["properties"][field];
             assert_eq!(p["minLength"], 8, "{schema}.{field}");
             assert_eq!(p["maxLength"], 256, "{schema}.{field}");
         }
         for (schema, field) in [("CreateUser", "email"), ("CreateTenant", "admin_email")] {
-            assert_eq!(s[schema]["properties"][field]["format"], "email", "{schema}.{field}");
+            assert_eq!(
+                s[schema]["properties"][field]["format"], "email",
+                "{schema}.{field}"
+            );
         }
         assert_eq!(
             s["CreateTenant"]["properties"]["region"]["pattern"],
             "^([Ee][Uu]|[Dd][Ee][Ff][Aa][Uu][Ll][Tt])$"
+        );
+    }
+
+    #[test]
+    fn every_text_sent_refuses_nul() {
+        let doc = doc();
+        fn texts(s: &Value, at: &str, out: &mut Vec<(String, Value)>) {
+            if s["type"] == "string"
+                || s["type"]
+                    .as_array()
+                    .is_some_and(|t| t.contains(&json!("string")))
+            {
+                out.push((at.to_owned(), s["pattern"].clone()));
+            }
+            for (k, p) in s["properties"].as_object().into_iter().flatten() {
+                texts(p, &format!("{at}.{k}"), out);
+            }
+            if let Some(items) = s.get("items") {
+                texts(items, &format!("{at}[]"), out);
+            }
+        }
+        let mut found = Vec::new();
+        for body in request_bodies(&doc["paths"]) {
+            texts(&doc["components"]["schemas"][&body], &body, &mut found);
+        }
+        for (_, path, op) in operations(&doc) {
+            for p in op["parameters"].as_array().into_iter().flatten() {
+                if p["schema"]["type"] == "string" && p["schema"].get("format").is_none() {
+                    found.push((
+                        format!("{path} {}", p["name"]),
+                        p["schema"]["pattern"].clone(),
+                    ));
+                }
+            }
+        }
+        assert!(found.len() > 40, "{}", found.len());
+        for (at, pattern) in found {
+            let p = pattern
+                .as_str()
+                .unwrap_or_else(|| panic!("{at} has no pattern"));
+            assert!(
+                p.contains("[^\\x00]")
+                    || p.starts_with("^[a-z]")
+                    || p.starts_with("^(now")
+                    || p.starts_with("^(["),
+                "{at}: {p}"
+            );
+        }
+        let attrs = &doc["components"]["schemas"]["NewWorkOrder"]["properties"]["attributes"];
+        assert_eq!(
+            attrs["additionalProperties"]["$ref"],
+            "#/components/schemas/JsonValue"
         );
     }
 

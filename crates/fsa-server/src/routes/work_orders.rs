@@ -14,7 +14,9 @@ use utoipa_axum::routes;
 use uuid::Uuid;
 
 use crate::auth::Caller;
-use crate::dto::{WorkOrderBody, WorkOrderQuery, WorkOrderSort, nullable_text, opt_text, required_text, ts};
+use crate::dto::{
+    WorkOrderBody, WorkOrderQuery, WorkOrderSort, nullable_text, opt_text, required_text, ts,
+};
 use crate::error::ApiError;
 use crate::extract::{ApiJson, ApiPath, ApiQuery, PageJson};
 use crate::state::AppState;
