@@ -9,15 +9,20 @@
 //! | a user token (`bearer`) | 401, 403, 429, 503 |
 //! | the admin token (`admin`) | 401, 403, 503 |
 //! | no token (login) | 429, 503 |
-//! | a path parameter | 404, and 400 `invalid_id` where it is a UUID |
+//! | a path parameter | 404; 400 `invalid_id` (not a UUID) or `invalid_path` (NUL) |
 //! | a query string | 400 `invalid_query`/`invalid_cursor`, 422 |
 //! | a JSON body | 400 `malformed_json`, 413, 415, 422 |
 //! | any | 500 |
 //!
 //! Every error response is `application/problem+json` with the `Problem`
 //! schema. Create operations get their own body schema (the fields a create
-//! requires), derived from the PATCH body they share with the update, and
-//! regions are spelled as this deployment knows them.
+//! requires), derived from the PATCH body they share with the update;
+//! regions are spelled as this deployment knows them; every text a request
+//! sends refuses NUL, as the server does (PostgreSQL stores none); query
+//! parameters are never `null`; operation ids are unique.
+//!
+//! The tests below check the finished document statically;
+//! `scripts/fuzz-openapi.sh` checks it against the running service.
 
 use serde_json::{Map, Value, json};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
@@ -53,32 +58,49 @@ impl Modify for BearerSchemes {
     }
 }
 
-/// Create bodies derived from the body a create shares with its update:
-/// (operation path, shared schema, create schema, required fields, fields a
-/// create refuses).
-const CREATES: &[(&str, &str, &str, &[&str], &[&str])] = &[
-    ("/api/v1/clients", "ClientBody", "NewClient", &["name"], &[]),
-    (
-        "/api/v1/personnel",
-        "PersonnelBody",
-        "NewPersonnel",
-        &["name"],
-        &[],
-    ),
-    (
-        "/api/v1/work-orders",
-        "WorkOrderBody",
-        "NewWorkOrder",
-        &["client_id", "title"],
-        &["status"],
-    ),
-    (
-        "/api/v1/work-orders/{id}/tasks",
-        "TaskBody",
-        "NewTask",
-        &["title"],
-        &[],
-    ),
+/// A create's body, derived from the body the create shares with its update.
+struct Create {
+    /// The create operation's path.
+    path: &'static str,
+    /// The body schema it shares with the update.
+    shared: &'static str,
+    /// The create body's schema.
+    name: &'static str,
+    /// Fields a create requires, never null.
+    required: &'static [&'static str],
+    /// Fields a create refuses.
+    refused: &'static [&'static str],
+}
+
+const CREATES: &[Create] = &[
+    Create {
+        path: "/api/v1/clients",
+        shared: "ClientBody",
+        name: "NewClient",
+        required: &["name"],
+        refused: &[],
+    },
+    Create {
+        path: "/api/v1/personnel",
+        shared: "PersonnelBody",
+        name: "NewPersonnel",
+        required: &["name"],
+        refused: &[],
+    },
+    Create {
+        path: "/api/v1/work-orders",
+        shared: "WorkOrderBody",
+        name: "NewWorkOrder",
+        required: &["client_id", "title"],
+        refused: &["status"],
+    },
+    Create {
+        path: "/api/v1/work-orders/{id}/tasks",
+        shared: "TaskBody",
+        name: "NewTask",
+        required: &["title"],
+        refused: &[],
+    },
 ];
 
 /// Request bodies with a `region` field.
@@ -111,9 +133,9 @@ pub fn finish(doc: utoipa::openapi::OpenApi, regions: &[String]) -> Value {
             refuse_nul(s);
         }
     }
-    for (_, shared, create, required, refused) in CREATES {
-        if let Some(s) = schemas.get(*shared).cloned() {
-            schemas.insert((*create).into(), create_schema(s, required, refused));
+    for c in CREATES {
+        if let Some(s) = schemas.get(c.shared).cloned() {
+            schemas.insert(c.name.into(), create_schema(s, c.required, c.refused));
         }
     }
     let pattern = region_pattern(regions);
@@ -130,12 +152,12 @@ pub fn finish(doc: utoipa::openapi::OpenApi, regions: &[String]) -> Value {
             .into();
         }
     }
-    for (path, create, ..) in CREATES.iter().map(|(p, _, c, ..)| (p, c, ())) {
+    for c in CREATES {
         if let Some(schema) = v.pointer_mut(&format!(
             "/paths/{}/post/requestBody/content/application~1json/schema",
-            path.replace('~', "~0").replace('/', "~1")
+            c.path.replace('~', "~0").replace('/', "~1")
         )) {
-            *schema = json!({ "$ref": format!("#/components/schemas/{create}") });
+            *schema = json!({ "$ref": format!("#/components/schemas/{}", c.name) });
         }
     }
     let mut ids: std::collections::HashMap<String, usize> = Default::default();
@@ -686,26 +708,29 @@ mod tests {
             let s = &schemas[name];
             assert_eq!(s["additionalProperties"], false, "{method} {path} {name}");
         }
-        for (path, _, create, required, refused) in CREATES {
-            let op = &doc["paths"][*path]["post"];
+        for c in CREATES {
+            let op = &doc["paths"][c.path]["post"];
             assert_eq!(
                 op["requestBody"]["content"]["application/json"]["schema"]["$ref"],
-                format!("#/components/schemas/{create}"),
-                "{path}"
+                format!("#/components/schemas/{}", c.name),
+                "{}",
+                c.path
             );
-            let s = &schemas[*create];
-            for f in *required {
+            let s = &schemas[c.name];
+            for f in c.required {
                 assert!(
                     s["required"].as_array().unwrap().contains(&json!(f)),
-                    "{create} {f}"
+                    "{} {f}",
+                    c.name
                 );
                 assert!(
                     !s["properties"][f]["type"].is_array(),
-                    "{create} {f} is nullable"
+                    "{} {f} is nullable",
+                    c.name
                 );
             }
-            for f in *refused {
-                assert!(s["properties"].get(f).is_none(), "{create} {f}");
+            for f in c.refused {
+                assert!(s["properties"].get(f).is_none(), "{} {f}", c.name);
             }
         }
     }
