@@ -3,6 +3,7 @@
 mod bad_input;
 mod isolation;
 mod limits;
+mod spec;
 mod story;
 
 use fsa_testkit::{Json, TestApp};
