@@ -162,7 +162,7 @@ async fn get(
 /// next statuses when the lifecycle forbids it). A technician may change only
 /// the status and attributes of orders assigned to them.
 #[utoipa::path(patch, path = "/api/v1/work-orders/{id}", tag = "work orders", params(("id" = Uuid, Path)), request_body = WorkOrderBody,
-    security(("bearer" = [])), responses((status = 200, body = WorkOrder), (status = 404), (status = 409)))]
+    security(("bearer" = [])), responses((status = 200, body = WorkOrder), (status = 404), (status = 409, description = "`invalid_transition`: the lifecycle does not allow the status change; `allowed` lists those it does")))]
 async fn update(
     State(app): State<AppState>,
     caller: Caller,
