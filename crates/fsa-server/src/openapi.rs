@@ -194,8 +194,10 @@ pub fn finish(doc: utoipa::openapi::OpenApi, regions: &[String]) -> Value {
 /// it is sent (no database column takes one).
 const NO_NUL: &str = "^[^\\x00]*$";
 /// A text that is not blank (the server trims text and refuses an empty
-/// one), without NUL.
-const NOT_BLANK: &str = "^[^\\x00]*[^\\s\\x00][^\\x00]*$";
+/// one), without NUL. Blank is Rust's `char::is_whitespace` (Unicode's
+/// White_Space), spelled out: `\s` differs between regex engines (ECMA's
+/// lacks U+0085 and has U+FEFF).
+const NOT_BLANK: &str = "^[^\\x00]*[^\\x00\\t\\n\\x0B\\f\\r \\x85\\xA0\\u1680\\u2000-\\u200A\\u2028\\u2029\\u202F\\u205F\\u3000][^\\x00]*$";
 
 /// The component names of every request body.
 fn request_bodies(paths: &Value) -> Vec<String> {
@@ -824,6 +826,41 @@ mod tests {
             attrs["additionalProperties"]["$ref"],
             "#/components/schemas/JsonValue"
         );
+    }
+
+    #[test]
+    fn blank_is_what_the_server_trims() {
+        let class: String = NOT_BLANK
+            .split_once("*[^")
+            .and_then(|(_, rest)| rest.split_once(']'))
+            .unwrap()
+            .0
+            .to_owned();
+        // Every whitespace character is in the class, and nothing else but NUL.
+        let named: Vec<char> = (0..=0x3000u32)
+            .filter_map(char::from_u32)
+            .filter(|c| c.is_whitespace())
+            .collect();
+        for c in named {
+            let listed = match c {
+                '\t' => class.contains("\\t"),
+                '\n' => class.contains("\\n"),
+                '\u{b}' => class.contains("\\x0B"),
+                '\u{c}' => class.contains("\\f"),
+                '\r' => class.contains("\\r"),
+                ' ' => class.contains(' '),
+                '\u{85}' => class.contains("\\x85"),
+                '\u{a0}' => class.contains("\\xA0"),
+                '\u{2000}'..='\u{200a}' => class.contains("\\u2000-\\u200A"),
+                c => class.contains(&format!("\\u{:04X}", c as u32)),
+            };
+            assert!(
+                listed,
+                "U+{:04X} is whitespace but not in {class}",
+                c as u32
+            );
+        }
+        assert!(!'\u{feff}'.is_whitespace());
     }
 
     #[test]
