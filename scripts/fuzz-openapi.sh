@@ -79,13 +79,14 @@ call POST /admin/tenants "$admin_token" \
     '{"slug":"fuzz","name":"Fuzz","plan":"enterprise","admin_email":"admin@fuzz.example","admin_password":"fuzz-password-1"}' >/dev/null
 token=$(curl -fsS -X POST "$base/api/v1/auth/login" -H 'Content-Type: application/json' \
     --data '{"tenant":"fuzz","email":"admin@fuzz.example","password":"fuzz-password-1"}' | field token)
-export FSA_FUZZ_USER=$(call GET /api/v1/me "$token" | field id)
-export FSA_FUZZ_SPARE_USER=$(call POST /api/v1/users "$token" \
+FSA_FUZZ_USER=$(call GET /api/v1/me "$token" | field id)
+FSA_FUZZ_SPARE_USER=$(call POST /api/v1/users "$token" \
     '{"email":"spare@fuzz.example","name":"Spare","role":"viewer","password":"fuzz-password-2"}' | field id)
-export FSA_FUZZ_CLIENT=$(call POST /api/v1/clients "$token" '{"name":"Fixture client"}' | field id)
-export FSA_FUZZ_PERSONNEL=$(call POST /api/v1/personnel "$token" '{"name":"Fixture technician"}' | field id)
+FSA_FUZZ_CLIENT=$(call POST /api/v1/clients "$token" '{"name":"Fixture client"}' | field id)
+FSA_FUZZ_PERSONNEL=$(call POST /api/v1/personnel "$token" '{"name":"Fixture technician"}' | field id)
 wo=$(call POST /api/v1/work-orders "$token" "{\"client_id\":\"$FSA_FUZZ_CLIENT\",\"title\":\"Fixture order\"}" | field id)
 call POST "/api/v1/work-orders/$wo/tasks" "$token" '{"title":"Fixture task"}' >/dev/null
+export FSA_FUZZ_USER FSA_FUZZ_SPARE_USER FSA_FUZZ_CLIENT FSA_FUZZ_PERSONNEL
 
 export SCHEMATHESIS_HOOKS=hooks
 export PYTHONPATH="$root/scripts/fuzz${PYTHONPATH:+:$PYTHONPATH}"
