@@ -10,11 +10,29 @@ use uuid::Uuid;
 
 use crate::error::ApiError;
 
+// The schema's patterns: `\S` is a text that is not blank (the server trims
+// text and refuses an empty one); a slug is as `fsa_core::ids::Slug` accepts.
+
 /// Deserializes a present field (even `null`) as `Some(value)`.
 fn nullable<'de, T: Deserialize<'de>, D: Deserializer<'de>>(
     d: D,
 ) -> Result<Option<Option<T>>, D::Error> {
     Option::<T>::deserialize(d).map(Some)
+}
+
+/// An integer as JSON Schema's `integer` has it: `3` or `3.0` (a number
+/// without a fraction), in a body or a query string.
+fn integral<'de, T: TryFrom<i64>, D: Deserializer<'de>>(d: D) -> Result<Option<T>, D::Error> {
+    use serde::de::Error;
+    let Some(v) = Option::<f64>::deserialize(d)? else {
+        return Ok(None);
+    };
+    if v.fract() != 0.0 || !(-9.0e15..=9.0e15).contains(&v) {
+        return Err(D::Error::custom(format!("{v} is not an integer in range")));
+    }
+    T::try_from(v as i64)
+        .map(Some)
+        .map_err(|_| D::Error::custom(format!("{v} is out of range")))
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -29,12 +47,16 @@ pub struct LoginRequest {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateTenant {
+    #[schema(pattern = "^[a-z]([a-z0-9-]{0,61}[a-z0-9])$")]
     pub slug: String,
+    #[schema(min_length = 1, max_length = 200, pattern = r"\S")]
     pub name: String,
     pub plan: Plan,
     #[schema(value_type = Option<String>)]
     pub region: Option<Region>,
+    #[schema(format = Email, max_length = 254)]
     pub admin_email: String,
+    #[schema(min_length = 8, max_length = 256)]
     pub admin_password: String,
     #[serde(default)]
     pub isolation_requested: bool,
@@ -63,10 +85,12 @@ pub enum TenantState {
 #[serde(deny_unknown_fields)]
 pub struct MoveBody {
     /// `shared`, `pooled`, `dedicated` or a placement id.
+    #[schema(schema_with = move_target)]
     pub to: String,
     #[schema(value_type = Option<String>)]
     pub region: Option<Region>,
-    /// `now` or a duration (`30s`, `15m`, `2h`, `7d`); default 1h.
+    /// `now` or a duration (`30s`, `15m`, `2h`, `7d`; at most 6 digits); default 1h.
+    #[schema(pattern = "^(now|[0-9]{1,6}(ms|s|m|h|d))$")]
     pub cleanup: Option<String>,
     pub reason: Option<String>,
 }
@@ -74,18 +98,20 @@ pub struct MoveBody {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ClientBody {
+    /// Required to create.
+    #[schema(min_length = 1, max_length = 200, pattern = r"\S")]
     pub name: Option<String>,
     #[serde(default, deserialize_with = "nullable")]
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = Option<String>, max_length = 200)]
     pub contact_name: Option<Option<String>>,
     #[serde(default, deserialize_with = "nullable")]
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = Option<String>, max_length = 254)]
     pub email: Option<Option<String>>,
     #[serde(default, deserialize_with = "nullable")]
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = Option<String>, max_length = 50)]
     pub phone: Option<Option<String>>,
     #[serde(default, deserialize_with = "nullable")]
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = Option<String>, max_length = 500)]
     pub address: Option<Option<String>>,
     pub is_active: Option<bool>,
 }
@@ -93,13 +119,17 @@ pub struct ClientBody {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PersonnelBody {
+    /// Required to create.
+    #[schema(min_length = 1, max_length = 200, pattern = r"\S")]
     pub name: Option<String>,
     #[serde(default, deserialize_with = "nullable")]
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = Option<String>, max_length = 254)]
     pub email: Option<Option<String>>,
     #[serde(default, deserialize_with = "nullable")]
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = Option<String>, max_length = 50)]
     pub phone: Option<Option<String>>,
+    /// At most 50, each 1 to 100 characters.
+    #[schema(schema_with = skills)]
     pub skills: Option<Vec<String>>,
     pub is_active: Option<bool>,
     #[serde(default, deserialize_with = "nullable")]
@@ -110,10 +140,13 @@ pub struct PersonnelBody {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct WorkOrderBody {
+    /// Required to create.
     pub client_id: Option<Uuid>,
+    /// Required to create.
+    #[schema(min_length = 1, max_length = 300, pattern = r"\S")]
     pub title: Option<String>,
     #[serde(default, deserialize_with = "nullable")]
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = Option<String>, max_length = 10000)]
     pub description: Option<Option<String>>,
     /// Only in a PATCH: moves the order through its lifecycle.
     pub status: Option<WorkOrderStatus>,
@@ -130,7 +163,7 @@ pub struct WorkOrderBody {
     #[serde(default, deserialize_with = "nullable")]
     #[schema(value_type = Option<Uuid>)]
     pub assigned_to: Option<Option<Uuid>>,
-    /// Tenant-defined fields: a JSON object.
+    /// Tenant-defined fields: a JSON object of at most 16 KiB.
     #[schema(value_type = Option<Object>)]
     pub attributes: Option<serde_json::Value>,
 }
@@ -138,46 +171,65 @@ pub struct WorkOrderBody {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TaskBody {
+    /// Required to create.
+    #[schema(min_length = 1, max_length = 300, pattern = r"\S")]
     pub title: Option<String>,
     pub status: Option<TaskStatus>,
     #[serde(default, deserialize_with = "nullable")]
     #[schema(value_type = Option<Uuid>)]
     pub assignee_id: Option<Option<Uuid>>,
+    #[serde(default, deserialize_with = "integral")]
+    #[schema(minimum = -2147483648, maximum = 2147483647)]
     pub position: Option<i32>,
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateUser {
+    #[schema(format = Email, max_length = 254)]
     pub email: String,
+    #[schema(min_length = 1, max_length = 200, pattern = r"\S")]
     pub name: String,
     pub role: Role,
+    #[schema(min_length = 8, max_length = 256)]
     pub password: String,
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PatchUser {
+    #[schema(min_length = 1, max_length = 200, pattern = r"\S")]
     pub name: Option<String>,
     pub role: Option<Role>,
     pub is_active: Option<bool>,
+    #[schema(min_length = 8, max_length = 256)]
     pub password: Option<String>,
 }
 
 /// Paging of every list.
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct PageQuery {
     /// Rows per page, 1 to 200 (default 50).
+    #[serde(default, deserialize_with = "integral")]
+    #[param(minimum = 1, maximum = 200)]
     pub limit: Option<i64>,
     /// The `next_cursor` of the previous page.
+    #[param(max_length = 512)]
     pub cursor: Option<String>,
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct WorkOrderQuery {
+    /// Rows per page, 1 to 200 (default 50).
+    #[serde(default, deserialize_with = "integral")]
+    #[param(minimum = 1, maximum = 200)]
     pub limit: Option<i64>,
+    /// The `next_cursor` of the previous page.
+    #[param(max_length = 512)]
     pub cursor: Option<String>,
     pub status: Option<WorkOrderStatus>,
     pub client_id: Option<Uuid>,
@@ -189,13 +241,34 @@ pub struct WorkOrderQuery {
     /// Text the title contains.
     pub q: Option<String>,
     /// `created_at` (newest first, default) or `due_date` (soonest first).
-    pub sort: Option<String>,
+    #[param(inline)]
+    pub sort: Option<WorkOrderSort>,
+}
+
+/// The order of a work order list.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, ToSchema)]
+pub enum WorkOrderSort {
+    /// Newest first (the default).
+    #[serde(rename = "created_at")]
+    CreatedAt,
+    /// The same as `created_at`.
+    #[serde(rename = "-created_at")]
+    NewestFirst,
+    /// Soonest due first, undated last.
+    #[serde(rename = "due_date")]
+    DueDate,
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct ClientQuery {
+    /// Rows per page, 1 to 200 (default 50).
+    #[serde(default, deserialize_with = "integral")]
+    #[param(minimum = 1, maximum = 200)]
     pub limit: Option<i64>,
+    /// The `next_cursor` of the previous page.
+    #[param(max_length = 512)]
     pub cursor: Option<String>,
     pub is_active: Option<bool>,
     /// Words of the name (prefix match).
@@ -203,19 +276,67 @@ pub struct ClientQuery {
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct PersonnelQuery {
+    /// Rows per page, 1 to 200 (default 50).
+    #[serde(default, deserialize_with = "integral")]
+    #[param(minimum = 1, maximum = 200)]
     pub limit: Option<i64>,
+    /// The `next_cursor` of the previous page.
+    #[param(max_length = 512)]
     pub cursor: Option<String>,
     pub is_active: Option<bool>,
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct UserQuery {
+    /// Rows per page, 1 to 200 (default 50).
+    #[serde(default, deserialize_with = "integral")]
+    #[param(minimum = 1, maximum = 200)]
     pub limit: Option<i64>,
+    /// The `next_cursor` of the previous page.
+    #[param(max_length = 512)]
     pub cursor: Option<String>,
     pub role: Option<Role>,
+}
+
+/// `MoveBody.to`: a placement kind or a placement id.
+fn move_target() -> utoipa::openapi::schema::Schema {
+    use utoipa::openapi::schema::{KnownFormat, ObjectBuilder, OneOfBuilder, SchemaFormat, Type};
+    OneOfBuilder::new()
+        .item(
+            ObjectBuilder::new()
+                .schema_type(Type::String)
+                .enum_values(Some(["shared", "pooled", "dedicated"])),
+        )
+        .item(
+            ObjectBuilder::new()
+                .schema_type(Type::String)
+                .format(Some(SchemaFormat::KnownFormat(KnownFormat::Uuid))),
+        )
+        .into()
+}
+
+/// `PersonnelBody.skills`.
+fn skills() -> utoipa::openapi::schema::Schema {
+    use utoipa::openapi::schema::{ArrayBuilder, ObjectBuilder, Type};
+    ArrayBuilder::new()
+        .schema_type(utoipa::openapi::schema::SchemaType::from_iter([
+            Type::Array,
+            Type::Null,
+        ]))
+        .max_items(Some(50))
+        .items(
+            ObjectBuilder::new()
+                .schema_type(Type::String)
+                .min_length(Some(1))
+                .max_length(Some(100))
+                .pattern(Some(r"\S")),
+        )
+        .into()
 }
 
 /// A required, trimmed, non-empty text of at most `max` characters.
@@ -226,7 +347,10 @@ pub fn required_text(field: &str, v: Option<String>, max: usize) -> Result<Strin
     }
 }
 
+/// A trimmed, non-empty text of at most `max` characters as sent (the
+/// schema's `maxLength` counts what is sent, spaces included).
 pub fn text(field: &str, s: String, max: usize) -> Result<String, ApiError> {
+    at_most(field, &s, max)?;
     let t = s.trim();
     if t.is_empty() {
         return Err(ApiError::validation(
@@ -234,13 +358,17 @@ pub fn text(field: &str, s: String, max: usize) -> Result<String, ApiError> {
             format!("{field} must not be empty"),
         ));
     }
-    if t.chars().count() > max {
+    Ok(t.to_owned())
+}
+
+fn at_most(field: &str, s: &str, max: usize) -> Result<(), ApiError> {
+    if s.chars().count() > max {
         return Err(ApiError::validation(
             field,
             format!("{field} must be at most {max} characters"),
         ));
     }
-    Ok(t.to_owned())
+    Ok(())
 }
 
 pub fn opt_text(field: &str, v: Option<String>, max: usize) -> Result<Option<String>, ApiError> {
@@ -252,6 +380,9 @@ pub fn nullable_text(
     v: Option<Option<String>>,
     max: usize,
 ) -> Result<Option<Option<String>>, ApiError> {
+    if let Some(Some(s)) = &v {
+        at_most(field, s, max)?;
+    }
     match v {
         Some(Some(s)) if s.trim().is_empty() => Ok(Some(None)),
         Some(Some(s)) => Ok(Some(Some(text(field, s, max)?))),
@@ -259,15 +390,28 @@ pub fn nullable_text(
     }
 }
 
+/// An address as the schema's `format: email` has it (RFC 5321's mailbox
+/// with a dot-atom local part and a host name of two labels or more), kept
+/// in lower case.
 pub fn email(v: &str) -> Result<String, ApiError> {
-    let e = v.trim().to_lowercase();
-    let ok = e.len() <= 254
-        && e.split_once('@').is_some_and(|(l, d)| {
-            !l.is_empty() && d.contains('.') && !d.starts_with('.') && !d.ends_with('.')
-        })
-        && !e.contains(char::is_whitespace);
+    let atext = |c: char| c.is_ascii_alphanumeric() || "!#$%&'*+/=?^_`{|}~-".contains(c);
+    let label = |l: &str| {
+        (1..=63).contains(&l.len())
+            && !l.starts_with('-')
+            && !l.ends_with('-')
+            && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+    };
+    let ok = v.len() <= 254
+        && v.rsplit_once('@').is_some_and(|(local, domain)| {
+            (1..=64).contains(&local.len())
+                && local
+                    .split('.')
+                    .all(|a| !a.is_empty() && a.chars().all(atext))
+                && domain.split('.').count() >= 2
+                && domain.split('.').all(label)
+        });
     if ok {
-        Ok(e)
+        Ok(v.to_lowercase())
     } else {
         Err(ApiError::validation(
             "email",
@@ -290,4 +434,40 @@ pub fn password(v: &str) -> Result<(), ApiError> {
 
 pub fn ts(v: Option<Option<chrono::DateTime<chrono::Utc>>>) -> Option<Option<Ts>> {
     v.map(|o| o.map(Ts::from_datetime))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn emails_as_the_schema_has_them() {
+        for ok in [
+            "a@b.co",
+            "Ann.Lee+x@mail.example.com",
+            "{=g7l@6.08njmksm.io",
+            "o'neil@x-y.io",
+        ] {
+            assert!(email(ok).is_ok(), "{ok}");
+        }
+        assert_eq!(email("Ann@X.IO").unwrap(), "ann@x.io");
+        for bad in [
+            "",
+            "a",
+            "a@b",
+            "@b.co",
+            "a@.b.co",
+            "a@b.co.",
+            "a..b@c.io",
+            "0@0.com*",
+            " a@b.co",
+            "a b@c.io",
+            "a@-b.io",
+            "a@b_c.io",
+            "\"a\"@b.io",
+        ] {
+            assert!(email(bad).is_err(), "{bad}");
+        }
+        assert!(email(&format!("{}@b.io", "a".repeat(65))).is_err());
+    }
 }

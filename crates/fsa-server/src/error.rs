@@ -238,6 +238,12 @@ impl IntoResponse for ApiError {
                 res.headers_mut()
                     .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
             }
+            // The rest of the body is not read: the connection cannot carry
+            // another request, and a client must not try to reuse it.
+            ApiError::PayloadTooLarge => {
+                res.headers_mut()
+                    .insert(header::CONNECTION, HeaderValue::from_static("close"));
+            }
             _ => {}
         }
         res

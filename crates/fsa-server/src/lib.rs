@@ -12,6 +12,7 @@
 //! - [`standing`]: whether a token's user still stands as the token says.
 //! - [`moves`]: scheduling, reading and cancelling tenant moves.
 //! - [`onboarding`]: tenant creation and admin reads, shared with the CLI.
+//! - [`openapi`]: the document's common problem responses and create bodies.
 //! - [`routes`]: one module per resource; each returns an `OpenApiRouter`
 //!   so `/openapi.json` is generated from the handlers themselves.
 
@@ -24,6 +25,7 @@ pub mod limiter;
 pub mod login_limits;
 pub mod moves;
 pub mod onboarding;
+pub mod openapi;
 pub mod passwords;
 pub mod routes;
 pub mod standing;
@@ -43,8 +45,7 @@ use fsa_store::catalog::open_catalog;
 use tokio::net::TcpListener;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::trace::TraceLayer;
-use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
-use utoipa::{Modify, OpenApi};
+use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_swagger_ui::SwaggerUi;
 
@@ -53,51 +54,15 @@ use crate::config::Config;
 use crate::error::{PROBLEM_JSON, problem};
 use crate::state::AppState;
 
-#[derive(OpenApi)]
-#[openapi(
-    info(title = "fsa", description = "Multi-tenant Field Service Automation API. Errors are application/problem+json with a `code`."),
-    modifiers(&BearerSchemes)
-)]
-struct ApiDoc;
-
-struct BearerSchemes;
-
-impl Modify for BearerSchemes {
-    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
-        let components = openapi.components.get_or_insert_with(Default::default);
-        let bearer = || {
-            SecurityScheme::Http(
-                HttpBuilder::new()
-                    .scheme(HttpAuthScheme::Bearer)
-                    .bearer_format("JWT")
-                    .build(),
-            )
-        };
-        components.add_security_scheme("bearer", bearer());
-        components.add_security_scheme(
-            "admin",
-            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
-        );
-    }
-}
-
 /// The whole HTTP application.
 pub fn app(state: AppState) -> axum::Router {
-    let (routes, openapi) = OpenApiRouter::with_openapi(ApiDoc::openapi())
-        .merge(routes::auth::router())
-        .merge(routes::clients::router())
-        .merge(routes::personnel::router())
-        .merge(routes::work_orders::router())
-        .merge(routes::tasks::router())
-        .merge(routes::users::router())
-        .merge(routes::usage::router())
-        .merge(routes::admin::router())
-        .split_for_parts();
+    let (routes, openapi) = api_routes().split_for_parts();
+    let openapi = openapi::finish(openapi, &onboarding::region_names(&state.router));
     let body_limit = state.config.body_limit_bytes;
     routes
         .route("/health", get(routes::health::health))
         .route("/ready", get(routes::health::ready))
-        .merge(SwaggerUi::new("/docs").url("/openapi.json", openapi))
+        .merge(SwaggerUi::new("/docs").external_url_unchecked("/openapi.json", openapi))
         .fallback(|| async { problem(StatusCode::NOT_FOUND, "route_not_found", "no such route") })
         .layer(DefaultBodyLimit::max(body_limit))
         .layer(middleware::from_fn(retry_moved_reads))
@@ -111,6 +76,25 @@ pub fn app(state: AppState) -> axum::Router {
         }))
         .layer(TraceLayer::new_for_http())
         .with_state(state)
+}
+
+/// Every documented route, with the document generated from the handlers.
+fn api_routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::with_openapi(openapi::ApiDoc::openapi())
+        .merge(routes::auth::router())
+        .merge(routes::clients::router())
+        .merge(routes::personnel::router())
+        .merge(routes::work_orders::router())
+        .merge(routes::tasks::router())
+        .merge(routes::users::router())
+        .merge(routes::usage::router())
+        .merge(routes::admin::router())
+}
+
+/// The OpenAPI document `/openapi.json` serves, for a deployment that
+/// accepts `regions`.
+pub fn openapi_document(regions: &[String]) -> serde_json::Value {
+    openapi::finish(api_routes().split_for_parts().1, regions)
 }
 
 /// Runs a read (GET, HEAD) once more when it found its tenant moved to

@@ -106,10 +106,23 @@ pub fn known_region(router: &Router, r: &Region) -> bool {
         || router.servers().all().any(|s| &s.region == r)
 }
 
+/// The names of every region [`known_region`] accepts.
+pub fn region_names(router: &Router) -> Vec<String> {
+    let mut names: Vec<String> = ["EU", "US", "ASIA", "default"]
+        .into_iter()
+        .map(String::from)
+        .collect();
+    for s in router.servers().all() {
+        if !names.iter().any(|n| n == s.region.as_str()) {
+            names.push(s.region.as_str().to_owned());
+        }
+    }
+    names
+}
+
 /// Creates a tenant and its first admin user.
 pub async fn create_tenant(router: &Router, req: CreateTenant) -> Result<TenantView, ApiError> {
-    let slug =
-        Slug::parse(req.slug.trim()).map_err(|e| ApiError::validation("slug", e.to_string()))?;
+    let slug = Slug::parse(&req.slug).map_err(|e| ApiError::validation("slug", e.to_string()))?;
     let name = text("name", req.name, 200)?;
     let region = req.region.unwrap_or_else(Region::default_region);
     if !known_region(router, &region) {

@@ -46,7 +46,7 @@ async fn list_tenants(
     Ok(Json(onboarding::tenant_views(&app.router).await?))
 }
 
-#[utoipa::path(get, path = "/admin/tenants/{slug}", tag = "admin", params(("slug" = String, Path)), security(("admin" = [])),
+#[utoipa::path(get, path = "/admin/tenants/{slug}", tag = "admin", params(("slug" = String, Path, pattern = "^[a-z]([a-z0-9-]{0,61}[a-z0-9])$")), security(("admin" = [])),
     responses((status = 200, body = TenantView), (status = 404)))]
 async fn get_tenant(
     State(app): State<AppState>,
@@ -58,7 +58,7 @@ async fn get_tenant(
 
 /// Changes a tenant's plan or region, or suspends it (`state`: `suspended`
 /// or `active`); the answer lists the limits the tenant is now over.
-#[utoipa::path(patch, path = "/admin/tenants/{slug}", tag = "admin", params(("slug" = String, Path)), request_body = PatchTenant,
+#[utoipa::path(patch, path = "/admin/tenants/{slug}", tag = "admin", params(("slug" = String, Path, pattern = "^[a-z]([a-z0-9-]{0,61}[a-z0-9])$")), request_body = PatchTenant,
     security(("admin" = [])), responses((status = 200, body = PlanChange), (status = 404), (status = 409, description = "needs a move")))]
 async fn patch_tenant(
     State(app): State<AppState>,
@@ -81,7 +81,7 @@ async fn list_placements(
 }
 
 /// Moves a tenant online to another placement: 202 with the move's id.
-#[utoipa::path(post, path = "/admin/tenants/{slug}/move", tag = "admin", params(("slug" = String, Path)), request_body = MoveBody,
+#[utoipa::path(post, path = "/admin/tenants/{slug}/move", tag = "admin", params(("slug" = String, Path, pattern = "^[a-z]([a-z0-9-]{0,61}[a-z0-9])$")), request_body = MoveBody,
     security(("admin" = [])), responses((status = 202, body = MoveStarted), (status = 404), (status = 409, description = "a move is in progress or pre-flight failed")))]
 async fn move_tenant(
     State(app): State<AppState>,

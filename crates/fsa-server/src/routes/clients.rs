@@ -103,7 +103,7 @@ async fn update(
 
 /// Deletes a client no work order refers to (409 `in_use` otherwise).
 #[utoipa::path(delete, path = "/api/v1/clients/{id}", tag = "clients", params(("id" = Uuid, Path)), security(("bearer" = [])),
-    responses((status = 204), (status = 404), (status = 409)))]
+    responses((status = 204), (status = 404), (status = 409, description = "`in_use`: a work order refers to the client")))]
 async fn delete(
     State(app): State<AppState>,
     caller: Caller,

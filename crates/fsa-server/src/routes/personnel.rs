@@ -110,7 +110,7 @@ async fn update(
 }
 
 #[utoipa::path(delete, path = "/api/v1/personnel/{id}", tag = "personnel", params(("id" = Uuid, Path)), security(("bearer" = [])),
-    responses((status = 204), (status = 404), (status = 409)))]
+    responses((status = 204), (status = 404), (status = 409, description = "`in_use`: a work order or task is assigned to them")))]
 async fn delete(
     State(app): State<AppState>,
     caller: Caller,

@@ -80,7 +80,7 @@ async fn get(
 }
 
 #[utoipa::path(patch, path = "/api/v1/users/{id}", tag = "users", params(("id" = Uuid, Path)), request_body = PatchUser,
-    security(("bearer" = [])), responses((status = 200, body = User), (status = 404)))]
+    security(("bearer" = [])), responses((status = 200, body = User), (status = 404), (status = 409, description = "`last_admin`: the tenant's last admin demoted or deactivated")))]
 async fn update(
     State(app): State<AppState>,
     caller: Caller,
@@ -114,7 +114,7 @@ async fn update(
 }
 
 #[utoipa::path(delete, path = "/api/v1/users/{id}", tag = "users", params(("id" = Uuid, Path)), security(("bearer" = [])),
-    responses((status = 204), (status = 404), (status = 409)))]
+    responses((status = 204), (status = 404), (status = 409, description = "`self_delete`: a user cannot delete themselves")))]
 async fn delete(
     State(app): State<AppState>,
     caller: Caller,

@@ -14,7 +14,9 @@ use utoipa_axum::routes;
 use uuid::Uuid;
 
 use crate::auth::Caller;
-use crate::dto::{WorkOrderBody, WorkOrderQuery, nullable_text, opt_text, required_text, ts};
+use crate::dto::{
+    WorkOrderBody, WorkOrderQuery, WorkOrderSort, nullable_text, opt_text, required_text, ts,
+};
 use crate::error::ApiError;
 use crate::extract::{ApiJson, ApiPath, ApiQuery, PageJson};
 use crate::state::AppState;
@@ -77,15 +79,9 @@ async fn list(
     caller: Caller,
     ApiQuery(q): ApiQuery<WorkOrderQuery>,
 ) -> Result<PageJson<Page<WorkOrder>>, ApiError> {
-    let sort = match q.sort.as_deref() {
-        None | Some("created_at") | Some("-created_at") => Sort::CreatedAt,
-        Some("due_date") => Sort::DueDate,
-        Some(other) => {
-            return Err(ApiError::bad_request(
-                "invalid_query",
-                format!("sort `{other}` is not created_at or due_date"),
-            ));
-        }
+    let sort = match q.sort {
+        None | Some(WorkOrderSort::CreatedAt | WorkOrderSort::NewestFirst) => Sort::CreatedAt,
+        Some(WorkOrderSort::DueDate) => Sort::DueDate,
     };
     let cursor = q
         .cursor
@@ -166,7 +162,7 @@ async fn get(
 /// next statuses when the lifecycle forbids it). A technician may change only
 /// the status and attributes of orders assigned to them.
 #[utoipa::path(patch, path = "/api/v1/work-orders/{id}", tag = "work orders", params(("id" = Uuid, Path)), request_body = WorkOrderBody,
-    security(("bearer" = [])), responses((status = 200, body = WorkOrder), (status = 404), (status = 409)))]
+    security(("bearer" = [])), responses((status = 200, body = WorkOrder), (status = 404), (status = 409, description = "`invalid_transition`: the lifecycle does not allow the status change; `allowed` lists those it does")))]
 async fn update(
     State(app): State<AppState>,
     caller: Caller,

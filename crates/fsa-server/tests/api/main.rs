@@ -4,6 +4,7 @@ mod bad_input;
 mod concurrent_patch;
 mod isolation;
 mod limits;
+mod spec;
 mod story;
 mod tokens;
 
