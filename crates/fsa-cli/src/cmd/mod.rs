@@ -34,6 +34,23 @@ pub async fn state(config: Config) -> anyhow::Result<AppState> {
 }
 
 /// Prints `value` as pretty JSON.
+/// Prints rows under a header as plain columns as wide as their widest
+/// cell, so a long name shifts its column rather than the ones after it.
+pub fn print_table<const N: usize>(header: [&str; N], rows: impl IntoIterator<Item = [String; N]>) {
+    let mut table = comfy_table::Table::new();
+    table
+        .load_style(comfy_table::presets::NOTHING)
+        .set_content_arrangement(comfy_table::ContentArrangement::Disabled)
+        .set_header(header);
+    for row in rows {
+        table.add_row(row);
+    }
+    for column in table.column_iter_mut() {
+        column.set_padding((0, 2));
+    }
+    println!("{}", table.trim_fmt());
+}
+
 pub fn print_json<T: Serialize>(value: &T) -> anyhow::Result<()> {
     println!("{}", serde_json::to_string_pretty(value)?);
     Ok(())

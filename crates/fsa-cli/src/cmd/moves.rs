@@ -214,20 +214,18 @@ pub async fn run(config: Config, cmd: Command) -> anyhow::Result<()> {
             if json {
                 super::print_json(&views)?;
             } else {
-                println!(
-                    "{:<38} {:<20} {:<12} {:<10} CREATED",
-                    "ID", "TENANT", "STATE", "TARGET"
+                super::print_table(
+                    ["ID", "TENANT", "STATE", "TARGET", "CREATED"],
+                    views.into_iter().map(|v| {
+                        [
+                            v.id.to_string(),
+                            v.tenant,
+                            v.state,
+                            v.target,
+                            v.created_at.0.to_rfc3339(),
+                        ]
+                    }),
                 );
-                for v in views {
-                    println!(
-                        "{:<38} {:<20} {:<12} {:<10} {}",
-                        v.id,
-                        v.tenant,
-                        v.state,
-                        v.target,
-                        v.created_at.0.to_rfc3339()
-                    );
-                }
             }
         }
         Command::Show { id, json } => {

@@ -21,21 +21,19 @@ pub async fn run(config: Config, cmd: Command) -> anyhow::Result<()> {
     if json {
         super::print_json(&ps)?;
     } else {
-        println!(
-            "{:<28} {:<10} {:<8} {:<10} {:>8} DATABASE",
-            "NAME", "KIND", "REGION", "SERVER", "TENANTS"
+        super::print_table(
+            ["NAME", "KIND", "REGION", "SERVER", "TENANTS", "DATABASE"],
+            ps.into_iter().map(|p| {
+                [
+                    p.name,
+                    p.kind.to_string(),
+                    p.region.to_string(),
+                    p.server,
+                    p.tenant_count.unwrap_or(0).to_string(),
+                    p.database,
+                ]
+            }),
         );
-        for p in ps {
-            println!(
-                "{:<28} {:<10} {:<8} {:<10} {:>8} {}",
-                p.name,
-                p.kind,
-                p.region,
-                p.server,
-                p.tenant_count.unwrap_or(0),
-                p.database
-            );
-        }
     }
     state.router.close().await;
     Ok(())

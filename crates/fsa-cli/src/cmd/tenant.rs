@@ -110,16 +110,19 @@ pub async fn run(config: Config, cmd: Command) -> anyhow::Result<()> {
             if json {
                 super::print_json(&ts)?;
             } else {
-                println!(
-                    "{:<24} {:<11} {:<8} {:<8} {:<24} {:>5}",
-                    "SLUG", "PLAN", "REGION", "STATE", "PLACEMENT", "EPOCH"
+                super::print_table(
+                    ["SLUG", "PLAN", "REGION", "STATE", "PLACEMENT", "EPOCH"],
+                    ts.into_iter().map(|t| {
+                        [
+                            t.slug,
+                            t.plan.to_string(),
+                            t.region.to_string(),
+                            t.state.to_string(),
+                            t.placement.name,
+                            t.epoch.to_string(),
+                        ]
+                    }),
                 );
-                for t in ts {
-                    println!(
-                        "{:<24} {:<11} {:<8} {:<8} {:<24} {:>5}",
-                        t.slug, t.plan, t.region, t.state, t.placement.name, t.epoch
-                    );
-                }
             }
         }
         Command::Show { slug, json } => {
