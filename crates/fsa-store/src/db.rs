@@ -2,9 +2,10 @@
 //!
 //! fsa keeps one SQL text per query where the dialects agree (both accept
 //! `$1` placeholders, `RETURNING`, row values, `NULLS LAST`) and chooses per
-//! engine where they do not. [`on_conn!`] expands the same block once per
-//! engine, so each arm is checked and compiled with concrete types: no
-//! generic trait bounds, no `Any` driver.
+//! engine where they do not. `on_pool!` (and `on_tx!` for a tenant
+//! transaction) expands the same block once per engine, so each arm is
+//! checked and compiled with concrete types: no generic trait bounds, no
+//! `Any` driver.
 
 use sqlx::{PgPool, SqlitePool};
 

@@ -1,8 +1,8 @@
 //! fsa's data layer.
 //!
 //! # Layout
-//! - [`db`]: the two engines behind one [`db::Pool`]; the `on_conn!` macro runs
-//!   the same query code against PostgreSQL or SQLite.
+//! - [`db`]: the two engines behind one [`db::Pool`]; the `on_pool!` and
+//!   `on_tx!` macros run the same query code against PostgreSQL or SQLite.
 //! - [`url`]: database URLs that never print their password.
 //! - [`server`]: a database server (a PostgreSQL URL or a folder of SQLite
 //!   files): creating, opening and migrating placement databases on it.
