@@ -44,12 +44,6 @@ pub async fn hash_password_blocking(password: String) -> Result<String, ApiError
         .map_err(|e| ApiError::Internal(e.into()))?
 }
 
-pub async fn verify_password_blocking(password: String, phc: String) -> bool {
-    tokio::task::spawn_blocking(move || verify_password(&password, &phc))
-        .await
-        .unwrap_or(false)
-}
-
 /// The `iss` of fsa's user tokens.
 pub const ISSUER: &str = "fsa";
 /// The `aud` of fsa's user tokens: the tenant API.
@@ -220,7 +214,6 @@ impl FromRequestParts<AppState> for Caller {
         if route.suspended {
             return Err(ApiError::tenant_suspended());
         }
-        state.standing.check(&state.router, tenant, &claims).await?;
         let limits = state.config.limits.for_plan(route.plan);
         let admitted = state.limiter.admit(tenant, limits);
         if admitted.is_err() {
@@ -253,6 +246,8 @@ impl FromRequestParts<AppState> for Caller {
                 retry_after,
             }
         })?;
+        // After admission: a tenant over its rate costs no user lookup.
+        state.standing.check(&state.router, tenant, &claims).await?;
         Ok(Caller {
             tenant,
             slug: claims.ten,

@@ -176,7 +176,7 @@ where
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
-        if parts.uri.path().to_ascii_lowercase().contains("%00") {
+        if parts.uri.path().contains("%00") {
             return Err(ApiError::bad_request(
                 "invalid_path",
                 "a path parameter holds the NUL character",
@@ -204,11 +204,7 @@ where
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
-        if parts
-            .uri
-            .query()
-            .is_some_and(|q| q.to_ascii_lowercase().contains("%00"))
-        {
+        if parts.uri.query().is_some_and(|q| q.contains("%00")) {
             return Err(ApiError::bad_request(
                 "invalid_query",
                 "a query parameter holds the NUL character",

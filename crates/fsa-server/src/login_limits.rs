@@ -102,6 +102,16 @@ impl<K: Eq + Hash + Clone> Buckets<K> {
     }
 }
 
+/// The trimmed, lower-cased start of `s`, at most `max` bytes.
+fn clipped(s: &str, max: usize) -> String {
+    let s = s.trim();
+    let mut end = s.len().min(max);
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    s[..end].to_lowercase()
+}
+
 fn refill(b: &mut Bucket, depth: f64, per_sec: f64, now: Instant) {
     b.tokens = (b.tokens + now.duration_since(b.last).as_secs_f64() * per_sec).min(depth);
     b.last = now;
@@ -138,7 +148,9 @@ impl LoginLimiter {
     pub fn admit(&self, tenant: &str, email: &str, address: IpAddr) -> Result<Attempt, u64> {
         let now = Instant::now();
         let address = block_of(address);
-        let account = (tenant.trim().to_lowercase(), email.trim().to_lowercase());
+        // A key is at most as long as a real slug or email can be: what a
+        // client sends beyond that (up to the body limit) is not kept.
+        let account = (clipped(tenant, 63), clipped(email, 320));
         let l = &self.limits;
         if let Some(depth) = on(l.address_attempts) {
             let per_sec = l.address_refill_per_minute / 60.0;
@@ -194,6 +206,14 @@ fn block_of(ip: IpAddr) -> IpAddr {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn account_keys_are_bounded() {
+        let huge = "É".repeat(100_000);
+        let k = clipped(&huge, 320);
+        assert!(k.len() <= 320 && k.chars().all(|c| c == 'é'));
+        assert_eq!(clipped("  Ann@Example.COM ", 320), "ann@example.com");
+    }
 
     fn limiter(account: u32, address: u32) -> LoginLimiter {
         LoginLimiter::new(LoginLimits {

@@ -301,6 +301,16 @@ pub async fn change_tenant(
                 t.slug
             ))
         })?;
+    // Everything is checked before anything is written: a refused PATCH
+    // changes nothing.
+    let plan = req.plan.unwrap_or(t.plan);
+    let region = req.region.clone().unwrap_or_else(|| t.region.clone());
+    if !known_region(router, &region) {
+        return Err(ApiError::validation(
+            "region",
+            format!("region {region} is not configured"),
+        ));
+    }
     if let Some(state) = req.state {
         let suspend = state == crate::dto::TenantState::Suspended;
         if suspend != t.suspended {
@@ -318,14 +328,6 @@ pub async fn change_tenant(
             over_limit: over_limits(router, &t, limits, t.plan).await?,
             r#move: None,
         });
-    }
-    let plan = req.plan.unwrap_or(t.plan);
-    let region = req.region.unwrap_or_else(|| t.region.clone());
-    if !known_region(router, &region) {
-        return Err(ApiError::validation(
-            "region",
-            format!("region {region} is not configured"),
-        ));
     }
     if region != t.region || plan.placement_kind() != placement.kind {
         let reason = format!("{} → {} in {}", t.plan, plan, region);

@@ -20,7 +20,7 @@ use crate::auth::{hash_password, verify_password};
 use crate::error::ApiError;
 
 pub struct Passwords {
-    permits: Semaphore,
+    permits: Arc<Semaphore>,
     /// A hash of a password nobody knows, with the default parameters.
     dummy: Arc<OnceLock<String>>,
     /// Verifications run (real or dummy), for tests and metrics.
@@ -36,7 +36,7 @@ impl Passwords {
             concurrency
         };
         Passwords {
-            permits: Semaphore::new(n),
+            permits: Arc::new(Semaphore::new(n)),
             dummy: Arc::new(OnceLock::new()),
             verifications: AtomicU64::new(0),
         }
@@ -44,10 +44,13 @@ impl Passwords {
 
     /// Hashes a new password (argon2id, random salt).
     pub async fn hash(&self, password: String) -> Result<String, ApiError> {
-        let _permit = self.permit().await?;
-        tokio::task::spawn_blocking(move || hash_password(&password))
-            .await
-            .map_err(|e| ApiError::Internal(e.into()))?
+        let permit = self.permit().await?;
+        tokio::task::spawn_blocking(move || {
+            let _permit = permit;
+            hash_password(&password)
+        })
+        .await
+        .map_err(|e| ApiError::Internal(e.into()))?
     }
 
     /// Whether `password` matches the PHC string `phc`.
@@ -77,25 +80,32 @@ impl Passwords {
     }
 
     async fn verify_inner(&self, password: String, phc: Option<String>) -> bool {
-        let Ok(_permit) = self.permit().await else {
+        let Ok(permit) = self.permit().await else {
             return false;
         };
         self.verifications.fetch_add(1, Ordering::Relaxed);
         let dummy = self.dummy.clone();
-        tokio::task::spawn_blocking(move || match phc {
-            Some(p) => verify_password(&password, &p),
-            None => {
-                verify_password(&password, dummy_hash(&dummy));
-                false
+        tokio::task::spawn_blocking(move || {
+            let _permit = permit;
+            match phc {
+                Some(p) => verify_password(&password, &p),
+                None => {
+                    verify_password(&password, dummy_hash(&dummy));
+                    false
+                }
             }
         })
         .await
         .unwrap_or(false)
     }
 
-    async fn permit(&self) -> Result<tokio::sync::SemaphorePermit<'_>, ApiError> {
+    /// A permit owned by the blocking task that does the work: a client
+    /// that hangs up drops its request, not the permit, so the work that
+    /// still runs stays counted.
+    async fn permit(&self) -> Result<tokio::sync::OwnedSemaphorePermit, ApiError> {
         self.permits
-            .acquire()
+            .clone()
+            .acquire_owned()
             .await
             .map_err(|e| ApiError::Internal(e.into()))
     }

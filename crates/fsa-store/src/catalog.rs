@@ -171,6 +171,17 @@ impl Catalog {
         Ok(on_pool!(&self.pool, c => sqlx::query_as(SQL).fetch_all(c).await?))
     }
 
+    /// How many tenants other than `except` the catalog places on a placement.
+    pub async fn tenants_on_placement(
+        &self,
+        placement: Uuid,
+        except: TenantId,
+    ) -> Result<i64, StoreError> {
+        Ok(on_pool!(&self.pool, c => sqlx::query_scalar(
+            "SELECT count(*) FROM tenants WHERE placement_id = $1 AND id <> $2")
+            .bind(placement).bind(except.as_uuid()).fetch_one(c).await?))
+    }
+
     pub async fn tenant_by_slug(&self, slug: &str) -> Result<Option<Tenant>, StoreError> {
         const SQL: &str = "SELECT id, slug, name, plan, region, placement_id, epoch, state, isolation_requested, suspended, created_at, updated_at FROM tenants WHERE slug = $1";
         Ok(on_pool!(&self.pool, c => sqlx::query_as(SQL).bind(slug).fetch_optional(c).await?))

@@ -609,5 +609,9 @@ mod tests {
         assert_ne!(fa, fb);
         assert_eq!(fit_name("shared_eu_1", MAX_DB_NAME), "shared_eu_1");
         assert_eq!(fa, fit_name(&a, MAX_DB_NAME), "the same name every time");
+        // A name of multi-byte characters is cut on a character boundary.
+        let wide = "é".repeat(40);
+        let fw = fit_name(&wide, MAX_DB_NAME);
+        assert!(fw.len() <= MAX_DB_NAME && fw.starts_with("éé"), "{fw}");
     }
 }

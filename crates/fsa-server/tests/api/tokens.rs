@@ -449,6 +449,17 @@ async fn suspension(backend: Backend) {
     let neighbour = app.login_admin("tok-nbr").await;
     assert_eq!(me_status(&app, &token).await.0, 200);
 
+    // A PATCH refused for another of its fields suspends nothing.
+    let (s, b) = app
+        .patch(
+            "/admin/tenants/tok-sus",
+            &app.admin_token,
+            json!({"state": "suspended", "region": "NOWHERE"}),
+        )
+        .await;
+    assert_problem(s, &b, 422, "validation_failed");
+    assert_eq!(me_status(&app, &token).await.0, 200, "still served");
+
     let (s, b) = app
         .patch(
             "/admin/tenants/tok-sus",

@@ -211,11 +211,6 @@ impl Mover {
         self
     }
 
-    /// The name this mover writes as the holder of the leases it takes.
-    pub fn owner(&self) -> &str {
-        &self.owner
-    }
-
     async fn pause(&self, point: &'static str) {
         if let Some(h) = &self.hook {
             h(point).await;
@@ -259,10 +254,9 @@ impl Mover {
                 && self
                     .router
                     .catalog()
-                    .tenants()
+                    .tenants_on_placement(p.id, tenant.tenant_id())
                     .await?
-                    .iter()
-                    .any(|x| x.placement_id == p.id && x.id != tenant.id)
+                    > 0
             {
                 return Err(MoveError::Preflight(format!(
                     "dedicated placement {} already holds a tenant",
@@ -475,12 +469,9 @@ impl Mover {
             }
             if target.kind == PlacementKind::Dedicated {
                 let others = catalog
-                    .tenants()
+                    .tenants_on_placement(target.id, tenant)
                     .await?
-                    .into_iter()
-                    .filter(|x| x.placement_id == target.id && x.id != t)
-                    .count() as i64;
-                let others = others.max(d.other_tenants(t).await?);
+                    .max(d.other_tenants(t).await?);
                 if others > 0 {
                     return Err(MoveError::Preflight(format!(
                         "dedicated placement {} already holds a tenant",
@@ -496,9 +487,17 @@ impl Mover {
                     target.name
                 )));
             }
+            // Only a tenant active at the source moves.
+            let epoch = match s.state(t).await? {
+                Some((st, epoch, _)) if st == "active" => epoch,
+                other => {
+                    return Err(MoveError::Preflight(format!(
+                        "the source holds the tenant in state {other:?}"
+                    )));
+                }
+            };
             // Leftovers of an earlier attempt go first.
             clear_tenant(&mut d, t).await?;
-            let epoch = s.state(t).await?.map_or(1, |x| x.1);
             d.put_state(t, "moving_in", epoch, INITIAL_WO_NUMBER)
                 .await?;
             drop((s, d));

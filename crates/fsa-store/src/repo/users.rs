@@ -180,19 +180,15 @@ pub async fn standing(tx: &mut TenantTx, id: Uuid) -> Result<Option<Standing>, S
 /// serialises writers already.
 async fn lock_admins_then(tx: &mut TenantTx, id: Uuid) -> Result<User, StoreError> {
     let tenant = tx.tenant().as_uuid();
-    let row: Option<User> = on_tx!(tx, c => {
+    on_tx!(tx, c => {
         if crate::db::is_pg(&*c) {
             sqlx::query(
                 "SELECT id FROM users WHERE tenant_id = $1 AND role = 'admin' AND is_active
                  ORDER BY id FOR NO KEY UPDATE")
                 .bind(tenant).fetch_all(&mut *c).await?;
         }
-        sqlx::query_as(sql!(c,
-            pg: concat!("SELECT ", cols!(), " FROM users WHERE tenant_id = $1 AND id = $2 FOR NO KEY UPDATE"),
-            sqlite: concat!("SELECT ", cols!(), " FROM users WHERE tenant_id = $1 AND id = $2")))
-            .bind(tenant).bind(id).fetch_optional(&mut *c).await?
     });
-    row.ok_or(StoreError::NotFound { entity: "user" })
+    get_for_update(tx, id).await
 }
 
 /// Fails with [`StoreError::LastAdmin`] unless an active admin other than
@@ -226,13 +222,4 @@ pub async fn delete(tx: &mut TenantTx, id: Uuid) -> Result<(), StoreError> {
     } else {
         Ok(())
     }
-}
-
-/// How many users the tenant has with each role.
-pub async fn count_admins(tx: &mut TenantTx) -> Result<i64, StoreError> {
-    let tenant = tx.tenant().as_uuid();
-    Ok(
-        on_tx!(tx, c => sqlx::query_scalar("SELECT count(*) FROM users WHERE tenant_id = $1 AND role = 'admin' AND is_active = true")
-        .bind(tenant).fetch_one(&mut *c).await?),
-    )
 }
