@@ -293,6 +293,60 @@ async fn cancelled_move_on_postgres() {
     router.close().await;
 }
 
+/// A source whose state row does not hold the tenant as active (it moved
+/// out, or is half-way in) is never copied from: the move rolls back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_source_not_holding_the_tenant_as_active_is_refused() {
+    use fsa_store::mover::{MoveRequest, Mover, Target};
+
+    let dir = tempfile::tempdir().unwrap();
+    let url = DbUrl::new(format!("sqlite://{}/catalog.db", dir.path().display()));
+    let router = router_for(&url, "").await;
+    let t = onboard(&router, "not-active").await;
+    one_work_order(&router, t).await;
+    let route = router.route(t).await.unwrap();
+    let handle = router.placement(route.placement_id).await.unwrap();
+    let admin = router
+        .servers()
+        .get(&handle.placement.server)
+        .unwrap()
+        .open_admin_connection_pool(&handle.placement.db_name)
+        .await
+        .unwrap();
+    on_pool!(&admin, c => sqlx::query("UPDATE tenant_state SET state = 'moved_out' WHERE tenant_id = $1")
+        .bind(t.as_uuid()).execute(c).await.unwrap().rows_affected());
+    let tenant = router.catalog().tenant_by_id(t).await.unwrap().unwrap();
+    let mover = Mover::new(router.clone());
+    let req = MoveRequest {
+        to: Target::Kind(fsa_core::PlacementKind::Dedicated),
+        region: None,
+        cleanup_after: std::time::Duration::ZERO,
+        requested_by: "test".into(),
+        reason: "refused source".into(),
+        plan_after: None,
+    };
+    let planned = mover.plan(&tenant, req).await.unwrap();
+    let m = mover.run(planned.id).await.unwrap();
+    assert_eq!(m.state, "rolled_back");
+    assert!(
+        m.error
+            .as_deref()
+            .unwrap_or_default()
+            .contains("the source holds the tenant in state"),
+        "refused before copying: {:?}",
+        m.error
+    );
+    let report: serde_json::Value = serde_json::from_str(&m.report).unwrap();
+    assert_eq!(report["bytes"], 0, "nothing was copied: {report}");
+    let after = router.catalog().tenant_by_id(t).await.unwrap().unwrap();
+    assert_eq!(
+        (after.placement_id, after.epoch),
+        (tenant.placement_id, tenant.epoch)
+    );
+    admin.close().await;
+    router.close().await;
+}
+
 /// A lease stolen at each pause point of a move (another owner written into
 /// the catalog, as a second process taking over would): the first driver
 /// stops before its next step, having switched nothing it should not; a new
