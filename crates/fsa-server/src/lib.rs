@@ -199,7 +199,7 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let router = state.router.clone();
-    moves::resume_in_background(router.clone());
+    fsa_move::resume::resume_in_background(router.clone());
     let passwords = state.passwords.clone();
     tokio::spawn(async move { passwords.warm().await });
     // The peer address reaches handlers (login limits count per address).

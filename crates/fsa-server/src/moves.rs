@@ -5,11 +5,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use fsa_core::{Plan, Region};
+use fsa_move::ledger::MoveRecord;
+use fsa_move::{MoveRequest, Mover, Target};
 use fsa_store::Router;
 use fsa_store::Ts;
 use fsa_store::catalog::Tenant;
-use fsa_store::mover::{MoveRequest, Mover, Target};
-use fsa_store::moves_catalog::MoveRecord;
 use serde::Serialize;
 use utoipa::ToSchema;
 use uuid::Uuid;
@@ -61,14 +61,14 @@ pub async fn view(router: &Router, m: MoveRecord) -> Result<MoveView, ApiError> 
         tenant_id: m.tenant_id,
         from: m.from_placement,
         to: m.to_placement,
-        target: m.target,
+        target: m.target.to_string(),
         region: m.target_region,
-        state: m.state,
+        state: m.state.to_string(),
         requested_by: m.requested_by,
         reason: m.reason,
         plan_after: m.plan_after,
         error: m.error,
-        report: serde_json::from_str(&m.report).unwrap_or(serde_json::Value::Null),
+        report: serde_json::to_value(&m.report).unwrap_or(serde_json::Value::Null),
         created_at: m.created_at,
         switched_at: m.switched_at,
         finished_at: m.finished_at,
@@ -152,8 +152,8 @@ pub fn request(
     })
 }
 
-pub fn move_error(e: fsa_store::mover::MoveError) -> ApiError {
-    use fsa_store::mover::MoveError;
+pub fn move_error(e: fsa_move::MoveError) -> ApiError {
+    use fsa_move::MoveError;
     match e {
         MoveError::Store(fsa_store::StoreError::Conflict { .. }) => ApiError::Conflict {
             code: "move_in_progress",
@@ -173,25 +173,6 @@ pub fn move_error(e: fsa_store::mover::MoveError) -> ApiError {
             detail: e.to_string(),
         },
     }
-}
-
-/// Resumes or rolls back unfinished moves, in the background: at start, and
-/// then every minute for moves whose process died elsewhere (their lease ran
-/// out). Moves another live process runs are left to it.
-pub fn resume_in_background(router: Arc<Router>) {
-    tokio::spawn(async move {
-        let mover = Mover::new(router);
-        loop {
-            match mover.resume_all().await {
-                Ok(ms) if !ms.is_empty() => {
-                    tracing::info!(moves = ms.len(), "unfinished moves resumed")
-                }
-                Ok(_) => {}
-                Err(e) => tracing::error!(error = %e, "resuming unfinished moves failed"),
-            }
-            tokio::time::sleep(Duration::from_secs(60)).await;
-        }
-    });
 }
 
 #[cfg(test)]

@@ -345,7 +345,7 @@ pub async fn change_tenant(
             over_limit: over_limits(router, &t, limits, plan).await?,
             r#move: Some(crate::moves::MoveStarted {
                 id: m.id,
-                state: m.state,
+                state: m.state.to_string(),
             }),
         });
     }

@@ -156,7 +156,7 @@ pub fn is_unreachable(e: &sqlx::Error) -> bool {
 /// Maps a constraint violation of a write to a domain error. `uniques` and
 /// `references` pair constraint names (or, on SQLite, column lists as they
 /// appear in its messages) with the error to give.
-pub(crate) fn map_constraint(
+pub fn map_constraint(
     e: sqlx::Error,
     uniques: &[(&str, StoreError)],
     references: &[(&str, StoreError)],

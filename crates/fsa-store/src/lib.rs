@@ -26,8 +26,6 @@ pub mod catalog;
 pub mod db;
 pub mod error;
 pub mod json;
-pub mod mover;
-pub mod moves_catalog;
 pub mod page;
 pub mod pools;
 pub mod repo;

@@ -13,8 +13,8 @@ use fsa_store::{Mode, Router, StoreError};
 use fsa_testkit::{PgCluster, TestDb};
 use sqlx::{Connection, Executor, PgConnection};
 
-mod common;
 use common::onboard;
+use fsa_testkit::store as common;
 
 async fn router_for(url: &DbUrl, prefix: &str) -> Result<Arc<Router>, StoreError> {
     common::try_router(url, prefix, RouterSettings::default()).await

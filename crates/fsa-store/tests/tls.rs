@@ -12,7 +12,7 @@ use fsa_store::url::DbUrl;
 use fsa_testkit::PgCluster;
 use sqlx::{ConnectOptions, Connection};
 
-mod common;
+use fsa_testkit::store as common;
 
 fn url(host: &str, cluster: &PgCluster, db: &str, query: &str) -> DbUrl {
     DbUrl::new(format!(

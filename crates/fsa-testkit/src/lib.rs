@@ -8,9 +8,12 @@
 //!   free port), for tests that need another server or one to stop.
 //! - [`TestApp`]: the service running on port 0 over SQLite or PostgreSQL,
 //!   with an HTTP client and helpers.
+//! - [`store`]: a router over one server and a tenant onboarded on it, for
+//!   the store's and the mover's own tests.
 
 mod app;
 mod cluster;
+pub mod store;
 
 pub use app::{Backend, Json, TestApp};
 pub use cluster::PgCluster;

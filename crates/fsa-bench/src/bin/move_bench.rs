@@ -17,10 +17,8 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, bail};
 use clap::Parser;
 use fsa_core::PlacementKind;
-use fsa_store::mover::rows::{
-    ClientRow, FileRow, PersonnelRow, TableRow, TaskRow, UserRow, WorkOrderRow,
-};
-use fsa_store::mover::{MoveRequest, Mover, Report, Target};
+use fsa_move::rows::{ClientRow, FileRow, PersonnelRow, TableRow, TaskRow, UserRow, WorkOrderRow};
+use fsa_move::{MoveRequest, Mover, Report, Target};
 use fsa_store::{Router, Ts};
 use futures::StreamExt;
 use serde_json::json;
@@ -198,7 +196,7 @@ async fn load_tenant(
 
 async fn tenant_rows(conn: &mut PgConnection, tenant: Uuid) -> anyhow::Result<i64> {
     let mut n = 0i64;
-    for table in fsa_store::mover::rows::TABLES {
+    for table in fsa_move::rows::TABLES {
         let c: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
             "SELECT count(*) FROM {table} WHERE tenant_id = $1"
         )))
@@ -363,7 +361,7 @@ async fn move_once(router: &Arc<Router>, slug: &str) -> anyhow::Result<MoveOutco
             done.error.as_deref().unwrap_or("")
         );
     }
-    let report: Report = serde_json::from_str(&done.report).context("move report")?;
+    let report: Report = done.report.clone();
     let to_switch_ms = done
         .switched_at
         .map(|Ts(s)| (s - wall0).num_microseconds().unwrap_or(0) as f64 / 1000.0)

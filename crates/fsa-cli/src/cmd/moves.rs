@@ -3,9 +3,9 @@
 use std::sync::{Arc, Mutex};
 
 use fsa_core::Region;
+use fsa_move::{Mover, Progress};
 use fsa_server::config::Config;
 use fsa_server::moves;
-use fsa_store::mover::{Mover, Progress};
 use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
 use uuid::Uuid;
 
@@ -204,7 +204,7 @@ pub async fn run(config: Config, cmd: Command) -> anyhow::Result<()> {
     match cmd {
         Command::List { json } => {
             let mut views = Vec::new();
-            for m in router.catalog().moves(100).await? {
+            for m in fsa_move::Ledger::new(router.catalog()).moves(100).await? {
                 views.push(
                     moves::view(router, m)
                         .await
@@ -229,8 +229,7 @@ pub async fn run(config: Config, cmd: Command) -> anyhow::Result<()> {
             }
         }
         Command::Show { id, json } => {
-            let m = router
-                .catalog()
+            let m = fsa_move::Ledger::new(router.catalog())
                 .get_move(id)
                 .await?
                 .ok_or_else(|| anyhow::anyhow!("no move {id}"))?;
@@ -265,12 +264,14 @@ pub async fn run(config: Config, cmd: Command) -> anyhow::Result<()> {
             }
         }
         Command::Cancel { id, json } => {
-            let m = router
-                .catalog()
+            let m = fsa_move::Ledger::new(router.catalog())
                 .get_move(id)
                 .await?
                 .ok_or_else(|| anyhow::anyhow!("no move {id}"))?;
-            if !router.catalog().request_cancel(id).await? {
+            if !fsa_move::Ledger::new(router.catalog())
+                .request_cancel(id)
+                .await?
+            {
                 anyhow::bail!(
                     "the move is {}; only a move before its switch can be cancelled",
                     m.state

@@ -116,7 +116,7 @@ async fn move_tenant(
         StatusCode::ACCEPTED,
         Json(MoveStarted {
             id: m.id,
-            state: m.state,
+            state: m.state.to_string(),
         }),
     ))
 }
@@ -127,7 +127,10 @@ async fn list_moves(
     _: Operator,
 ) -> Result<Json<Vec<MoveView>>, ApiError> {
     let mut out = Vec::new();
-    for m in app.router.catalog().moves(200).await? {
+    for m in fsa_move::Ledger::new(app.router.catalog())
+        .moves(200)
+        .await?
+    {
         out.push(moves::view(&app.router, m).await?);
     }
     Ok(Json(out))
@@ -140,9 +143,7 @@ async fn get_move(
     _: Operator,
     ApiPath(id): ApiPath<Uuid>,
 ) -> Result<Json<MoveView>, ApiError> {
-    let m = app
-        .router
-        .catalog()
+    let m = fsa_move::Ledger::new(app.router.catalog())
         .get_move(id)
         .await?
         .ok_or(ApiError::NotFound("move"))?;
@@ -157,13 +158,14 @@ async fn cancel_move(
     _: Operator,
     ApiPath(id): ApiPath<Uuid>,
 ) -> Result<(StatusCode, Json<MoveStarted>), ApiError> {
-    let m = app
-        .router
-        .catalog()
+    let m = fsa_move::Ledger::new(app.router.catalog())
         .get_move(id)
         .await?
         .ok_or(ApiError::NotFound("move"))?;
-    if !app.router.catalog().request_cancel(id).await? {
+    if !fsa_move::Ledger::new(app.router.catalog())
+        .request_cancel(id)
+        .await?
+    {
         return Err(ApiError::Conflict {
             code: "not_cancellable",
             detail: format!(
@@ -174,6 +176,9 @@ async fn cancel_move(
     }
     Ok((
         StatusCode::ACCEPTED,
-        Json(MoveStarted { id, state: m.state }),
+        Json(MoveStarted {
+            id,
+            state: m.state.to_string(),
+        }),
     ))
 }

@@ -27,9 +27,9 @@ use std::time::Duration;
 use sqlx::{Connection, PgConnection};
 use uuid::Uuid;
 
-use crate::catalog::Catalog;
-use crate::db::Pool;
-use crate::error::StoreError;
+use fsa_store::catalog::Catalog;
+use fsa_store::db::Pool;
+use fsa_store::error::StoreError;
 
 /// How long a move's lease lasts without renewal.
 pub const LEASE_MS: i64 = 30_000;
@@ -70,12 +70,18 @@ impl MoveLease {
         let liveness = match take_liveness(catalog, id).await? {
             Some(l) => l,
             None => {
-                let holder = catalog.move_owner(id).await?.unwrap_or_default();
+                let holder = crate::ledger::Ledger::new(catalog)
+                    .move_owner(id)
+                    .await?
+                    .unwrap_or_default();
                 return Err(Acquire::Held(holder));
             }
         };
         // Nobody alive drives the move: whoever the row names is gone.
-        if !catalog.claim_move(id, owner, LEASE_MS, true).await? {
+        if !crate::ledger::Ledger::new(catalog)
+            .claim_move(id, owner, LEASE_MS, true)
+            .await?
+        {
             return Err(Acquire::Finished);
         }
         let lost = Arc::new(AtomicBool::new(false));
@@ -97,7 +103,10 @@ impl MoveLease {
                         lost.store(true, Ordering::SeqCst);
                         return;
                     }
-                    match catalog.renew_move(id, &owner, LEASE_MS).await {
+                    match crate::ledger::Ledger::new(&catalog)
+                        .renew_move(id, &owner, LEASE_MS)
+                        .await
+                    {
                         Ok(true) => {}
                         Ok(false) => {
                             tracing::warn!(move.id = %id, "lost the lease of a move");
@@ -130,7 +139,10 @@ impl MoveLease {
     /// Succeeds only while this process holds an unexpired lease, by the
     /// catalog's clock. Called before every step of the move.
     pub async fn ensure(&self) -> Result<(), StoreError> {
-        if self.lost.load(Ordering::SeqCst) || !self.catalog.owns_move(self.id, &self.owner).await?
+        if self.lost.load(Ordering::SeqCst)
+            || !crate::ledger::Ledger::new(&self.catalog)
+                .owns_move(self.id, &self.owner)
+                .await?
         {
             self.lost.store(true, Ordering::SeqCst);
             return Err(StoreError::LeaseLost(self.id));
@@ -149,7 +161,9 @@ impl MoveLease {
     /// Gives the lease up (the move ended): the row names no owner, and
     /// the liveness lock is let go.
     pub async fn release(self) {
-        let _ = self.catalog.release_move(self.id, &self.owner).await;
+        let _ = crate::ledger::Ledger::new(&self.catalog)
+            .release_move(self.id, &self.owner)
+            .await;
         self.close().await;
     }
 

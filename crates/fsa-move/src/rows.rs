@@ -13,7 +13,7 @@ use sqlx::types::Json;
 use sqlx::{FromRow, Postgres, Sqlite};
 use uuid::Uuid;
 
-use crate::ts::Ts;
+use fsa_store::ts::Ts;
 
 /// A tenant table the mover copies.
 pub trait TableRow:
@@ -24,6 +24,8 @@ pub trait TableRow:
     + Sized
     + for<'r> FromRow<'r, PgRow>
     + for<'r> FromRow<'r, SqliteRow>
+    + PushRow<Postgres>
+    + PushRow<Sqlite>
     + 'static
 {
     const TABLE: &'static str;
@@ -39,8 +41,6 @@ pub trait TableRow:
     fn id(&self) -> Uuid;
     /// The row's version at its source (read, never copied or hashed).
     fn row_version(&self) -> i64;
-    fn push_pg(&self, b: &mut Separated<'_, Postgres, &'static str>);
-    fn push_sqlite(&self, b: &mut Separated<'_, Sqlite, &'static str>);
 
     /// The size of the row's JSON form, for the report's byte count.
     fn size(&self) -> u64 {
@@ -54,6 +54,12 @@ pub trait TableRow:
         canonical(&v).hash(&mut h);
         h.finish()
     }
+}
+
+/// Binds a row's columns into a multi-row `INSERT … VALUES` of engine `DB`
+/// (one implementation per engine, written once by `table!`).
+pub trait PushRow<DB: sqlx::Database> {
+    fn push(&self, b: &mut Separated<'_, DB, &'static str>);
 }
 
 /// JSON text with object keys sorted at every level.
@@ -121,14 +127,14 @@ macro_rules! table {
             fn row_version(&self) -> i64 {
                 self.row_version
             }
+        }
 
-            fn push_pg(&self, b: &mut Separated<'_, Postgres, &'static str>) {
-                b.push_bind(self.tenant_id);
-                b.push_bind(self.id);
-                $(b.push_bind(self.$col.clone());)+
-            }
-
-            fn push_sqlite(&self, b: &mut Separated<'_, Sqlite, &'static str>) {
+        table!(@push $Row, Postgres, [$($col),+]);
+        table!(@push $Row, Sqlite, [$($col),+]);
+    };
+    (@push $Row:ident, $DB:ty, [$($col:ident),+]) => {
+        impl PushRow<$DB> for $Row {
+            fn push(&self, b: &mut Separated<'_, $DB, &'static str>) {
                 b.push_bind(self.tenant_id);
                 b.push_bind(self.id);
                 $(b.push_bind(self.$col.clone());)+
@@ -173,3 +179,70 @@ pub const TABLES: [&str; 6] = [
     "tasks",
     "file_metadata",
 ];
+
+/// The tables beside the tenant tables that hold rows of a tenant: its
+/// deletions (copied as deletes) and its state row.
+pub const SIDE_TABLES: [&str; 2] = ["tombstones", "tenant_state"];
+
+/// The name of a table that holds a tenant's rows, as this crate spells it:
+/// table names read from a database are checked against it before any SQL
+/// is built with them.
+pub fn tenant_table(name: &str) -> Option<&'static str> {
+    TABLES
+        .iter()
+        .chain(&SIDE_TABLES)
+        .find(|t| **t == name)
+        .copied()
+}
+
+/// Runs `$body` once per tenant table, parents first, with `$R` naming the
+/// table's row type.
+macro_rules! each_table {
+    ($R:ident => $body:expr) => {{
+        {
+            type $R = $crate::rows::UserRow;
+            $body
+        }
+        {
+            type $R = $crate::rows::ClientRow;
+            $body
+        }
+        {
+            type $R = $crate::rows::PersonnelRow;
+            $body
+        }
+        {
+            type $R = $crate::rows::WorkOrderRow;
+            $body
+        }
+        {
+            type $R = $crate::rows::TaskRow;
+            $body
+        }
+        {
+            type $R = $crate::rows::FileRow;
+            $body
+        }
+    }};
+}
+pub(crate) use each_table;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_table_visits_the_tables_in_order() {
+        let mut seen = Vec::new();
+        each_table!(R => seen.push(R::TABLE));
+        assert_eq!(seen, TABLES);
+    }
+
+    #[test]
+    fn only_known_tables_are_named() {
+        assert_eq!(tenant_table("tasks"), Some("tasks"));
+        assert_eq!(tenant_table("tombstones"), Some("tombstones"));
+        assert_eq!(tenant_table("tasks; DROP TABLE users"), None);
+        assert_eq!(tenant_table("pg_class"), None);
+    }
+}

@@ -1,8 +1,6 @@
 //! What the store's integration tests share: a router over one server, and
 //! onboarding a free tenant on it.
 
-#![allow(dead_code)]
-
 use std::sync::Arc;
 
 use fsa_core::{Plan, Region, TenantId};

@@ -13,8 +13,8 @@ use fsa_store::url::DbUrl;
 use fsa_store::{Mode, Router, on_pool};
 use fsa_testkit::TestDb;
 
-mod common;
 use common::{onboard, router_for};
+use fsa_testkit::store as common;
 use uuid::Uuid;
 
 /// A client and one work order for it.
@@ -194,7 +194,7 @@ async fn move_support_on_postgres() {
 /// A move cancelled before its switch rolls back: the source as it was, the
 /// target clean and retired.
 async fn cancel(router: &std::sync::Arc<Router>) {
-    use fsa_store::mover::{MoveRequest, Mover, Target};
+    use fsa_move::{MoveRequest, Mover, Target};
 
     let t = onboard(router, "cancel-me").await;
     one_work_order(router, t).await;
@@ -216,27 +216,34 @@ async fn cancel(router: &std::sync::Arc<Router>) {
     // is left to it, by `run` and by `resume_all`; once that process is
     // gone, the move is taken over at once, its lease unexpired or not.
     let catalog = router.catalog();
-    let elsewhere =
-        fsa_store::mover::lease::MoveLease::acquire(catalog, planned.id, "elsewhere:1:abcd")
-            .await
-            .unwrap();
+    let elsewhere = fsa_move::lease::MoveLease::acquire(catalog, planned.id, "elsewhere:1:abcd")
+        .await
+        .unwrap();
     assert!(matches!(
         mover.run(planned.id).await,
-        Err(fsa_store::mover::MoveError::Owned(h)) if h == "elsewhere:1:abcd"
+        Err(fsa_move::MoveError::Owned(h)) if h == "elsewhere:1:abcd"
     ));
     assert!(mover.resume_all().await.unwrap().is_empty());
     assert!(
-        !catalog
+        !fsa_move::Ledger::new(catalog)
             .claim_move(planned.id, "third:2:abcd", 60_000, false)
             .await
             .unwrap(),
         "a held lease is not taken"
     );
     drop(elsewhere);
-    assert!(router.catalog().request_cancel(planned.id).await.unwrap());
+    assert!(
+        fsa_move::Ledger::new(router.catalog())
+            .request_cancel(planned.id)
+            .await
+            .unwrap()
+    );
     let m = mover.run(planned.id).await.unwrap();
     assert_eq!(
-        catalog.move_owner(m.id).await.unwrap(),
+        fsa_move::Ledger::new(catalog)
+            .move_owner(m.id)
+            .await
+            .unwrap(),
         None,
         "released when finished"
     );
@@ -270,7 +277,10 @@ async fn cancel(router: &std::sync::Arc<Router>) {
     assert_eq!(page.items.len(), 1, "the source kept the tenant's rows");
     tx.commit().await.unwrap();
     assert!(
-        !router.catalog().request_cancel(m.id).await.unwrap(),
+        !fsa_move::Ledger::new(router.catalog())
+            .request_cancel(m.id)
+            .await
+            .unwrap(),
         "a finished move cannot be cancelled"
     );
 }
@@ -297,7 +307,7 @@ async fn cancelled_move_on_postgres() {
 /// out, or is half-way in) is never copied from: the move rolls back.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_source_not_holding_the_tenant_as_active_is_refused() {
-    use fsa_store::mover::{MoveRequest, Mover, Target};
+    use fsa_move::{MoveRequest, Mover, Target};
 
     let dir = tempfile::tempdir().unwrap();
     let url = DbUrl::new(format!("sqlite://{}/catalog.db", dir.path().display()));
@@ -336,7 +346,7 @@ async fn a_source_not_holding_the_tenant_as_active_is_refused() {
         "refused before copying: {:?}",
         m.error
     );
-    let report: serde_json::Value = serde_json::from_str(&m.report).unwrap();
+    let report: serde_json::Value = serde_json::to_value(&m.report).unwrap();
     assert_eq!(report["bytes"], 0, "nothing was copied: {report}");
     let after = router.catalog().tenant_by_id(t).await.unwrap().unwrap();
     assert_eq!(
@@ -353,8 +363,8 @@ async fn a_source_not_holding_the_tenant_as_active_is_refused() {
 /// driver then finishes the move; the tenant was switched exactly once and
 /// lost nothing, and the dedicated source it left is gone.
 async fn stolen_lease(router: &std::sync::Arc<Router>) {
+    use fsa_move::{MoveError, MoveRequest, Mover, PauseHook, Target};
     use fsa_store::StoreError;
-    use fsa_store::mover::{MoveError, MoveRequest, Mover, PauseHook, Target};
 
     const POINTS: [(&str, &str); 8] = [
         ("provisioning", "provisioning"),
@@ -399,10 +409,18 @@ async fn stolen_lease(router: &std::sync::Arc<Router>) {
             matches!(err, MoveError::Store(StoreError::LeaseLost(id)) if id == planned.id),
             "{point}: {err}"
         );
-        let stopped = catalog.get_move(planned.id).await.unwrap().unwrap();
+        let stopped = fsa_move::Ledger::new(&catalog)
+            .get_move(planned.id)
+            .await
+            .unwrap()
+            .unwrap();
         assert_eq!(stopped.state, state_at_point, "{point}: stopped at once");
         assert_eq!(
-            catalog.move_owner(planned.id).await.unwrap().as_deref(),
+            fsa_move::Ledger::new(&catalog)
+                .move_owner(planned.id)
+                .await
+                .unwrap()
+                .as_deref(),
             Some("thief:1:00000000"),
             "{point}: the stopped driver did not take the lease back"
         );
@@ -436,7 +454,7 @@ async fn stolen_lease(router: &std::sync::Arc<Router>) {
                 "{point}: switched exactly once"
             );
             assert_eq!(Some(after.placement_id), end.to_placement);
-            let report: serde_json::Value = serde_json::from_str(&end.report).unwrap();
+            let report: serde_json::Value = serde_json::to_value(&end.report).unwrap();
             let left: i64 = report["cleanup_remaining"]
                 .as_object()
                 .unwrap()

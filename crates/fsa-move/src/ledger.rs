@@ -1,14 +1,29 @@
-//! The catalog's record of tenant moves.
+//! The catalog's record of tenant moves: the `moves` table, its leases,
+//! and the switch (one catalog transaction that checks the lease).
 
 use fsa_core::TenantId;
 use serde::Serialize;
 use sqlx::FromRow;
 use uuid::Uuid;
 
-use crate::catalog::Catalog;
-use crate::error::{StoreError, map_constraint};
-use crate::ts::Ts;
-use crate::{on_pool, sql};
+use fsa_store::catalog::Catalog;
+use fsa_store::error::{StoreError, map_constraint};
+use fsa_store::ts::Ts;
+
+use crate::report::Report;
+use crate::request::Target;
+use crate::state::MoveState;
+use fsa_store::{on_pool, sql};
+
+/// The move rows of a catalog.
+#[derive(Clone, Copy)]
+pub struct Ledger<'a>(&'a Catalog);
+
+impl<'a> Ledger<'a> {
+    pub fn new(catalog: &'a Catalog) -> Self {
+        Ledger(catalog)
+    }
+}
 
 /// A move as the catalog records it.
 #[derive(Debug, Clone, Serialize, FromRow)]
@@ -17,10 +32,12 @@ pub struct MoveRecord {
     pub tenant_id: Uuid,
     pub from_placement: Uuid,
     pub to_placement: Option<Uuid>,
-    /// What was asked for: `shared`, `pooled`, `dedicated` or a placement id.
-    pub target: String,
+    /// What was asked for: a placement kind or a placement.
+    #[sqlx(try_from = "String")]
+    pub target: Target,
     pub target_region: String,
-    pub state: String,
+    #[sqlx(try_from = "String")]
+    pub state: MoveState,
     pub cancel_requested: bool,
     pub cleanup_after_ms: i64,
     pub requested_by: String,
@@ -28,8 +45,8 @@ pub struct MoveRecord {
     /// The plan the tenant takes once switched (a plan change that needed a move).
     pub plan_after: Option<String>,
     pub watermark: Option<i64>,
-    /// The report, as JSON text.
-    pub report: String,
+    #[sqlx(try_from = "String")]
+    pub report: Report,
     pub error: Option<String>,
     pub created_at: Ts,
     pub updated_at: Ts,
@@ -39,7 +56,7 @@ pub struct MoveRecord {
 
 impl MoveRecord {
     pub fn is_finished(&self) -> bool {
-        matches!(self.state.as_str(), "done" | "rolled_back")
+        self.state.is_finished()
     }
 }
 
@@ -71,18 +88,18 @@ macro_rules! cols {
     };
 }
 
-impl Catalog {
+impl Ledger<'_> {
     /// Records a planned move; refused when the tenant has one open.
     pub async fn insert_move(&self, m: &MoveRecord) -> Result<(), StoreError> {
         let busy = || StoreError::Conflict {
             entity: "move",
             detail: "the tenant already has a move in progress",
         };
-        on_pool!(self.pool(), c => {
+        on_pool!(self.0.pool(), c => {
             sqlx::query(concat!("INSERT INTO moves (", cols!(), ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)"))
-                .bind(m.id).bind(m.tenant_id).bind(m.from_placement).bind(m.to_placement).bind(&m.target).bind(&m.target_region)
-                .bind(&m.state).bind(m.cancel_requested).bind(m.cleanup_after_ms).bind(&m.requested_by).bind(&m.reason)
-                .bind(&m.plan_after).bind(m.watermark).bind(&m.report).bind(&m.error).bind(m.created_at).bind(m.updated_at).bind(m.switched_at).bind(m.finished_at)
+                .bind(m.id).bind(m.tenant_id).bind(m.from_placement).bind(m.to_placement).bind(m.target.to_string()).bind(&m.target_region)
+                .bind(m.state.as_str()).bind(m.cancel_requested).bind(m.cleanup_after_ms).bind(&m.requested_by).bind(&m.reason)
+                .bind(&m.plan_after).bind(m.watermark).bind(m.report.to_json()).bind(&m.error).bind(m.created_at).bind(m.updated_at).bind(m.switched_at).bind(m.finished_at)
                 .execute(c).await
                 .map_err(|e| map_constraint(e, &[("moves_one_open_per_tenant", busy()), ("moves.tenant_id", busy())], &[]))?;
         });
@@ -91,34 +108,34 @@ impl Catalog {
 
     pub async fn get_move(&self, id: Uuid) -> Result<Option<MoveRecord>, StoreError> {
         Ok(
-            on_pool!(self.pool(), c => sqlx::query_as(concat!("SELECT ", cols!(), " FROM moves WHERE id = $1")).bind(id).fetch_optional(c).await?),
+            on_pool!(self.0.pool(), c => sqlx::query_as(concat!("SELECT ", cols!(), " FROM moves WHERE id = $1")).bind(id).fetch_optional(c).await?),
         )
     }
 
     /// The newest moves first.
     pub async fn moves(&self, limit: i64) -> Result<Vec<MoveRecord>, StoreError> {
         Ok(
-            on_pool!(self.pool(), c => sqlx::query_as(concat!("SELECT ", cols!(), " FROM moves ORDER BY created_at DESC LIMIT $1")).bind(limit).fetch_all(c).await?),
+            on_pool!(self.0.pool(), c => sqlx::query_as(concat!("SELECT ", cols!(), " FROM moves ORDER BY created_at DESC LIMIT $1")).bind(limit).fetch_all(c).await?),
         )
     }
 
     /// Moves not yet `done` or `rolled_back`.
     pub async fn open_moves(&self) -> Result<Vec<MoveRecord>, StoreError> {
         Ok(
-            on_pool!(self.pool(), c => sqlx::query_as(concat!("SELECT ", cols!(), " FROM moves WHERE state NOT IN ('done', 'rolled_back') ORDER BY created_at")).fetch_all(c).await?),
+            on_pool!(self.0.pool(), c => sqlx::query_as(concat!("SELECT ", cols!(), " FROM moves WHERE state NOT IN ('done', 'rolled_back') ORDER BY created_at")).fetch_all(c).await?),
         )
     }
 
     /// Saves a move's state, report, error and watermark, if `owner` still
     /// holds its lease: a mover that lost it stops at its next step.
     pub async fn save_move(&self, m: &MoveRecord, owner: &str) -> Result<(), StoreError> {
-        let n = on_pool!(self.pool(), c => {
+        let n = on_pool!(self.0.pool(), c => {
             sqlx::query(sql!(c,
                 pg: concat!("UPDATE moves SET to_placement = $2, state = $3, watermark = $4, report = $5, error = $6, updated_at = $7,
                          switched_at = $8, finished_at = $9 WHERE id = $1 AND owner = $10 AND lease_until_ms > ", pg_now_ms!()),
                 sqlite: concat!("UPDATE moves SET to_placement = $2, state = $3, watermark = $4, report = $5, error = $6, updated_at = $7,
                          switched_at = $8, finished_at = $9 WHERE id = $1 AND owner = $10 AND lease_until_ms > ", sqlite_now_ms!())))
-                .bind(m.id).bind(m.to_placement).bind(&m.state).bind(m.watermark).bind(&m.report).bind(&m.error)
+                .bind(m.id).bind(m.to_placement).bind(m.state.as_str()).bind(m.watermark).bind(m.report.to_json()).bind(&m.error)
                 .bind(Ts::now()).bind(m.switched_at).bind(m.finished_at).bind(owner)
                 .execute(c).await?.rows_affected()
         });
@@ -138,7 +155,7 @@ impl Catalog {
         ttl_ms: i64,
         holder_gone: bool,
     ) -> Result<bool, StoreError> {
-        let n = on_pool!(self.pool(), c => sqlx::query(sql!(c,
+        let n = on_pool!(self.0.pool(), c => sqlx::query(sql!(c,
             pg: concat!("UPDATE moves SET owner = $2, lease_until_ms = ", pg_now_ms!(), " + $3
              WHERE id = $1 AND state NOT IN ('done', 'rolled_back')
              AND (owner IS NULL OR owner = $2 OR lease_until_ms < ", pg_now_ms!(), " OR $4)"),
@@ -153,7 +170,7 @@ impl Catalog {
     /// Extends the lease `owner` holds; false if it no longer holds it or it
     /// ran out (a lease that ran out is lost even if nobody took it yet).
     pub async fn renew_move(&self, id: Uuid, owner: &str, ttl_ms: i64) -> Result<bool, StoreError> {
-        let n = on_pool!(self.pool(), c => sqlx::query(sql!(c,
+        let n = on_pool!(self.0.pool(), c => sqlx::query(sql!(c,
             pg: concat!("UPDATE moves SET lease_until_ms = ", pg_now_ms!(), " + $3
                  WHERE id = $1 AND owner = $2 AND lease_until_ms > ", pg_now_ms!()),
             sqlite: concat!("UPDATE moves SET lease_until_ms = ", sqlite_now_ms!(), " + $3
@@ -166,7 +183,7 @@ impl Catalog {
     /// Whether `owner` holds an unexpired lease on the move, by the
     /// catalog's clock.
     pub async fn owns_move(&self, id: Uuid, owner: &str) -> Result<bool, StoreError> {
-        Ok(on_pool!(self.pool(), c => sqlx::query_scalar(sql!(c,
+        Ok(on_pool!(self.0.pool(), c => sqlx::query_scalar(sql!(c,
             pg: concat!("SELECT EXISTS (SELECT 1 FROM moves WHERE id = $1 AND owner = $2 AND lease_until_ms > ", pg_now_ms!(), ")"),
             sqlite: concat!("SELECT EXISTS (SELECT 1 FROM moves WHERE id = $1 AND owner = $2 AND lease_until_ms > ", sqlite_now_ms!(), ")")))
             .bind(id).bind(owner).fetch_one(c).await?))
@@ -174,7 +191,7 @@ impl Catalog {
 
     /// Gives the lease up (the move ended, or this process stops).
     pub async fn release_move(&self, id: Uuid, owner: &str) -> Result<(), StoreError> {
-        on_pool!(self.pool(), c => sqlx::query(
+        on_pool!(self.0.pool(), c => sqlx::query(
             "UPDATE moves SET owner = NULL, lease_until_ms = 0 WHERE id = $1 AND owner = $2")
             .bind(id).bind(owner).execute(c).await?.rows_affected());
         Ok(())
@@ -183,7 +200,7 @@ impl Catalog {
     /// Who holds a move's lease, if anyone.
     pub async fn move_owner(&self, id: Uuid) -> Result<Option<String>, StoreError> {
         Ok(
-            on_pool!(self.pool(), c => sqlx::query_scalar::<_, Option<String>>(
+            on_pool!(self.0.pool(), c => sqlx::query_scalar::<_, Option<String>>(
             "SELECT owner FROM moves WHERE id = $1").bind(id).fetch_optional(c).await?)
             .flatten(),
         )
@@ -192,7 +209,7 @@ impl Catalog {
     /// Asks a running move to stop and roll back; true if it was still
     /// before its switch.
     pub async fn request_cancel(&self, id: Uuid) -> Result<bool, StoreError> {
-        let n = on_pool!(self.pool(), c => sqlx::query(
+        let n = on_pool!(self.0.pool(), c => sqlx::query(
             "UPDATE moves SET cancel_requested = true WHERE id = $1 AND state IN ('planned', 'provisioning', 'copying', 'catching_up', 'verifying')")
             .bind(id).execute(c).await?.rows_affected());
         Ok(n == 1)
@@ -200,7 +217,7 @@ impl Catalog {
 
     pub async fn cancel_requested(&self, id: Uuid) -> Result<bool, StoreError> {
         Ok(
-            on_pool!(self.pool(), c => sqlx::query_scalar("SELECT cancel_requested FROM moves WHERE id = $1").bind(id).fetch_one(c).await?),
+            on_pool!(self.0.pool(), c => sqlx::query_scalar("SELECT cancel_requested FROM moves WHERE id = $1").bind(id).fetch_one(c).await?),
         )
     }
 
@@ -216,7 +233,7 @@ impl Catalog {
         switch: &Switch<'_>,
     ) -> Result<Ts, StoreError> {
         let now = Ts::now();
-        on_pool!(self.pool(), pool => {
+        on_pool!(self.0.pool(), pool => {
             let mut tx = match sql!(pool, pg: None, sqlite: Some("BEGIN IMMEDIATE")) {
                 Some(stmt) => pool.begin_with(stmt).await?,
                 None => pool.begin().await?,
@@ -237,7 +254,8 @@ impl Catalog {
                 .execute(&mut *tx).await?;
             tx.commit().await?;
         });
-        self.notify_route_change(TenantId::from_verified(m.tenant_id))
+        self.0
+            .notify_route_change(TenantId::from_verified(m.tenant_id))
             .await?;
         Ok(now)
     }
@@ -252,12 +270,12 @@ impl Catalog {
         move_id: Uuid,
         owner: &str,
     ) -> Result<bool, StoreError> {
-        on_pool!(self.pool(), pool => {
+        on_pool!(self.0.pool(), pool => {
             let mut tx = match sql!(pool, pg: None, sqlite: Some("BEGIN IMMEDIATE")) {
                 Some(stmt) => pool.begin_with(stmt).await?,
                 None => pool.begin().await?,
             };
-            if crate::db::is_pg(pool) {
+            if fsa_store::db::is_pg(pool) {
                 sqlx::query("SELECT pg_advisory_xact_lock(7001)").execute(&mut *tx).await?;
             }
             let held: Option<String> = sqlx::query_scalar(sql!(pool,
@@ -278,24 +296,8 @@ impl Catalog {
     /// Puts back a placement whose retirement was refused by what its
     /// database still holds.
     pub async fn unretire_placement(&self, placement: Uuid) -> Result<(), StoreError> {
-        on_pool!(self.pool(), c => sqlx::query("UPDATE placements SET state = 'ready' WHERE id = $1")
+        on_pool!(self.0.pool(), c => sqlx::query("UPDATE placements SET state = 'ready' WHERE id = $1")
             .bind(placement).execute(c).await?.rows_affected());
         Ok(())
-    }
-
-    /// Changes a tenant's plan and region records (after a move, or when no
-    /// move is needed).
-    pub async fn set_plan_region(
-        &self,
-        tenant: TenantId,
-        plan: fsa_core::Plan,
-        region: &fsa_core::Region,
-    ) -> Result<(), StoreError> {
-        on_pool!(self.pool(), c => {
-            sqlx::query("UPDATE tenants SET plan = $2, region = $3, updated_at = $4 WHERE id = $1")
-                .bind(tenant.as_uuid()).bind(plan.as_str()).bind(region.as_str()).bind(Ts::now())
-                .execute(c).await?;
-        });
-        self.notify_route_change(tenant).await
     }
 }

@@ -1,0 +1,26 @@
+//! Why a move stopped.
+
+use fsa_store::StoreError;
+
+/// A failure that stops a move; before the switch it rolls the move back.
+#[derive(Debug, thiserror::Error)]
+pub enum MoveError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("pre-flight: {0}")]
+    Preflight(String),
+    #[error("verification failed: {0}")]
+    Mismatch(String),
+    #[error("cancelled")]
+    Cancelled,
+    #[error("the move is being run by {0}")]
+    Owned(String),
+}
+
+impl MoveError {
+    /// The driver lost the move's lease: whoever holds it now finishes or
+    /// rolls the move back; this driver must not touch it again.
+    pub fn is_lease_lost(&self) -> bool {
+        matches!(self, MoveError::Store(StoreError::LeaseLost(_)))
+    }
+}

@@ -1,0 +1,43 @@
+//! The online tenant move: any placement to any other, on either engine,
+//! verified before the switch, with one short write pause (the fence).
+//!
+//! A move is a state machine ([`MoveState`]) whose every transition is saved
+//! in the catalog ([`ledger`]) under the move's lease ([`lease`]), so a
+//! crash anywhere resumes it ([`resume`]) or rolls it back:
+//!
+//! ```text
+//! planned → provisioning → copying → catching_up → verifying → fenced → switched → cleaning → done
+//!                  (any state before switched) → failed → rolled_back
+//! ```
+//!
+//! # Layout
+//! - [`mover`]: [`Mover`] plans a move and drives it; its loop reads like
+//!   the diagram above, one [`phase`] per state.
+//! - [`phase`]: one module per phase: preflight, copy, catch-up, verify,
+//!   fence (and switch), cleanup, rollback; and the copy pass they share.
+//! - [`endpoint`]: a placement database as one end of a copy, on either
+//!   engine; the only place that knows which engine an end runs.
+//! - [`rows`]: the tenant tables as the mover reads and writes them.
+//! - [`ledger`]: the catalog's `moves` rows, their leases, and the switch.
+//! - [`lease`]: one driver per move, provably.
+//! - [`resume`]: the loop that takes over moves whose driver stopped.
+//! - [`request`], [`report`], [`state`], [`error`]: the move's types.
+
+pub mod endpoint;
+pub mod error;
+pub mod lease;
+pub mod ledger;
+pub mod mover;
+pub mod phase;
+pub mod report;
+pub mod request;
+pub mod resume;
+pub mod rows;
+pub mod state;
+
+pub use error::MoveError;
+pub use ledger::{Ledger, MoveRecord};
+pub use mover::{Mover, NoProgress, PauseHook, Progress};
+pub use report::{Report, TableReport};
+pub use request::{MoveRequest, Target};
+pub use state::MoveState;

@@ -1,0 +1,254 @@
+//! The mover: plans a move, then drives it through its states under the
+//! move's lease, one phase at a time ([`crate::phase`]).
+
+use std::sync::Arc;
+
+use fsa_store::StoreError;
+use fsa_store::catalog::{Placement, Tenant};
+use fsa_store::db::Pool;
+use fsa_store::router::Router;
+use fsa_store::ts::Ts;
+use uuid::Uuid;
+
+use crate::error::MoveError;
+use crate::lease::{Acquire, MoveLease};
+use crate::ledger::{Ledger, MoveRecord};
+use crate::phase::{self, Run};
+use crate::report::Report;
+use crate::request::MoveRequest;
+use crate::state::MoveState;
+
+/// Progress of a running move, for progress bars.
+pub trait Progress: Send + Sync {
+    fn phase(&self, _state: &str) {}
+    fn table(&self, _table: &str, _rows: u64) {}
+}
+
+/// Reports nothing.
+pub struct NoProgress;
+impl Progress for NoProgress {}
+
+/// A test's hook at the move's pause points (after each saved state, and
+/// after the fence committed).
+pub type PauseHook =
+    Arc<dyn Fn(&'static str) -> futures::future::BoxFuture<'static, ()> + Send + Sync>;
+
+pub struct Mover {
+    router: Arc<Router>,
+    progress: Arc<dyn Progress>,
+    /// `host:pid:nonce` of this mover, the holder of the leases it takes.
+    owner: String,
+    hook: Option<PauseHook>,
+}
+
+fn hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_owned())
+        .unwrap_or_else(|_| "localhost".into())
+}
+
+/// This process's name for move leases: host, pid and a nonce. A label for
+/// people reading the catalog; whether its process lives is never guessed
+/// from it (see [`crate::lease`]).
+fn owner_name() -> String {
+    let host = hostname();
+    let nonce = Uuid::new_v4().simple().to_string();
+    format!("{host}:{}:{}", std::process::id(), &nonce[..8])
+}
+
+impl Mover {
+    pub fn new(router: Arc<Router>) -> Self {
+        Mover {
+            router,
+            progress: Arc::new(NoProgress),
+            owner: owner_name(),
+            hook: None,
+        }
+    }
+
+    /// Runs `hook` at every pause point (tests).
+    pub fn with_pause_hook(mut self, hook: PauseHook) -> Self {
+        self.hook = Some(hook);
+        self
+    }
+
+    pub fn with_progress(mut self, p: Arc<dyn Progress>) -> Self {
+        self.progress = p;
+        self
+    }
+
+    pub fn router(&self) -> &Arc<Router> {
+        &self.router
+    }
+
+    pub(crate) fn owner(&self) -> &str {
+        &self.owner
+    }
+
+    pub(crate) fn progress(&self) -> &dyn Progress {
+        &*self.progress
+    }
+
+    pub(crate) async fn pause(&self, point: &'static str) {
+        if let Some(h) = &self.hook {
+            h(point).await;
+        }
+        pause_point(point).await;
+    }
+
+    /// An owner's pool on a placement's database.
+    pub(crate) async fn admin_pool(&self, p: &Placement) -> Result<Pool, StoreError> {
+        let server =
+            self.router.servers().get(&p.server).ok_or_else(|| {
+                StoreError::Config(format!("server {} is not configured", p.server))
+            })?;
+        server.open_admin_connection_pool(&p.db_name).await
+    }
+
+    async fn reread(&self, id: Uuid) -> Result<MoveRecord, MoveError> {
+        Ledger::new(self.router.catalog())
+            .get_move(id)
+            .await?
+            .ok_or_else(|| MoveError::Preflight(format!("no move {id}")))
+    }
+
+    /// Checks a request and records the move as `planned`.
+    #[tracing::instrument(skip_all, fields(tenant = %tenant.slug, to = %req.to))]
+    pub async fn plan(&self, tenant: &Tenant, req: MoveRequest) -> Result<MoveRecord, MoveError> {
+        phase::preflight::check_request(self, tenant, &req).await?;
+        let region = req.region.clone().unwrap_or_else(|| tenant.region.clone());
+        let now = Ts::now();
+        let m = MoveRecord {
+            id: fsa_core::new_id(),
+            tenant_id: tenant.id,
+            from_placement: tenant.placement_id,
+            to_placement: None,
+            target: req.to,
+            target_region: region.to_string(),
+            state: MoveState::Planned,
+            cancel_requested: false,
+            cleanup_after_ms: req.cleanup_after.as_millis() as i64,
+            report: Report {
+                requested_by: req.requested_by.clone(),
+                reason: req.reason.clone(),
+                ..Report::default()
+            },
+            requested_by: req.requested_by,
+            reason: req.reason,
+            plan_after: req.plan_after.map(|p| p.to_string()),
+            watermark: None,
+            error: None,
+            created_at: now,
+            updated_at: now,
+            switched_at: None,
+            finished_at: None,
+        };
+        Ledger::new(self.router.catalog()).insert_move(&m).await?;
+        Ok(m)
+    }
+
+    /// Runs a move to `done`, or to `rolled_back` when it fails before its
+    /// switch. A failure after the switch leaves it to be resumed.
+    #[tracing::instrument(skip_all, fields(move.id = %id))]
+    pub async fn run(&self, id: Uuid) -> Result<MoveRecord, MoveError> {
+        self.reread(id).await?;
+        let lease = match MoveLease::acquire(self.router.catalog(), id, &self.owner).await {
+            Ok(l) => l,
+            Err(Acquire::Held(holder)) => return Err(MoveError::Owned(holder)),
+            Err(Acquire::Finished) => return self.reread(id).await,
+            Err(Acquire::Store(e)) => return Err(e.into()),
+        };
+        // Another driver may have moved it on while the lease was sought.
+        let mut m = match self.reread(id).await {
+            Ok(m) => m,
+            Err(e) => {
+                lease.close().await;
+                return Err(e);
+            }
+        };
+        if m.state != MoveState::Planned {
+            tracing::info!(state = %m.state, "driving a move from where it stopped");
+        }
+        let result = self.run_owned(&lease, &mut m).await;
+        if m.is_finished() {
+            lease.release().await;
+        } else {
+            lease.close().await;
+        }
+        result.map(|()| m)
+    }
+
+    async fn run_owned(&self, lease: &MoveLease, m: &mut MoveRecord) -> Result<(), MoveError> {
+        let mut run = Run::new(self, lease, m);
+        let result = drive(&mut run).await;
+        run.close().await;
+        match result {
+            Ok(()) => Ok(()),
+            // The lease is gone (taken over, or not renewed in time): the
+            // move is whoever holds it now's to finish or roll back.
+            Err(e) if e.is_lease_lost() => {
+                tracing::warn!(state = %run.m.state, "lost the lease of a move; stopped before its next step");
+                Err(e)
+            }
+            Err(e) if run.m.state.before_switch() => {
+                tracing::warn!(error = %e, state = %run.m.state, "move failed before its switch; rolling back");
+                run.m.error = Some(e.to_string());
+                run.m.report.rolled_back_because = Some(e.to_string());
+                run.set_state(MoveState::Failed).await?;
+                phase::rollback::run(&mut run).await?;
+                run.set_state(MoveState::RolledBack).await?;
+                Ok(())
+            }
+            Err(e) => {
+                run.m.error = Some(e.to_string());
+                let _ = run.save().await;
+                Err(e)
+            }
+        }
+    }
+}
+
+/// The move's state machine: each state's phase runs and names the next
+/// state, until the move is done. Every transition is saved in the catalog
+/// (under the lease) before the next phase starts, so a crash anywhere
+/// resumes here from the last saved state.
+async fn drive(run: &mut Run<'_>) -> Result<(), MoveError> {
+    run.source().await?;
+    let mut state = run.m.state;
+    loop {
+        state = match state {
+            MoveState::Done | MoveState::RolledBack => return Ok(()),
+            MoveState::Failed => {
+                return Err(MoveError::Preflight(
+                    run.m
+                        .error
+                        .clone()
+                        .unwrap_or_else(|| "failed earlier".into()),
+                ));
+            }
+            MoveState::Planned | MoveState::Provisioning => phase::preflight::run(run).await?,
+            MoveState::Copying => phase::copy::run(run).await?,
+            // Resumed after a crash: the copy is redone from the start.
+            MoveState::CatchingUp | MoveState::Verifying if run.carry.is_none() => {
+                phase::copy::run(run).await?
+            }
+            MoveState::CatchingUp => phase::catch_up::run(run).await?,
+            MoveState::Verifying => phase::verify::run(run).await?,
+            MoveState::Fenced => phase::fence::run(run).await?,
+            MoveState::Switched | MoveState::Cleaning => phase::cleanup::run(run).await?,
+        };
+    }
+}
+
+/// A fault-injection point for the crash tests: when `FSA_MOVE_PAUSE_AT`
+/// names this point, the mover writes `<FSA_MOVE_PAUSE_FILE>` and stops here
+/// until its process is killed. Unset in production, it costs one lookup.
+async fn pause_point(point: &str) {
+    if std::env::var("FSA_MOVE_PAUSE_AT").is_ok_and(|p| p == point) {
+        if let Ok(file) = std::env::var("FSA_MOVE_PAUSE_FILE") {
+            let _ = std::fs::write(file, point);
+        }
+        tracing::warn!(point, "move paused by FSA_MOVE_PAUSE_AT");
+        std::future::pending::<()>().await;
+    }
+}

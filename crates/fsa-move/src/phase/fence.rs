@@ -1,0 +1,170 @@
+//! `fenced` → `switched`: the write pause. Under the tenant's write lock
+//! taken exclusively, the last delta is copied and checked row by row, the
+//! target's state row says `active` and the source's `moved_out`, with a
+//! new epoch; then the catalog points the tenant at the target. Work is
+//! proportional to the last delta only. Writers waiting on the lock find
+//! `moved_out` and retry on the target.
+
+use std::time::Instant;
+
+use fsa_core::Region;
+use fsa_store::StoreError;
+use fsa_store::db::Pool;
+use uuid::Uuid;
+
+use super::pass::{Pass, copy_pass};
+use super::{INITIAL_WO_NUMBER, Run};
+use crate::endpoint::Endpoint;
+use crate::error::MoveError;
+use crate::lease::MoveLease;
+use crate::ledger::{Ledger, Switch};
+use crate::mover::NoProgress;
+use crate::state::MoveState;
+
+#[tracing::instrument(name = "fence", skip_all)]
+pub(crate) async fn run(run: &mut Run<'_>) -> Result<MoveState, MoveError> {
+    if !run.verified {
+        return recover(run).await;
+    }
+    let t = run.t();
+    let src_pool = run.src_pool().await?;
+    let dst_pool = run.dst_pool().await?;
+    let w = run.m.watermark.unwrap_or(0);
+    let (epoch, delta_rows, started) = fence(run.lease, &src_pool, &dst_pool, t, w).await?;
+    run.mover.pause("fence-committed").await;
+    switch(run, epoch).await?;
+    run.m.report.fence_ms = started.elapsed().as_millis() as u64;
+    run.m.report.fence_delta_rows = delta_rows;
+    run.save().await?;
+    run.mover.pause("switched").await;
+    let (from, to) = (run.source().await?.name, run.target().await?.name);
+    tracing::info!(tenant.id = %t, move.fence_ms = run.m.report.fence_ms, %from, %to, "tenant switched");
+    Ok(MoveState::Switched)
+}
+
+/// Resumed after a crash inside the fence, or taken over from a driver
+/// that stopped there. The source's state row, read under the tenant's
+/// write lock (so a fence still running elsewhere has either committed or
+/// not begun), tells whether the fence committed.
+async fn recover(run: &mut Run<'_>) -> Result<MoveState, MoveError> {
+    let t = run.t();
+    let src_pool = run.src_pool().await?;
+    let mut s = Endpoint::acquire(&src_pool).await?;
+    s.begin_exclusive(t).await?;
+    let state = s.state(t).await;
+    s.rollback().await?;
+    match state? {
+        Some(st) if st.is("moved_out") => {
+            switch(run, st.epoch).await?;
+            run.mover.pause("switched").await;
+            Ok(MoveState::Switched)
+        }
+        _ => Err(MoveError::Preflight(
+            "interrupted inside the fence before it committed".into(),
+        )),
+    }
+}
+
+/// The fence. Returns the new epoch, the rows of the last delta, and when
+/// the write pause began.
+async fn fence(
+    lease: &MoveLease,
+    src_pool: &Pool,
+    dst_pool: &Pool,
+    tenant: Uuid,
+    w: i64,
+) -> Result<(i64, u64, Instant), MoveError> {
+    let mut lock = Endpoint::acquire(src_pool).await?;
+    let mut dst = Endpoint::acquire(dst_pool).await?;
+    let started = Instant::now();
+    lock.begin_exclusive(tenant).await?;
+    let inner = async {
+        let st = lock
+            .state(tenant)
+            .await?
+            .ok_or_else(|| MoveError::Preflight("the source lost the tenant's state row".into()))?;
+        if !st.is("active") {
+            return Err(MoveError::Preflight(format!(
+                "the source holds the tenant as {}",
+                st.state
+            )));
+        }
+        let copied = copy_pass(
+            &mut lock,
+            &mut dst,
+            tenant,
+            w,
+            Pass::CheckedDelta,
+            &NoProgress,
+        )
+        .await?
+        .rows;
+        let new_epoch = st.epoch + 1;
+        dst.put_state(tenant, "active", new_epoch, st.next_wo_number)
+            .await?;
+        lock.put_state(tenant, "moved_out", new_epoch, st.next_wo_number)
+            .await?;
+        // The last look at the lease before the source says `moved_out`; a
+        // successor reads that row under this same lock, after this commit.
+        lease.ensure().await?;
+        Ok((new_epoch, copied))
+    }
+    .await;
+    match inner {
+        Ok((epoch, rows)) => {
+            lock.commit().await?;
+            Ok((epoch, rows, started))
+        }
+        Err(e) => {
+            // The target must not look ready; set while the tenant's lock is
+            // still held, so no later fence can have made it so. After a lost
+            // lease the target is the successor's to set.
+            if !e.is_lease_lost()
+                && let Ok(Some(st)) = dst.state(tenant).await
+            {
+                let _ = dst
+                    .put_state(tenant, "moving_in", st.epoch, INITIAL_WO_NUMBER)
+                    .await;
+            }
+            let _ = lock.rollback().await;
+            Err(e)
+        }
+    }
+}
+
+/// The switch: the catalog points the tenant at the target with the
+/// fence's epoch, a plan change that needed this move takes effect, the
+/// region follows the target, and the move says `switched`; one catalog
+/// transaction that checks the lease.
+async fn switch(run: &mut Run<'_>, epoch: i64) -> Result<(), MoveError> {
+    run.lease.check_flag()?;
+    let target = run.target().await?;
+    let tenant = run.tenant();
+    let router = run.mover.router();
+    let catalog = router.catalog();
+    let t = catalog
+        .tenant_by_id(tenant)
+        .await?
+        .ok_or_else(|| StoreError::UnknownTenant(tenant.to_string()))?;
+    let plan = run
+        .m
+        .plan_after
+        .as_deref()
+        .and_then(|p| p.parse().ok())
+        .unwrap_or(t.plan);
+    let region = Region::parse(&run.m.target_region).unwrap_or(t.region);
+    let switch = Switch {
+        placement: target.id,
+        epoch,
+        plan,
+        region: &region,
+    };
+    let at = Ledger::new(catalog)
+        .switch_move(run.m, run.lease.owner(), &switch)
+        .await?;
+    router.invalidate(tenant);
+    run.m.state = MoveState::Switched;
+    run.m.switched_at = Some(at);
+    run.mover.progress().phase(MoveState::Switched.as_str());
+    Ok(())
+}

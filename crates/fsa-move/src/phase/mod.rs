@@ -1,0 +1,215 @@
+//! The phases of a move, one module each, in the order they run:
+//!
+//! | state | module | what it does |
+//! |---|---|---|
+//! | `planned`, `provisioning` | [`preflight`] | checks the request; chooses (and creates) the target; checks both ends |
+//! | `copying` | [`copy`] | the bulk copy from a snapshot of the source |
+//! | `catching_up` | [`catch_up`] | copy passes over what changed since |
+//! | `verifying` | [`verify`] | counts and checksums of both sides, then checked deltas |
+//! | `fenced` | [`fence`] | the write pause: the last delta, `moved_out`, the switch |
+//! | `switched`, `cleaning` | [`cleanup`] | the source loses the tenant after the grace period |
+//! | `failed` | [`rollback`] | the target loses what was copied; the source serves on |
+//!
+//! Each phase takes the move's [`Run`] and returns the state the move goes
+//! to next; [`crate::mover`]'s loop strings them together. [`pass`] is the
+//! copy pass the copy, catch-up, verify and fence phases share.
+
+pub mod catch_up;
+pub mod cleanup;
+pub mod copy;
+pub mod fence;
+pub mod pass;
+pub mod preflight;
+pub mod rollback;
+pub mod verify;
+
+use fsa_core::TenantId;
+use fsa_store::StoreError;
+use fsa_store::catalog::Placement;
+use fsa_store::db::Pool;
+use fsa_store::ts::Ts;
+use uuid::Uuid;
+
+use crate::endpoint::Endpoint;
+use crate::error::MoveError;
+use crate::lease::MoveLease;
+use crate::ledger::{Ledger, MoveRecord};
+use crate::mover::Mover;
+use crate::state::MoveState;
+
+/// The next work order number a target's state row holds until the fence
+/// writes the source's (the first work order of a tenant is WO-1000).
+pub(crate) const INITIAL_WO_NUMBER: i64 = 1000;
+
+/// What a copy carries from one phase to the next inside one run: the
+/// target connection and the snapshot of the last pass. A run resumed in
+/// `catching_up` or `verifying` has none, and copies again from the start.
+pub(crate) struct Carry {
+    pub dst: Endpoint,
+    pub snap: Option<Endpoint>,
+}
+
+/// One driver's run of one move: the move, its lease, its two ends.
+pub(crate) struct Run<'a> {
+    pub mover: &'a Mover,
+    pub lease: &'a MoveLease,
+    pub m: &'a mut MoveRecord,
+    source: Option<Placement>,
+    target: Option<Placement>,
+    src_pool: Option<Pool>,
+    dst_pool: Option<Pool>,
+    pub carry: Option<Carry>,
+    /// The fence follows a verification made by this run.
+    pub verified: bool,
+}
+
+impl<'a> Run<'a> {
+    pub fn new(mover: &'a Mover, lease: &'a MoveLease, m: &'a mut MoveRecord) -> Self {
+        Run {
+            mover,
+            lease,
+            m,
+            source: None,
+            target: None,
+            src_pool: None,
+            dst_pool: None,
+            carry: None,
+            verified: false,
+        }
+    }
+
+    pub fn tenant(&self) -> TenantId {
+        TenantId::from_verified(self.m.tenant_id)
+    }
+
+    pub fn t(&self) -> Uuid {
+        self.m.tenant_id
+    }
+
+    /// The placement the tenant moves from.
+    pub async fn source(&mut self) -> Result<Placement, MoveError> {
+        if self.source.is_none() {
+            self.source = Some(
+                self.mover
+                    .router()
+                    .catalog()
+                    .placement(self.m.from_placement)
+                    .await?
+                    .ok_or_else(|| MoveError::Preflight("source placement missing".into()))?,
+            );
+        }
+        self.source
+            .clone()
+            .ok_or_else(|| MoveError::Preflight("source placement missing".into()))
+    }
+
+    /// The placement the tenant moves to, once chosen.
+    pub async fn target(&mut self) -> Result<Placement, MoveError> {
+        if self.target.is_none() {
+            let id = self
+                .m
+                .to_placement
+                .ok_or_else(|| MoveError::Preflight("no target placement".into()))?;
+            self.target = Some(
+                self.mover
+                    .router()
+                    .catalog()
+                    .placement(id)
+                    .await?
+                    .ok_or_else(|| MoveError::Preflight("target placement missing".into()))?,
+            );
+        }
+        self.target
+            .clone()
+            .ok_or_else(|| MoveError::Preflight("target placement missing".into()))
+    }
+
+    /// An owner's pool on the source database.
+    pub async fn src_pool(&mut self) -> Result<Pool, MoveError> {
+        if self.src_pool.is_none() {
+            let p = self.source().await?;
+            self.src_pool = Some(self.mover.admin_pool(&p).await?);
+        }
+        self.src_pool
+            .clone()
+            .ok_or_else(|| MoveError::Preflight("source pool missing".into()))
+    }
+
+    /// An owner's pool on the target database.
+    pub async fn dst_pool(&mut self) -> Result<Pool, MoveError> {
+        if self.dst_pool.is_none() {
+            let p = self.target().await?;
+            self.dst_pool = Some(self.mover.admin_pool(&p).await?);
+        }
+        self.dst_pool
+            .clone()
+            .ok_or_else(|| MoveError::Preflight("target pool missing".into()))
+    }
+
+    /// Closes what the run opened (before a rollback, which opens its own).
+    pub async fn close(&mut self) {
+        self.carry = None;
+        for pool in [self.src_pool.take(), self.dst_pool.take()]
+            .into_iter()
+            .flatten()
+        {
+            pool.close().await;
+        }
+    }
+
+    /// Closes the source pool only (its database is about to be dropped).
+    pub async fn close_source(&mut self) {
+        if let Some(pool) = self.src_pool.take() {
+            pool.close().await;
+        }
+    }
+
+    /// Saves the move as it is; the save checks the lease in its own
+    /// statement.
+    pub async fn save(&mut self) -> Result<(), StoreError> {
+        Ledger::new(self.mover.router().catalog())
+            .save_move(self.m, self.mover.owner())
+            .await
+    }
+
+    /// Saves the move's next state, then stops at that state's pause point
+    /// (tests). A driver that lost its lease stops here.
+    pub async fn set_state(&mut self, state: MoveState) -> Result<(), StoreError> {
+        self.lease.check_flag()?;
+        self.m.state = state;
+        if state.is_finished() {
+            self.m.finished_at = Some(Ts::now());
+        }
+        self.mover.progress().phase(state.as_str());
+        self.save().await?;
+        self.mover.pause(state.as_str()).await;
+        Ok(())
+    }
+
+    /// Fails with `Cancelled` if an operator asked the move to stop.
+    pub async fn check_cancel(&self) -> Result<(), MoveError> {
+        if Ledger::new(self.mover.router().catalog())
+            .cancel_requested(self.m.id)
+            .await?
+        {
+            return Err(MoveError::Cancelled);
+        }
+        Ok(())
+    }
+
+    /// Checks for a cancel, then saves the next state.
+    pub async fn advance(&mut self, next: MoveState) -> Result<MoveState, MoveError> {
+        self.check_cancel().await?;
+        self.set_state(next).await?;
+        Ok(next)
+    }
+}
+
+/// Deletes every row of the tenant from a placement, children first, then
+/// the tombstones that made, then its state row.
+pub(crate) async fn clear_tenant(c: &mut Endpoint, tenant: Uuid) -> Result<(), StoreError> {
+    for table in crate::rows::TABLES.iter().rev().chain(&["tombstones"]) {
+        while c.delete_batch(table, tenant, 20_000).await? > 0 {}
+    }
+    c.delete_state(tenant).await
+}

@@ -1,0 +1,187 @@
+//! `planned` → `provisioning` → `copying`: the request is checked when it is
+//! made; then the target is chosen (and created when new), and both ends are
+//! checked before anything is copied.
+
+use fsa_core::{PlacementKind, Region};
+use fsa_store::StoreError;
+use fsa_store::catalog::{Placement, Tenant};
+
+use super::{INITIAL_WO_NUMBER, Run, clear_tenant};
+use crate::endpoint::Endpoint;
+use crate::error::MoveError;
+use crate::mover::Mover;
+use crate::request::{MoveRequest, Target};
+use crate::state::MoveState;
+
+/// The checks a request passes before it is recorded.
+pub(crate) async fn check_request(
+    mover: &Mover,
+    tenant: &Tenant,
+    req: &MoveRequest,
+) -> Result<(), MoveError> {
+    if tenant.state != "active" {
+        return Err(MoveError::Preflight(format!(
+            "tenant {} is not active",
+            tenant.slug
+        )));
+    }
+    if let Target::Placement(id) = &req.to {
+        let catalog = mover.router().catalog();
+        let p = catalog
+            .placement(*id)
+            .await?
+            .ok_or_else(|| MoveError::Preflight(format!("no placement {id}")))?;
+        if p.id == tenant.placement_id {
+            return Err(MoveError::Preflight(
+                "the tenant is already on that placement".into(),
+            ));
+        }
+        if p.state != "ready" {
+            return Err(MoveError::Preflight(format!(
+                "placement {} is {}",
+                p.name, p.state
+            )));
+        }
+        if p.kind == PlacementKind::Dedicated
+            && catalog
+                .tenants_on_placement(p.id, tenant.tenant_id())
+                .await?
+                > 0
+        {
+            return Err(MoveError::Preflight(format!(
+                "dedicated placement {} already holds a tenant",
+                p.name
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// Chooses the target and checks both ends; the target holds an empty
+/// `moving_in` state row for the tenant after it.
+#[tracing::instrument(name = "preflight", skip_all)]
+pub(crate) async fn run(run: &mut Run<'_>) -> Result<MoveState, MoveError> {
+    run.set_state(MoveState::Provisioning).await?;
+    let source = run.source().await?;
+    let target = resolve_target(run).await?;
+    run.m.to_placement = Some(target.id);
+    run.save().await?;
+    if target.id == source.id {
+        return Err(MoveError::Preflight(
+            "the tenant is already on that placement".into(),
+        ));
+    }
+    let t = run.t();
+    let src_pool = run.src_pool().await?;
+    let dst_pool = run.dst_pool().await?;
+    let mut s = Endpoint::acquire(&src_pool).await?;
+    let mut d = Endpoint::acquire(&dst_pool).await?;
+    // Each end must hold the latest schema its engine has: the rows
+    // copied are the same then, whatever the engines' version numbers.
+    for (end, c) in [("source", &mut s), ("target", &mut d)] {
+        let (have, want) = (c.schema_version().await?, c.latest_schema());
+        if have != want {
+            return Err(MoveError::Preflight(format!(
+                "the {end} database is at schema version {have}, this fsa expects {want}; run `fsa db migrate`"
+            )));
+        }
+    }
+    // The target must be a ready placement that does not already serve
+    // this tenant and, when dedicated, serves nobody else: the catalog and
+    // the database itself must both say so, as a database reached under a
+    // colliding name would not.
+    let catalog = run.mover.router().catalog();
+    let fresh = catalog.placement(target.id).await?;
+    if fresh.as_ref().is_none_or(|p| p.state != "ready") {
+        return Err(MoveError::Preflight(format!(
+            "placement {} is not ready",
+            target.name
+        )));
+    }
+    if target.kind == PlacementKind::Dedicated {
+        let others = catalog
+            .tenants_on_placement(target.id, run.tenant())
+            .await?
+            .max(d.other_tenants(t).await?);
+        if others > 0 {
+            return Err(MoveError::Preflight(format!(
+                "dedicated placement {} already holds a tenant",
+                target.name
+            )));
+        }
+    }
+    if d.state(t).await?.is_some_and(|st| st.is("active")) {
+        return Err(MoveError::Preflight(format!(
+            "placement {} already holds the tenant as active",
+            target.name
+        )));
+    }
+    // Only a tenant active at the source moves.
+    let epoch = match s.state(t).await? {
+        Some(st) if st.is("active") => st.epoch,
+        other => {
+            return Err(MoveError::Preflight(format!(
+                "the source holds the tenant in state {:?}",
+                other.map(|st| st.state)
+            )));
+        }
+    };
+    // Leftovers of an earlier attempt go first.
+    clear_tenant(&mut d, t).await?;
+    d.put_state(t, "moving_in", epoch, INITIAL_WO_NUMBER)
+        .await?;
+    drop((s, d));
+    run.advance(MoveState::Copying).await
+}
+
+/// The target placement of a planned move: named, or chosen by policy
+/// (and provisioned when new).
+async fn resolve_target(run: &mut Run<'_>) -> Result<Placement, MoveError> {
+    if run.m.to_placement.is_some() {
+        return run.target().await;
+    }
+    let router = run.mover.router();
+    let catalog = router.catalog();
+    match &run.m.target {
+        Target::Placement(id) => catalog
+            .placement(*id)
+            .await?
+            .ok_or_else(|| MoveError::Preflight(format!("no placement {id}"))),
+        Target::Kind(kind) => {
+            let region = Region::parse(&run.m.target_region)
+                .map_err(|e| MoveError::Preflight(e.to_string()))?;
+            let server = router.servers().for_region(&region).clone();
+            let slug = catalog
+                .tenant_by_id(run.tenant())
+                .await?
+                .map(|t| t.slug)
+                .unwrap_or_default();
+            let alloc = catalog
+                .placement_for_move(
+                    *kind,
+                    &region,
+                    &slug,
+                    &server,
+                    router.settings().pooled_capacity,
+                )
+                .await?;
+            if alloc.is_new {
+                let made = server
+                    .provision(&alloc.placement.db_name, alloc.placement.id)
+                    .await;
+                if let Err(e @ StoreError::DatabaseTaken { .. }) = made {
+                    catalog.retire_unprovisioned(alloc.placement.id).await?;
+                    return Err(e.into());
+                }
+                made?;
+                catalog.placement_ready(alloc.placement.id).await?;
+            }
+            if alloc.placement.id == run.m.from_placement {
+                return Err(MoveError::Preflight(format!(
+                    "the tenant is already on the {kind} placement of {region}"
+                )));
+            }
+            Ok(alloc.placement)
+        }
+    }
+}
