@@ -21,14 +21,17 @@
 //! - [`ledger`]: the catalog's `moves` rows, their leases, and the switch.
 //! - [`lease`]: one driver per move, provably.
 //! - [`resume`]: the loop that takes over moves whose driver stopped.
-//! - [`request`], [`report`], [`state`], [`error`]: the move's types.
+//! - [`request`], [`report`], [`state`], [`error`], [`progress`]: the
+//!   move's types.
 
+mod context;
 pub mod endpoint;
 pub mod error;
 pub mod lease;
 pub mod ledger;
 pub mod mover;
 pub mod phase;
+pub mod progress;
 pub mod report;
 pub mod request;
 pub mod resume;
@@ -37,7 +40,8 @@ pub mod state;
 
 pub use error::MoveError;
 pub use ledger::{Ledger, MoveRecord};
-pub use mover::{Mover, NoProgress, PauseHook, Progress};
+pub use mover::Mover;
+pub use progress::{NoProgress, PauseHook, Progress};
 pub use report::{Report, TableReport};
 pub use request::{MoveRequest, Target};
 pub use state::MoveState;

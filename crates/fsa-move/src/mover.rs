@@ -3,110 +3,49 @@
 
 use std::sync::Arc;
 
-use fsa_store::StoreError;
-use fsa_store::catalog::{Placement, Tenant};
-use fsa_store::db::Pool;
+use fsa_store::catalog::Tenant;
 use fsa_store::router::Router;
 use fsa_store::ts::Ts;
 use uuid::Uuid;
 
+use crate::context::Context;
 use crate::error::MoveError;
 use crate::lease::{Acquire, MoveLease};
 use crate::ledger::{Ledger, MoveRecord};
 use crate::phase::{self, Run};
+use crate::progress::{PauseHook, Progress};
 use crate::report::Report;
 use crate::request::MoveRequest;
 use crate::state::MoveState;
 
-/// Progress of a running move, for progress bars.
-pub trait Progress: Send + Sync {
-    fn phase(&self, _state: &str) {}
-    fn table(&self, _table: &str, _rows: u64) {}
-}
-
-/// Reports nothing.
-pub struct NoProgress;
-impl Progress for NoProgress {}
-
-/// A test's hook at the move's pause points (after each saved state, and
-/// after the fence committed).
-pub type PauseHook =
-    Arc<dyn Fn(&'static str) -> futures::future::BoxFuture<'static, ()> + Send + Sync>;
-
 pub struct Mover {
-    router: Arc<Router>,
-    progress: Arc<dyn Progress>,
-    /// `host:pid:nonce` of this mover, the holder of the leases it takes.
-    owner: String,
-    hook: Option<PauseHook>,
-}
-
-fn hostname() -> String {
-    std::fs::read_to_string("/proc/sys/kernel/hostname")
-        .map(|h| h.trim().to_owned())
-        .unwrap_or_else(|_| "localhost".into())
-}
-
-/// This process's name for move leases: host, pid and a nonce. A label for
-/// people reading the catalog; whether its process lives is never guessed
-/// from it (see [`crate::lease`]).
-fn owner_name() -> String {
-    let host = hostname();
-    let nonce = Uuid::new_v4().simple().to_string();
-    format!("{host}:{}:{}", std::process::id(), &nonce[..8])
+    cx: Context,
 }
 
 impl Mover {
     pub fn new(router: Arc<Router>) -> Self {
         Mover {
-            router,
-            progress: Arc::new(NoProgress),
-            owner: owner_name(),
-            hook: None,
+            cx: Context::new(router),
         }
     }
 
     /// Runs `hook` at every pause point (tests).
     pub fn with_pause_hook(mut self, hook: PauseHook) -> Self {
-        self.hook = Some(hook);
+        self.cx.hook = Some(hook);
         self
     }
 
     pub fn with_progress(mut self, p: Arc<dyn Progress>) -> Self {
-        self.progress = p;
+        self.cx.progress = p;
         self
     }
 
     pub fn router(&self) -> &Arc<Router> {
-        &self.router
-    }
-
-    pub(crate) fn owner(&self) -> &str {
-        &self.owner
-    }
-
-    pub(crate) fn progress(&self) -> &dyn Progress {
-        &*self.progress
-    }
-
-    pub(crate) async fn pause(&self, point: &'static str) {
-        if let Some(h) = &self.hook {
-            h(point).await;
-        }
-        pause_point(point).await;
-    }
-
-    /// An owner's pool on a placement's database.
-    pub(crate) async fn admin_pool(&self, p: &Placement) -> Result<Pool, StoreError> {
-        let server =
-            self.router.servers().get(&p.server).ok_or_else(|| {
-                StoreError::Config(format!("server {} is not configured", p.server))
-            })?;
-        server.open_admin_connection_pool(&p.db_name).await
+        &self.cx.router
     }
 
     async fn reread(&self, id: Uuid) -> Result<MoveRecord, MoveError> {
-        Ledger::new(self.router.catalog())
+        Ledger::new(self.cx.router.catalog())
             .get_move(id)
             .await?
             .ok_or_else(|| MoveError::Preflight(format!("no move {id}")))
@@ -115,7 +54,7 @@ impl Mover {
     /// Checks a request and records the move as `planned`.
     #[tracing::instrument(skip_all, fields(tenant = %tenant.slug, to = %req.to))]
     pub async fn plan(&self, tenant: &Tenant, req: MoveRequest) -> Result<MoveRecord, MoveError> {
-        phase::preflight::check_request(self, tenant, &req).await?;
+        phase::preflight::check_request(&self.cx, tenant, &req).await?;
         let region = req.region.clone().unwrap_or_else(|| tenant.region.clone());
         let now = Ts::now();
         let m = MoveRecord {
@@ -143,7 +82,9 @@ impl Mover {
             switched_at: None,
             finished_at: None,
         };
-        Ledger::new(self.router.catalog()).insert_move(&m).await?;
+        Ledger::new(self.cx.router.catalog())
+            .insert_move(&m)
+            .await?;
         Ok(m)
     }
 
@@ -152,7 +93,7 @@ impl Mover {
     #[tracing::instrument(skip_all, fields(move.id = %id))]
     pub async fn run(&self, id: Uuid) -> Result<MoveRecord, MoveError> {
         self.reread(id).await?;
-        let lease = match MoveLease::acquire(self.router.catalog(), id, &self.owner).await {
+        let lease = match MoveLease::acquire(self.cx.router.catalog(), id, &self.cx.owner).await {
             Ok(l) => l,
             Err(Acquire::Held(holder)) => return Err(MoveError::Owned(holder)),
             Err(Acquire::Finished) => return self.reread(id).await,
@@ -179,7 +120,7 @@ impl Mover {
     }
 
     async fn run_owned(&self, lease: &MoveLease, m: &mut MoveRecord) -> Result<(), MoveError> {
-        let mut run = Run::new(self, lease, m);
+        let mut run = Run::new(&self.cx, lease, m);
         let result = drive(&mut run).await;
         run.close().await;
         match result {
@@ -237,18 +178,5 @@ async fn drive(run: &mut Run<'_>) -> Result<(), MoveError> {
             MoveState::Fenced => phase::fence::run(run).await?,
             MoveState::Switched | MoveState::Cleaning => phase::cleanup::run(run).await?,
         };
-    }
-}
-
-/// A fault-injection point for the crash tests: when `FSA_MOVE_PAUSE_AT`
-/// names this point, the mover writes `<FSA_MOVE_PAUSE_FILE>` and stops here
-/// until its process is killed. Unset in production, it costs one lookup.
-async fn pause_point(point: &str) {
-    if std::env::var("FSA_MOVE_PAUSE_AT").is_ok_and(|p| p == point) {
-        if let Ok(file) = std::env::var("FSA_MOVE_PAUSE_FILE") {
-            let _ = std::fs::write(file, point);
-        }
-        tracing::warn!(point, "move paused by FSA_MOVE_PAUSE_AT");
-        std::future::pending::<()>().await;
     }
 }

@@ -18,7 +18,7 @@ pub(crate) async fn run(run: &mut Run<'_>) -> Result<MoveState, MoveError> {
     let mut passes = 0;
     let (snap, wn) = loop {
         let (mut snap, wi) = barrier(&src_pool, t).await?;
-        let n = copy_pass(&mut snap, &mut d, t, w, Pass::Delta, run.mover.progress()).await?;
+        let n = copy_pass(&mut snap, &mut d, t, w, Pass::Delta, run.cx.progress()).await?;
         passes += 1;
         run.m.report.catch_up_rows += n.rows;
         run.m.report.bytes += n.bytes;

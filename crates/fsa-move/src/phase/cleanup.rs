@@ -21,7 +21,7 @@ pub(crate) async fn run(run: &mut Run<'_>) -> Result<MoveState, MoveError> {
     run.set_state(MoveState::Cleaning).await?;
     wait_until(run, chrono::Duration::milliseconds(run.m.cleanup_after_ms)).await;
     let source = run.source().await?;
-    let router = run.mover.router();
+    let router = run.cx.router();
     let server = router
         .servers()
         .get(&source.server)
@@ -91,7 +91,7 @@ async fn wait_until(run: &Run<'_>, after: chrono::Duration) {
 /// placed there any more; then the database itself must show no tenant's
 /// state row. Either check failing keeps the database.
 async fn drop_emptied(run: &mut Run<'_>, source: &Placement) -> Result<(), MoveError> {
-    let router = run.mover.router().clone();
+    let router = run.cx.router().clone();
     let catalog = router.catalog();
     let server = router
         .servers()

@@ -38,7 +38,7 @@ pub(crate) async fn run(run: &mut Run<'_>) -> Result<MoveState, MoveError> {
     // Into a database of its own, secondary indexes are built once after
     // the bulk load instead of row by row during it.
     run.m.report.indexes_built_after_load = d.defer_indexes(t).await? as u32;
-    let copied = copy_pass(&mut snap, &mut d, t, 0, Pass::Bulk, run.mover.progress()).await;
+    let copied = copy_pass(&mut snap, &mut d, t, 0, Pass::Bulk, run.cx.progress()).await;
     let restored = d.restore_indexes().await;
     let copied = copied?;
     restored?;

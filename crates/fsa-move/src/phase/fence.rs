@@ -18,7 +18,7 @@ use crate::endpoint::Endpoint;
 use crate::error::MoveError;
 use crate::lease::MoveLease;
 use crate::ledger::{Ledger, Switch};
-use crate::mover::NoProgress;
+use crate::progress::NoProgress;
 use crate::state::MoveState;
 
 #[tracing::instrument(name = "fence", skip_all)]
@@ -31,12 +31,12 @@ pub(crate) async fn run(run: &mut Run<'_>) -> Result<MoveState, MoveError> {
     let dst_pool = run.dst_pool().await?;
     let w = run.m.watermark.unwrap_or(0);
     let (epoch, delta_rows, started) = fence(run.lease, &src_pool, &dst_pool, t, w).await?;
-    run.mover.pause("fence-committed").await;
+    run.cx.pause("fence-committed").await;
     switch(run, epoch).await?;
     run.m.report.fence_ms = started.elapsed().as_millis() as u64;
     run.m.report.fence_delta_rows = delta_rows;
     run.save().await?;
-    run.mover.pause("switched").await;
+    run.cx.pause("switched").await;
     let (from, to) = (run.source().await?.name, run.target().await?.name);
     tracing::info!(tenant.id = %t, move.fence_ms = run.m.report.fence_ms, %from, %to, "tenant switched");
     Ok(MoveState::Switched)
@@ -56,7 +56,7 @@ async fn recover(run: &mut Run<'_>) -> Result<MoveState, MoveError> {
     match state? {
         Some(st) if st.is("moved_out") => {
             switch(run, st.epoch).await?;
-            run.mover.pause("switched").await;
+            run.cx.pause("switched").await;
             Ok(MoveState::Switched)
         }
         _ => Err(MoveError::Preflight(
@@ -140,7 +140,7 @@ async fn switch(run: &mut Run<'_>, epoch: i64) -> Result<(), MoveError> {
     run.lease.check_flag()?;
     let target = run.target().await?;
     let tenant = run.tenant();
-    let router = run.mover.router();
+    let router = run.cx.router();
     let catalog = router.catalog();
     let t = catalog
         .tenant_by_id(tenant)
@@ -165,6 +165,6 @@ async fn switch(run: &mut Run<'_>, epoch: i64) -> Result<(), MoveError> {
     router.invalidate(tenant);
     run.m.state = MoveState::Switched;
     run.m.switched_at = Some(at);
-    run.mover.progress().phase(MoveState::Switched.as_str());
+    run.cx.progress().phase(MoveState::Switched.as_str());
     Ok(())
 }

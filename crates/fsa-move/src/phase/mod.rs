@@ -30,11 +30,11 @@ use fsa_store::db::Pool;
 use fsa_store::ts::Ts;
 use uuid::Uuid;
 
+use crate::context::Context;
 use crate::endpoint::Endpoint;
 use crate::error::MoveError;
 use crate::lease::MoveLease;
 use crate::ledger::{Ledger, MoveRecord};
-use crate::mover::Mover;
 use crate::state::MoveState;
 
 /// The next work order number a target's state row holds until the fence
@@ -49,9 +49,24 @@ pub(crate) struct Carry {
     pub snap: Option<Endpoint>,
 }
 
+#[derive(Clone, Copy)]
+enum End {
+    Source,
+    Target,
+}
+
+impl End {
+    fn name(self) -> &'static str {
+        match self {
+            End::Source => "source",
+            End::Target => "target",
+        }
+    }
+}
+
 /// One driver's run of one move: the move, its lease, its two ends.
 pub(crate) struct Run<'a> {
-    pub mover: &'a Mover,
+    pub cx: &'a Context,
     pub lease: &'a MoveLease,
     pub m: &'a mut MoveRecord,
     source: Option<Placement>,
@@ -64,9 +79,9 @@ pub(crate) struct Run<'a> {
 }
 
 impl<'a> Run<'a> {
-    pub fn new(mover: &'a Mover, lease: &'a MoveLease, m: &'a mut MoveRecord) -> Self {
+    pub fn new(cx: &'a Context, lease: &'a MoveLease, m: &'a mut MoveRecord) -> Self {
         Run {
-            mover,
+            cx,
             lease,
             m,
             source: None,
@@ -88,62 +103,64 @@ impl<'a> Run<'a> {
 
     /// The placement the tenant moves from.
     pub async fn source(&mut self) -> Result<Placement, MoveError> {
-        if self.source.is_none() {
-            self.source = Some(
-                self.mover
-                    .router()
-                    .catalog()
-                    .placement(self.m.from_placement)
-                    .await?
-                    .ok_or_else(|| MoveError::Preflight("source placement missing".into()))?,
-            );
-        }
-        self.source
-            .clone()
-            .ok_or_else(|| MoveError::Preflight("source placement missing".into()))
+        self.placement(End::Source).await
     }
 
     /// The placement the tenant moves to, once chosen.
     pub async fn target(&mut self) -> Result<Placement, MoveError> {
-        if self.target.is_none() {
-            let id = self
-                .m
-                .to_placement
-                .ok_or_else(|| MoveError::Preflight("no target placement".into()))?;
-            self.target = Some(
-                self.mover
-                    .router()
-                    .catalog()
-                    .placement(id)
-                    .await?
-                    .ok_or_else(|| MoveError::Preflight("target placement missing".into()))?,
-            );
-        }
-        self.target
-            .clone()
-            .ok_or_else(|| MoveError::Preflight("target placement missing".into()))
+        self.placement(End::Target).await
     }
 
     /// An owner's pool on the source database.
     pub async fn src_pool(&mut self) -> Result<Pool, MoveError> {
-        if self.src_pool.is_none() {
-            let p = self.source().await?;
-            self.src_pool = Some(self.mover.admin_pool(&p).await?);
-        }
-        self.src_pool
-            .clone()
-            .ok_or_else(|| MoveError::Preflight("source pool missing".into()))
+        self.pool(End::Source).await
     }
 
     /// An owner's pool on the target database.
     pub async fn dst_pool(&mut self) -> Result<Pool, MoveError> {
-        if self.dst_pool.is_none() {
-            let p = self.target().await?;
-            self.dst_pool = Some(self.mover.admin_pool(&p).await?);
+        self.pool(End::Target).await
+    }
+
+    async fn placement(&mut self, end: End) -> Result<Placement, MoveError> {
+        let missing = || MoveError::Preflight(format!("{} placement missing", end.name()));
+        let slot = match end {
+            End::Source => &mut self.source,
+            End::Target => &mut self.target,
+        };
+        if let Some(p) = slot {
+            return Ok(p.clone());
         }
-        self.dst_pool
-            .clone()
-            .ok_or_else(|| MoveError::Preflight("target pool missing".into()))
+        let id = match end {
+            End::Source => Some(self.m.from_placement),
+            End::Target => self.m.to_placement,
+        }
+        .ok_or_else(|| MoveError::Preflight("no target placement".into()))?;
+        let p = self
+            .cx
+            .router()
+            .catalog()
+            .placement(id)
+            .await?
+            .ok_or_else(missing)?;
+        *slot = Some(p.clone());
+        Ok(p)
+    }
+
+    async fn pool(&mut self, end: End) -> Result<Pool, MoveError> {
+        let open = match end {
+            End::Source => &self.src_pool,
+            End::Target => &self.dst_pool,
+        };
+        if let Some(p) = open {
+            return Ok(p.clone());
+        }
+        let placement = self.placement(end).await?;
+        let p = self.cx.admin_pool(&placement).await?;
+        *match end {
+            End::Source => &mut self.src_pool,
+            End::Target => &mut self.dst_pool,
+        } = Some(p.clone());
+        Ok(p)
     }
 
     /// Closes what the run opened (before a rollback, which opens its own).
@@ -167,8 +184,8 @@ impl<'a> Run<'a> {
     /// Saves the move as it is; the save checks the lease in its own
     /// statement.
     pub async fn save(&mut self) -> Result<(), StoreError> {
-        Ledger::new(self.mover.router().catalog())
-            .save_move(self.m, self.mover.owner())
+        Ledger::new(self.cx.router().catalog())
+            .save_move(self.m, self.cx.owner())
             .await
     }
 
@@ -180,15 +197,15 @@ impl<'a> Run<'a> {
         if state.is_finished() {
             self.m.finished_at = Some(Ts::now());
         }
-        self.mover.progress().phase(state.as_str());
+        self.cx.progress().phase(state.as_str());
         self.save().await?;
-        self.mover.pause(state.as_str()).await;
+        self.cx.pause(state.as_str()).await;
         Ok(())
     }
 
     /// Fails with `Cancelled` if an operator asked the move to stop.
     pub async fn check_cancel(&self) -> Result<(), MoveError> {
-        if Ledger::new(self.mover.router().catalog())
+        if Ledger::new(self.cx.router().catalog())
             .cancel_requested(self.m.id)
             .await?
         {

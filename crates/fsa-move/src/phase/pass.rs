@@ -10,7 +10,7 @@ use uuid::Uuid;
 
 use crate::endpoint::Endpoint;
 use crate::error::MoveError;
-use crate::mover::Progress;
+use crate::progress::Progress;
 use crate::rows::{TABLES, TableRow, each_table};
 
 /// Rows per page where rows are read and written in pages.

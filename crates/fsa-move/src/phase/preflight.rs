@@ -7,15 +7,15 @@ use fsa_store::StoreError;
 use fsa_store::catalog::{Placement, Tenant};
 
 use super::{INITIAL_WO_NUMBER, Run, clear_tenant};
+use crate::context::Context;
 use crate::endpoint::Endpoint;
 use crate::error::MoveError;
-use crate::mover::Mover;
 use crate::request::{MoveRequest, Target};
 use crate::state::MoveState;
 
 /// The checks a request passes before it is recorded.
 pub(crate) async fn check_request(
-    mover: &Mover,
+    cx: &Context,
     tenant: &Tenant,
     req: &MoveRequest,
 ) -> Result<(), MoveError> {
@@ -26,7 +26,7 @@ pub(crate) async fn check_request(
         )));
     }
     if let Target::Placement(id) = &req.to {
-        let catalog = mover.router().catalog();
+        let catalog = cx.router().catalog();
         let p = catalog
             .placement(*id)
             .await?
@@ -90,7 +90,7 @@ pub(crate) async fn run(run: &mut Run<'_>) -> Result<MoveState, MoveError> {
     // this tenant and, when dedicated, serves nobody else: the catalog and
     // the database itself must both say so, as a database reached under a
     // colliding name would not.
-    let catalog = run.mover.router().catalog();
+    let catalog = run.cx.router().catalog();
     let fresh = catalog.placement(target.id).await?;
     if fresh.as_ref().is_none_or(|p| p.state != "ready") {
         return Err(MoveError::Preflight(format!(
@@ -140,7 +140,7 @@ async fn resolve_target(run: &mut Run<'_>) -> Result<Placement, MoveError> {
     if run.m.to_placement.is_some() {
         return run.target().await;
     }
-    let router = run.mover.router();
+    let router = run.cx.router();
     let catalog = router.catalog();
     match &run.m.target {
         Target::Placement(id) => catalog

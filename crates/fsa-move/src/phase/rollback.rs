@@ -13,8 +13,8 @@ use crate::ledger::Ledger;
 
 #[tracing::instrument(name = "rollback", skip_all)]
 pub(crate) async fn run(run: &mut Run<'_>) -> Result<(), StoreError> {
-    let mover = run.mover;
-    let catalog = mover.router().catalog();
+    let cx = run.cx;
+    let catalog = cx.router().catalog();
     let t = run.t();
     run.lease.ensure().await?;
     let routed_to = catalog
@@ -24,7 +24,7 @@ pub(crate) async fn run(run: &mut Run<'_>) -> Result<(), StoreError> {
     if let Some(src) = catalog.placement(run.m.from_placement).await? {
         // Under the tenant's write lock, so a fence of another driver is
         // seen whole or not at all.
-        let pool = mover.admin_pool(&src).await?;
+        let pool = cx.admin_pool(&src).await?;
         let mut s = Endpoint::acquire(&pool).await?;
         s.begin_exclusive(t).await?;
         let reset = async {
@@ -61,7 +61,7 @@ pub(crate) async fn run(run: &mut Run<'_>) -> Result<(), StoreError> {
             run.m.id
         )));
     }
-    if let Ok(pool) = mover.admin_pool(&target).await {
+    if let Ok(pool) = cx.admin_pool(&target).await {
         run.lease.ensure().await?;
         let mut d = Endpoint::acquire(&pool).await?;
         d.restore_indexes().await?;
@@ -73,7 +73,7 @@ pub(crate) async fn run(run: &mut Run<'_>) -> Result<(), StoreError> {
         && Ledger::new(catalog)
             .retire_placement_for_move(target.id, run.m.id, run.lease.owner())
             .await?
-        && let Some(server) = mover.router().servers().get(&target.server)
+        && let Some(server) = cx.router().servers().get(&target.server)
     {
         server.drop_database(&target.db_name).await.ok();
     }

@@ -15,7 +15,7 @@ use super::pass::{MAX_PASSES, PAGE, Pass, SMALL_DELTA, barrier, copy_pass};
 use super::{Carry, Run};
 use crate::endpoint::Endpoint;
 use crate::error::MoveError;
-use crate::mover::NoProgress;
+use crate::progress::NoProgress;
 use crate::report::TableReport;
 use crate::rows::{TableRow, each_table};
 use crate::state::MoveState;
