@@ -218,8 +218,12 @@ impl Endpoint {
         tenant: Uuid,
         id: Uuid,
     ) -> Result<(), StoreError> {
-        let table = table_name(table)?;
-        // `table` is one of this crate's own table names.
+        // Only a tenant table's rows are deleted one by one (a tombstone
+        // names one); `table` is then one of this crate's own names.
+        let table = crate::rows::TABLES
+            .iter()
+            .find(|t| **t == table)
+            .ok_or_else(|| StoreError::Config(format!("unknown tenant table {table}")))?;
         let sql = format!("DELETE FROM {table} WHERE tenant_id = $1 AND id = $2");
         on_conn!(self, c => {
             sqlx::query(sqlx::AssertSqlSafe(sql))
