@@ -16,6 +16,7 @@ use axum::http::header::AUTHORIZATION;
 use axum::http::request::Parts;
 use chrono::Utc;
 use fsa_core::{Permission, Role, TenantId};
+use fsa_store::router::Route;
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
@@ -183,6 +184,9 @@ pub struct Caller {
     pub role: Role,
     /// The tenant's plan, from the route cache.
     pub plan: fsa_core::Plan,
+    /// The tenant's route, looked up once for the request; the handler's
+    /// transaction begins on it (`routes::begin`).
+    pub route: Route,
     /// Counts this request against the tenant's concurrency limit.
     _in_flight: Option<Arc<crate::limiter::InFlight>>,
 }
@@ -203,6 +207,7 @@ impl Caller {
 impl FromRequestParts<AppState> for Caller {
     type Rejection = ApiError;
 
+    #[tracing::instrument(name = "auth.caller", skip_all, fields(tenant.id = tracing::field::Empty))]
     async fn from_request_parts(
         parts: &mut Parts,
         state: &AppState,
@@ -210,6 +215,7 @@ impl FromRequestParts<AppState> for Caller {
         let token = bearer(parts)?;
         let claims = state.tokens.verify(token)?;
         let tenant = TenantId::from_verified(claims.tid);
+        tracing::Span::current().record("tenant.id", tracing::field::display(tenant));
         let route = state.router.route(tenant).await?;
         if route.suspended {
             return Err(ApiError::tenant_suspended());
@@ -247,13 +253,17 @@ impl FromRequestParts<AppState> for Caller {
             }
         })?;
         // After admission: a tenant over its rate costs no user lookup.
-        state.standing.check(&state.router, tenant, &claims).await?;
+        state
+            .standing
+            .check(&state.router, tenant, route, &claims)
+            .await?;
         Ok(Caller {
             tenant,
             slug: claims.ten,
             user_id: claims.sub,
             role: claims.role,
             plan: route.plan,
+            route,
             _in_flight: in_flight.map(Arc::new),
         })
     }

@@ -18,6 +18,7 @@ use std::time::{Duration, Instant};
 
 use fsa_core::TenantId;
 use fsa_store::repo::users::{self, Standing};
+use fsa_store::router::Route;
 use fsa_store::{Mode, Router};
 use uuid::Uuid;
 
@@ -67,14 +68,16 @@ impl StandingCache {
     }
 
     /// Refuses the token (401 `token_revoked`) unless its user stands as
-    /// its claims say.
+    /// its claims say. `route` is the tenant's route as the request already
+    /// looked it up; a lookup on the placement begins on it.
     pub async fn check(
         &self,
         router: &Arc<Router>,
         tenant: TenantId,
+        route: Route,
         claims: &Claims,
     ) -> Result<(), ApiError> {
-        let standing = self.standing(router, tenant, claims.sub).await?;
+        let standing = self.standing(router, tenant, route, claims.sub).await?;
         match standing {
             Some(s) if s.is_active && s.role == claims.role && s.token_version == claims.tv => {
                 Ok(())
@@ -87,6 +90,7 @@ impl StandingCache {
         &self,
         router: &Arc<Router>,
         tenant: TenantId,
+        route: Route,
         user: Uuid,
     ) -> Result<Option<Standing>, ApiError> {
         if let Some(known) = self.cached(tenant, user) {
@@ -94,7 +98,7 @@ impl StandingCache {
         }
         let generation = self.generation.load(Ordering::Acquire);
         let started = Instant::now();
-        let mut tx = router.begin(tenant, Mode::Read).await?;
+        let mut tx = router.begin_with_route(tenant, route, Mode::Read).await?;
         let standing = users::standing(&mut tx, user).await?;
         tx.commit().await?;
         self.remember(tenant, user, standing, generation, started);

@@ -20,7 +20,8 @@ use crate::auth::Caller;
 use crate::error::ApiError;
 use crate::state::AppState;
 
-/// Opens a transaction for the caller's tenant after checking the permission.
+/// Opens a transaction for the caller's tenant after checking the permission,
+/// on the route the caller's authentication looked up.
 pub(crate) async fn begin(
     app: &AppState,
     caller: &Caller,
@@ -28,7 +29,10 @@ pub(crate) async fn begin(
     mode: Mode,
 ) -> Result<TenantTx, ApiError> {
     caller.require(p)?;
-    Ok(app.router.begin(caller.tenant, mode).await?)
+    Ok(app
+        .router
+        .begin_with_route(caller.tenant, caller.route, mode)
+        .await?)
 }
 
 /// For a technician, the personnel record their work is assigned to (a
