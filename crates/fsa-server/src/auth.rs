@@ -207,7 +207,7 @@ impl Caller {
 impl FromRequestParts<AppState> for Caller {
     type Rejection = ApiError;
 
-    #[tracing::instrument(name = "auth.caller", skip_all, fields(tenant.id = tracing::field::Empty))]
+    #[tracing::instrument(name = "auth.caller", level = "debug", skip_all, fields(tenant.id = tracing::field::Empty))]
     async fn from_request_parts(
         parts: &mut Parts,
         state: &AppState,

@@ -46,8 +46,11 @@ impl Router {
         self.begin_from(tenant, Some(route), mode).await
     }
 
+    // At debug level, as the request's own span: a service logging at
+    // info pays nothing for it on its hottest path.
     #[tracing::instrument(
         name = "router.begin",
+        level = "debug",
         skip_all,
         fields(
             tenant.id = %tenant,
