@@ -80,7 +80,7 @@ impl Sizes {
     }
 }
 
-/// Onboards the tenants through `fsa_server::onboarding::create_tenant`
+/// Onboards the tenants through `fsa_app::App::create_tenant`
 /// (one argon2 hash each), `concurrency` at a time after the first.
 pub async fn onboard(
     state: &AppState,
@@ -101,10 +101,10 @@ pub async fn onboard(
         .collect();
     let create = |i: usize| {
         let slug = slugs[i].clone();
-        let router = state.router.clone();
+        let app = state.app.clone();
         async move {
             let admin_email = format!("admin@{slug}.bench.test");
-            let req = fsa_server::dto::CreateTenant {
+            let req = fsa_app::Onboarding {
                 slug: slug.clone(),
                 name: format!("Bench tenant {slug}"),
                 plan: Plan::Free,
@@ -113,7 +113,8 @@ pub async fn onboard(
                 admin_password: PASSWORD.to_owned(),
                 isolation_requested: false,
             };
-            let view = fsa_server::onboarding::create_tenant(&router, req)
+            let view = app
+                .create_tenant(req)
                 .await
                 .map_err(|e| anyhow!("onboarding {slug}: {e} ({e:?})"))?;
             if view.placement.kind != PlacementKind::Shared {

@@ -2,6 +2,8 @@
 //! a nullable field in a PATCH is kept when absent, cleared by `null`.
 
 use chrono::NaiveDate;
+use fsa_app::TenantState;
+use fsa_app::validate;
 use fsa_core::{Plan, Priority, Region, Role, TaskStatus, WorkOrderStatus};
 use fsa_store::Ts;
 use serde::{Deserialize, Deserializer};
@@ -73,12 +75,28 @@ pub struct PatchTenant {
     pub state: Option<TenantState>,
 }
 
-/// The states an operator may put a tenant in.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, ToSchema)]
-#[serde(rename_all = "lowercase")]
-pub enum TenantState {
-    Active,
-    Suspended,
+impl From<CreateTenant> for fsa_app::Onboarding {
+    fn from(b: CreateTenant) -> Self {
+        fsa_app::Onboarding {
+            slug: b.slug,
+            name: b.name,
+            plan: b.plan,
+            region: b.region,
+            admin_email: b.admin_email,
+            admin_password: b.admin_password,
+            isolation_requested: b.isolation_requested,
+        }
+    }
+}
+
+impl From<PatchTenant> for fsa_app::TenantChange {
+    fn from(b: PatchTenant) -> Self {
+        fsa_app::TenantChange {
+            plan: b.plan,
+            region: b.region,
+            state: b.state,
+        }
+    }
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -93,6 +111,19 @@ pub struct MoveBody {
     #[schema(pattern = "^(now|[0-9]{1,6}(ms|s|m|h|d))$")]
     pub cleanup: Option<String>,
     pub reason: Option<String>,
+}
+
+impl MoveBody {
+    /// The move as the services take it, asked for by `requested_by`.
+    pub fn order(self, requested_by: &str) -> fsa_app::MoveOrder {
+        fsa_app::MoveOrder {
+            to: self.to,
+            region: self.region,
+            cleanup: self.cleanup,
+            reason: self.reason,
+            requested_by: requested_by.to_owned(),
+        }
+    }
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -350,25 +381,11 @@ pub fn required_text(field: &str, v: Option<String>, max: usize) -> Result<Strin
 /// A trimmed, non-empty text of at most `max` characters as sent (the
 /// schema's `maxLength` counts what is sent, spaces included).
 pub fn text(field: &str, s: String, max: usize) -> Result<String, ApiError> {
-    at_most(field, &s, max)?;
-    let t = s.trim();
-    if t.is_empty() {
-        return Err(ApiError::validation(
-            field,
-            format!("{field} must not be empty"),
-        ));
-    }
-    Ok(t.to_owned())
+    Ok(validate::text(field, s, max)?)
 }
 
 fn at_most(field: &str, s: &str, max: usize) -> Result<(), ApiError> {
-    if s.chars().count() > max {
-        return Err(ApiError::validation(
-            field,
-            format!("{field} must be at most {max} characters"),
-        ));
-    }
-    Ok(())
+    Ok(validate::at_most(field, s, max)?)
 }
 
 pub fn opt_text(field: &str, v: Option<String>, max: usize) -> Result<Option<String>, ApiError> {
@@ -390,84 +407,15 @@ pub fn nullable_text(
     }
 }
 
-/// An address as the schema's `format: email` has it (RFC 5321's mailbox
-/// with a dot-atom local part and a host name of two labels or more), kept
-/// in lower case.
+/// An address as the schema's `format: email` has it, kept in lower case.
 pub fn email(v: &str) -> Result<String, ApiError> {
-    let atext = |c: char| c.is_ascii_alphanumeric() || "!#$%&'*+/=?^_`{|}~-".contains(c);
-    let label = |l: &str| {
-        (1..=63).contains(&l.len())
-            && !l.starts_with('-')
-            && !l.ends_with('-')
-            && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
-    };
-    let ok = v.len() <= 254
-        && v.rsplit_once('@').is_some_and(|(local, domain)| {
-            (1..=64).contains(&local.len())
-                && local
-                    .split('.')
-                    .all(|a| !a.is_empty() && a.chars().all(atext))
-                && domain.split('.').count() >= 2
-                && domain.split('.').all(label)
-        });
-    if ok {
-        Ok(v.to_lowercase())
-    } else {
-        Err(ApiError::validation(
-            "email",
-            "email is not a valid address",
-        ))
-    }
+    Ok(validate::email(v)?)
 }
 
 pub fn password(v: &str) -> Result<(), ApiError> {
-    let n = v.chars().count();
-    if (8..=256).contains(&n) {
-        Ok(())
-    } else {
-        Err(ApiError::validation(
-            "password",
-            "password must be 8 to 256 characters",
-        ))
-    }
+    Ok(validate::password(v)?)
 }
 
 pub fn ts(v: Option<Option<chrono::DateTime<chrono::Utc>>>) -> Option<Option<Ts>> {
     v.map(|o| o.map(Ts::from_datetime))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn emails_as_the_schema_has_them() {
-        for ok in [
-            "a@b.co",
-            "Ann.Lee+x@mail.example.com",
-            "{=g7l@6.08njmksm.io",
-            "o'neil@x-y.io",
-        ] {
-            assert!(email(ok).is_ok(), "{ok}");
-        }
-        assert_eq!(email("Ann@X.IO").unwrap(), "ann@x.io");
-        for bad in [
-            "",
-            "a",
-            "a@b",
-            "@b.co",
-            "a@.b.co",
-            "a@b.co.",
-            "a..b@c.io",
-            "0@0.com*",
-            " a@b.co",
-            "a b@c.io",
-            "a@-b.io",
-            "a@b_c.io",
-            "\"a\"@b.io",
-        ] {
-            assert!(email(bad).is_err(), "{bad}");
-        }
-        assert!(email(&format!("{}@b.io", "a".repeat(65))).is_err());
-    }
 }

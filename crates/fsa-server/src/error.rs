@@ -4,6 +4,7 @@
 
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use fsa_app::AppError;
 use fsa_core::{TransitionError, WorkOrderStatus};
 use fsa_store::StoreError;
 use fsa_store::repo::work_orders::WorkOrderError;
@@ -316,6 +317,37 @@ impl From<StoreError> for ApiError {
                 }
             }
             other => ApiError::Internal(other.into()),
+        }
+    }
+}
+
+/// The services' refusals keep their status codes and problem codes; their
+/// failures are 500s logged with their cause, as the store's are.
+impl From<AppError> for ApiError {
+    fn from(e: AppError) -> Self {
+        match e {
+            AppError::Validation { field, message } => ApiError::Validation {
+                detail: message,
+                field: Some(field),
+            },
+            AppError::Conflict { code, detail } => ApiError::Conflict { code, detail },
+            AppError::NotFound(entity) => ApiError::NotFound(entity),
+            AppError::PlanLimit {
+                resource,
+                limit,
+                used,
+                plan,
+            } => ApiError::PlanLimit {
+                resource,
+                limit,
+                used,
+                plan,
+            },
+            AppError::Store(s) => s.into(),
+            AppError::Move(m) => fsa_app::moves::move_error(m).into(),
+            e @ (AppError::MissingPlacement { .. }
+            | AppError::PasswordHash(_)
+            | AppError::Blocking(_)) => ApiError::Internal(e.into()),
         }
     }
 }

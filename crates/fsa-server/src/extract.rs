@@ -9,11 +9,11 @@ use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use fsa_store::json::WriteJson;
 use serde::Deserialize;
 use serde::de::{DeserializeOwned, Deserializer, Visitor};
 
 use crate::error::ApiError;
+use crate::json::WriteJson;
 
 /// The address of the client at the other end of the connection (not a
 /// forwarding header, which a client could write itself); the unspecified
@@ -231,7 +231,7 @@ impl<T: WriteJson> IntoResponse for PageJson<T> {
                 header::CONTENT_TYPE,
                 HeaderValue::from_static("application/json"),
             )],
-            fsa_store::json::to_vec(&self.0),
+            crate::json::to_vec(&self.0),
         )
             .into_response()
     }

@@ -1,4 +1,4 @@
-//! fsa's HTTP surface.
+//! fsa's HTTP surface: the application services of `fsa_app` behind HTTP.
 //!
 //! # Layout
 //! - [`config`]: defaults, TOML file, `FSA_*` variables; generated secrets.
@@ -10,8 +10,7 @@
 //! - [`login_limits`]: login attempts per tenant and email and per address.
 //! - [`passwords`]: argon2 work, bounded, and the same for unknown users.
 //! - [`standing`]: whether a token's user still stands as the token says.
-//! - [`moves`]: scheduling, reading and cancelling tenant moves.
-//! - [`onboarding`]: tenant creation and admin reads, shared with the CLI.
+//! - [`json`]: list pages written as JSON without serde's general path.
 //! - [`openapi`]: the document's common problem responses and create bodies.
 //! - [`routes`]: one module per resource; each returns an `OpenApiRouter`
 //!   so `/openapi.json` is generated from the handlers themselves.
@@ -21,10 +20,9 @@ pub mod config;
 pub mod dto;
 pub mod error;
 pub mod extract;
+pub mod json;
 pub mod limiter;
 pub mod login_limits;
-pub mod moves;
-pub mod onboarding;
 pub mod openapi;
 pub mod passwords;
 pub mod routes;
@@ -57,7 +55,7 @@ use crate::state::AppState;
 /// The whole HTTP application.
 pub fn app(state: AppState) -> axum::Router {
     let (routes, openapi) = api_routes().split_for_parts();
-    let openapi = openapi::finish(openapi, &onboarding::region_names(&state.router));
+    let openapi = openapi::finish(openapi, &state.app.region_names());
     let body_limit = state.config.body_limit_bytes;
     routes
         .route("/health", get(routes::health::health))
@@ -163,16 +161,28 @@ async fn problem_errors(req: Request, next: Next) -> Response {
 /// without asking its placement again.
 const STANDING_MAX_AGE: std::time::Duration = std::time::Duration::from_secs(1);
 
+/// Opens the catalog, applies migrations, and builds the router and the
+/// application services on it. The configuration's secrets are not read:
+/// the CLI opens the services this way, without the HTTP state.
+pub async fn open_app(config: &Config) -> anyhow::Result<fsa_app::App> {
+    let move_cleanup = fsa_app::moves::parse_cleanup(&config.move_cleanup)
+        .map_err(|e| anyhow::anyhow!("invalid configuration: move_cleanup: {e}"))?;
+    let catalog = open_catalog(&config.database_url()).await?;
+    let router = Router::new(catalog, config.servers()?, config.router_settings()).await?;
+    Ok(fsa_app::App::new(
+        router,
+        config.limits.clone(),
+        move_cleanup,
+    ))
+}
+
 /// Opens the catalog, applies migrations, and builds the router and state.
 /// Returns the state and where generated secrets are kept, if they were.
 pub async fn build_state(
     mut config: Config,
 ) -> anyhow::Result<(AppState, Option<std::path::PathBuf>)> {
     let secrets = config.ensure_secrets()?;
-    moves::parse_cleanup(&config.move_cleanup)
-        .map_err(|e| anyhow::anyhow!("invalid configuration: move_cleanup: {e}"))?;
-    let catalog = open_catalog(&config.database_url()).await?;
-    let router = Router::new(catalog, config.servers()?, config.router_settings()).await?;
+    let app = open_app(&config).await?;
     let tokens = Tokens::new(
         config.jwt_secret.as_deref().unwrap_or_default(),
         config.admin_token.as_deref().unwrap_or_default(),
@@ -180,7 +190,8 @@ pub async fn build_state(
     );
     Ok((
         AppState {
-            router,
+            router: app.router().clone(),
+            app,
             tokens,
             limiter: Arc::new(limiter::Limiter::default()),
             passwords: Arc::new(passwords::Passwords::new(config.login.hash_concurrency)),

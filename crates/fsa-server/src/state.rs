@@ -11,6 +11,8 @@ use crate::config::Config;
 pub struct AppState {
     /// Tenant → placement routing and the placement pools.
     pub router: Arc<Router>,
+    /// The application services, on the same router.
+    pub app: fsa_app::App,
     /// Signs and checks user tokens; knows the admin token.
     pub tokens: Tokens,
     /// Per-tenant rate and concurrency limits.

@@ -16,7 +16,6 @@
 //!   the [`fsa_core::TenantId`] and, on PostgreSQL, sets the row-level
 //!   security context for the transaction.
 //! - [`repo`]: tenant-scoped repositories, one module per aggregate.
-//! - [`json`]: list pages written as JSON without serde's general path.
 //! - [`ts`]: a UTC timestamp stored identically sortable on both engines.
 //!
 //! Every placement has the same schema (`migrations/{postgres,sqlite}/placement`);
@@ -25,7 +24,6 @@
 pub mod catalog;
 pub mod db;
 pub mod error;
-pub mod json;
 pub mod page;
 pub mod pools;
 pub mod repo;

@@ -21,12 +21,12 @@ use sqlx::{Decode, Encode, Postgres, Sqlite, Type};
 pub struct Ts(pub DateTime<Utc>);
 
 /// `YYYY-MM-DDTHH:MM:SS.nnnnnnnnnZ`
-pub(crate) const JSON_MAX: usize = 30;
+pub const JSON_MAX: usize = 30;
 
 impl Ts {
     /// The JSON text of the timestamp, or `None` for what the fast path
     /// leaves to chrono (years outside 0..=9999, leap seconds).
-    pub(crate) fn write_json(&self, buf: &mut [u8; JSON_MAX]) -> Option<usize> {
+    pub fn write_json(&self, buf: &mut [u8; JSON_MAX]) -> Option<usize> {
         let dt = self.0.naive_utc();
         let year = dt.year();
         let nano = dt.nanosecond();
@@ -150,6 +150,7 @@ impl<'r> Decode<'r, Sqlite> for Ts {
     }
 }
 
+#[cfg(feature = "openapi")]
 impl utoipa::PartialSchema for Ts {
     fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
         utoipa::openapi::schema::ObjectBuilder::new()
@@ -161,6 +162,7 @@ impl utoipa::PartialSchema for Ts {
     }
 }
 
+#[cfg(feature = "openapi")]
 impl utoipa::ToSchema for Ts {}
 
 #[cfg(test)]

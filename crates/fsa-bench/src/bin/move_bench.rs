@@ -576,22 +576,16 @@ async fn fence_phase(
     Ok(fences)
 }
 
-async fn onboard(
-    router: &Router,
-    slug: &str,
-) -> anyhow::Result<fsa_server::onboarding::TenantView> {
-    fsa_server::onboarding::create_tenant(
-        router,
-        fsa_server::dto::CreateTenant {
-            slug: slug.into(),
-            name: format!("Bench {slug}"),
-            plan: fsa_core::Plan::Free,
-            region: None,
-            admin_email: EMAIL.into(),
-            admin_password: PASSWORD.into(),
-            isolation_requested: false,
-        },
-    )
+async fn onboard(app: &fsa_app::App, slug: &str) -> anyhow::Result<fsa_app::TenantView> {
+    app.create_tenant(fsa_app::Onboarding {
+        slug: slug.into(),
+        name: format!("Bench {slug}"),
+        plan: fsa_core::Plan::Free,
+        region: None,
+        admin_email: EMAIL.into(),
+        admin_password: PASSWORD.into(),
+        isolation_requested: false,
+    })
     .await
     .map_err(|e| anyhow::anyhow!("onboarding {slug}: {e:?}"))
 }
@@ -635,7 +629,7 @@ async fn bench(
     state: &fsa_server::state::AppState,
 ) -> anyhow::Result<()> {
     let router = state.router.clone();
-    let big = onboard(&router, "big").await?;
+    let big = onboard(&state.app, "big").await?;
     let shared_db = big.placement.database.clone();
     println!(
         "catalog {name}; tenant `big` on {} placement {shared_db}",
@@ -643,10 +637,10 @@ async fn bench(
     );
     let mut conn = PgConnection::connect(&format!("{base}/{shared_db}")).await?;
     for i in 0..3 {
-        let n = onboard(&router, &format!("neighbour-{i}")).await?;
+        let n = onboard(&state.app, &format!("neighbour-{i}")).await?;
         load_tenant(&mut conn, n.id, 50, 10, false).await?;
     }
-    let small = onboard(&router, "small").await?;
+    let small = onboard(&state.app, "small").await?;
     load_tenant(&mut conn, small.id, 1000, 50, false).await?;
     println!(
         "loading `big`: {} work orders, {} clients…",

@@ -15,12 +15,12 @@ pub enum Command {
 pub async fn run(config: Config, cmd: Command) -> anyhow::Result<()> {
     let Command::Migrate { json } = cmd;
     // Opening the state migrates the catalog.
-    let state = super::state(config).await?;
-    let placements = state.router.catalog().placements().await?;
+    let app = super::app(config).await?;
+    let placements = app.router().catalog().placements().await?;
     let mut done = Vec::new();
     for p in placements {
         let p = p.placement;
-        let server = state.router.servers().get(&p.server).ok_or_else(|| {
+        let server = app.router().servers().get(&p.server).ok_or_else(|| {
             anyhow::anyhow!(
                 "placement {} is on unconfigured server {}",
                 p.name,
@@ -36,6 +36,6 @@ pub async fn run(config: Config, cmd: Command) -> anyhow::Result<()> {
     if json {
         super::print_json(&serde_json::json!({ "catalog": "migrated", "placements": done }))?;
     }
-    state.router.close().await;
+    app.router().close().await;
     Ok(())
 }

@@ -1,10 +1,9 @@
 //! `fsa demo seed`: a few tenants of each plan with clients, technicians,
 //! work orders in every status and tasks, so a newcomer can look around.
 
+use fsa_app::Onboarding;
 use fsa_core::{Plan, Priority, Region, Role, WorkOrderStatus};
 use fsa_server::config::Config;
-use fsa_server::dto::CreateTenant;
-use fsa_server::onboarding;
 use fsa_store::Mode;
 use fsa_store::repo::clients::{self, ClientFields};
 use fsa_store::repo::personnel::{self, PersonnelFields};
@@ -75,8 +74,8 @@ pub async fn run(config: Config, cmd: Command) -> anyhow::Result<()> {
         work_orders: per_tenant,
         json,
     } = cmd;
-    let state = super::state(config).await?;
-    let router = &state.router;
+    let app = super::app(config).await?;
+    let router = app.router();
     let bar = ProgressBar::new((TENANTS.len() * per_tenant) as u64);
     bar.set_style(
         ProgressStyle::with_template("{msg:24} [{bar:30}] {pos}/{len} work orders")
@@ -92,7 +91,7 @@ pub async fn run(config: Config, cmd: Command) -> anyhow::Result<()> {
             bar.inc(per_tenant as u64);
             continue;
         }
-        let req = CreateTenant {
+        let req = Onboarding {
             slug: (*slug).into(),
             name: (*name).into(),
             plan: *plan,
@@ -101,11 +100,9 @@ pub async fn run(config: Config, cmd: Command) -> anyhow::Result<()> {
             admin_password: PASSWORD.into(),
             isolation_requested: false,
         };
-        let t = onboarding::create_tenant(router, req)
-            .await
-            .map_err(|e| anyhow::anyhow!("{e}"))?;
+        let t = app.create_tenant(req).await?;
         let tenant = fsa_core::TenantId::from_verified(t.id);
-        let hash = fsa_server::auth::hash_password(PASSWORD).map_err(|e| anyhow::anyhow!("{e}"))?;
+        let hash = fsa_app::password::hash(PASSWORD)?;
         let mut tx = router.begin(tenant, Mode::Write).await?;
         users::create(
             &mut tx,
@@ -244,6 +241,6 @@ pub async fn run(config: Config, cmd: Command) -> anyhow::Result<()> {
             "log in: curl -s localhost:8080/api/v1/auth/login -H 'content-type: application/json' \\\n  -d '{{\"tenant\":\"acme-plumbing\",\"email\":\"admin@acme-plumbing.example\",\"password\":\"{PASSWORD}\"}}'"
         );
     }
-    state.router.close().await;
+    router.close().await;
     Ok(())
 }

@@ -18,14 +18,14 @@ struct Check {
 }
 
 pub async fn run(config: Config, args: Args) -> anyhow::Result<()> {
-    let state = super::state(config).await?;
+    let app = super::app(config).await?;
     let mut checks = vec![Check {
         name: "catalog".into(),
         ok: true,
         error: None,
     }];
-    for p in state.router.catalog().placements().await? {
-        let handle = state.router.placement(p.placement.id).await;
+    for p in app.router().catalog().placements().await? {
+        let handle = app.router().placement(p.placement.id).await;
         let result = match handle {
             Ok(h) => h.pool().ping().await.map_err(|e| e.to_string()),
             Err(e) => Err(e.to_string()),
@@ -52,7 +52,7 @@ pub async fn run(config: Config, args: Args) -> anyhow::Result<()> {
             );
         }
     }
-    state.router.close().await;
+    app.router().close().await;
     if healthy {
         Ok(())
     } else {

@@ -8,8 +8,8 @@ pub mod placement;
 pub mod serve;
 pub mod tenant;
 
+use fsa_app::App;
 use fsa_server::config::Config;
-use fsa_server::state::AppState;
 use serde::Serialize;
 
 /// Logs to stderr; `FSA_LOG` sets the filter (default `info` for the
@@ -28,9 +28,13 @@ pub fn init_tracing(serving: bool) {
     }
 }
 
-/// Opens the catalog and router as the service would.
-pub async fn state(config: Config) -> anyhow::Result<AppState> {
-    Ok(fsa_server::build_state(config).await?.0)
+/// Opens the catalog and router as the service would, and the application
+/// services on them. The data directory is prepared as `fsa serve` prepares
+/// it (made owner-only, its secrets file written on first use), so the first
+/// command of an installation leaves what a first start would.
+pub async fn app(mut config: Config) -> anyhow::Result<App> {
+    config.ensure_secrets()?;
+    fsa_server::open_app(&config).await
 }
 
 /// Prints `value` as pretty JSON.

@@ -2,10 +2,10 @@
 
 use std::sync::{Arc, Mutex};
 
+use fsa_app::{AppError, MoveOrder, MoveView};
 use fsa_core::Region;
-use fsa_move::{Mover, Progress};
+use fsa_move::Progress;
 use fsa_server::config::Config;
-use fsa_server::moves;
 use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
 use uuid::Uuid;
 
@@ -85,30 +85,42 @@ impl Progress for Bars {
     }
 }
 
+impl MoveArgs {
+    fn order(&self) -> MoveOrder {
+        MoveOrder {
+            to: self.to.clone(),
+            region: self.region.clone(),
+            cleanup: Some(self.cleanup.clone()),
+            reason: self.reason.clone(),
+            requested_by: "cli".to_owned(),
+        }
+    }
+}
+
+/// The CLI's words for a tenant or move that does not exist.
+fn no_tenant(slug: &str) -> impl FnOnce(AppError) -> anyhow::Error + '_ {
+    move |e| match e {
+        AppError::NotFound("tenant") => anyhow::anyhow!("no tenant `{slug}`"),
+        e => e.into(),
+    }
+}
+
+fn no_move(id: Uuid) -> impl FnOnce(AppError) -> anyhow::Error {
+    move |e| match e {
+        AppError::NotFound("move") => anyhow::anyhow!("no move {id}"),
+        e => e.into(),
+    }
+}
+
 pub async fn run_move(config: Config, args: MoveArgs) -> anyhow::Result<()> {
-    let state = super::state(config).await?;
-    let router = state.router.clone();
-    let tenant = router
-        .catalog()
-        .tenant_by_slug(&args.slug)
-        .await?
-        .ok_or_else(|| anyhow::anyhow!("no tenant `{}`", args.slug))?;
-    let req = moves::request(
-        &args.to,
-        args.region.clone(),
-        Some(&args.cleanup),
-        args.reason.clone(),
-        "cli",
-        None,
-    )
-    .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let app = super::app(config).await?;
     if args.dry_run {
-        let from = router
-            .catalog()
-            .placement(tenant.placement_id)
-            .await?
-            .map(|p| p.name)
-            .unwrap_or_default();
+        let preview = app
+            .preview_move(&args.slug, args.order())
+            .await
+            .map_err(no_tenant(&args.slug))?;
+        let tenant = &preview.tenant;
+        let from = preview.from;
         let plan = serde_json::json!({
             "tenant": tenant.slug, "from": from, "to": args.to,
             "region": args.region.as_ref().unwrap_or(&tenant.region), "cleanup": args.cleanup, "dry_run": true,
@@ -138,21 +150,13 @@ pub async fn run_move(config: Config, args: MoveArgs) -> anyhow::Result<()> {
         phase: phase.clone(),
         tables: Mutex::new(Vec::new()),
     });
-    let mover = Mover::new(router.clone()).with_progress(bars);
-    let planned = mover
-        .plan(&tenant, req)
+    let view = app
+        .run_move(&args.slug, args.order(), bars)
         .await
-        .map_err(|e| anyhow::anyhow!("{}", moves::move_error(e)))?;
-    let done = mover
-        .run(planned.id)
-        .await
-        .map_err(|e| anyhow::anyhow!("{e}"))?;
+        .map_err(no_tenant(&args.slug))?;
     phase.finish_and_clear();
-    let view = moves::view(&router, done)
-        .await
-        .map_err(|e| anyhow::anyhow!("{e}"))?;
     print_move(&view, args.json)?;
-    router.close().await;
+    app.router().close().await;
     if view.state == "done" {
         Ok(())
     } else {
@@ -160,7 +164,7 @@ pub async fn run_move(config: Config, args: MoveArgs) -> anyhow::Result<()> {
     }
 }
 
-fn print_move(v: &moves::MoveView, json: bool) -> anyhow::Result<()> {
+fn print_move(v: &MoveView, json: bool) -> anyhow::Result<()> {
     if json {
         return super::print_json(v);
     }
@@ -199,18 +203,10 @@ fn print_move(v: &moves::MoveView, json: bool) -> anyhow::Result<()> {
 }
 
 pub async fn run(config: Config, cmd: Command) -> anyhow::Result<()> {
-    let state = super::state(config).await?;
-    let router = &state.router;
+    let app = super::app(config).await?;
     match cmd {
         Command::List { json } => {
-            let mut views = Vec::new();
-            for m in fsa_move::Ledger::new(router.catalog()).moves(100).await? {
-                views.push(
-                    moves::view(router, m)
-                        .await
-                        .map_err(|e| anyhow::anyhow!("{e}"))?,
-                );
-            }
+            let views = app.moves(100).await?;
             if json {
                 super::print_json(&views)?;
             } else {
@@ -229,30 +225,10 @@ pub async fn run(config: Config, cmd: Command) -> anyhow::Result<()> {
             }
         }
         Command::Show { id, json } => {
-            let m = fsa_move::Ledger::new(router.catalog())
-                .get_move(id)
-                .await?
-                .ok_or_else(|| anyhow::anyhow!("no move {id}"))?;
-            print_move(
-                &moves::view(router, m)
-                    .await
-                    .map_err(|e| anyhow::anyhow!("{e}"))?,
-                json,
-            )?;
+            print_move(&app.move_view(id).await.map_err(no_move(id))?, json)?;
         }
         Command::Resume { json } => {
-            let done = Mover::new(router.clone())
-                .resume_all()
-                .await
-                .map_err(|e| anyhow::anyhow!("{e}"))?;
-            let mut views = Vec::new();
-            for m in done {
-                views.push(
-                    moves::view(router, m)
-                        .await
-                        .map_err(|e| anyhow::anyhow!("{e}"))?,
-                );
-            }
+            let views = app.resume_moves().await?;
             if json {
                 super::print_json(&views)?;
             } else if views.is_empty() {
@@ -264,19 +240,7 @@ pub async fn run(config: Config, cmd: Command) -> anyhow::Result<()> {
             }
         }
         Command::Cancel { id, json } => {
-            let m = fsa_move::Ledger::new(router.catalog())
-                .get_move(id)
-                .await?
-                .ok_or_else(|| anyhow::anyhow!("no move {id}"))?;
-            if !fsa_move::Ledger::new(router.catalog())
-                .request_cancel(id)
-                .await?
-            {
-                anyhow::bail!(
-                    "the move is {}; only a move before its switch can be cancelled",
-                    m.state
-                );
-            }
+            app.cancel_move(id).await.map_err(no_move(id))?;
             if json {
                 super::print_json(&serde_json::json!({"id": id, "cancel_requested": true}))?;
             } else {
@@ -284,6 +248,6 @@ pub async fn run(config: Config, cmd: Command) -> anyhow::Result<()> {
             }
         }
     }
-    router.close().await;
+    app.router().close().await;
     Ok(())
 }

@@ -1,7 +1,6 @@
 //! `fsa placement list`.
 
 use fsa_server::config::Config;
-use fsa_server::onboarding;
 
 #[derive(Debug, clap::Subcommand)]
 pub enum Command {
@@ -13,11 +12,9 @@ pub enum Command {
 }
 
 pub async fn run(config: Config, cmd: Command) -> anyhow::Result<()> {
-    let state = super::state(config).await?;
+    let app = super::app(config).await?;
     let Command::List { json } = cmd;
-    let ps = onboarding::placement_views(&state.router)
-        .await
-        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let ps = app.placements().await?;
     if json {
         super::print_json(&ps)?;
     } else {
@@ -35,6 +32,6 @@ pub async fn run(config: Config, cmd: Command) -> anyhow::Result<()> {
             }),
         );
     }
-    state.router.close().await;
+    app.router().close().await;
     Ok(())
 }

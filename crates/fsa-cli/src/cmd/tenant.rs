@@ -1,9 +1,8 @@
 //! `fsa tenant create|list|show|set-plan|set-region|suspend|resume|move`.
 
+use fsa_app::{App, AppError, Onboarding, PlanChange, TenantChange, TenantState};
 use fsa_core::{Plan, Region};
 use fsa_server::config::Config;
-use fsa_server::dto::{CreateTenant, TenantState};
-use fsa_server::onboarding;
 
 #[derive(Debug, clap::Subcommand)]
 pub enum Command {
@@ -70,8 +69,7 @@ pub async fn run(config: Config, cmd: Command) -> anyhow::Result<()> {
         Command::Move(args) => return super::moves::run_move(config, args).await,
         other => other,
     };
-    let state = super::state(config).await?;
-    let router = &state.router;
+    let app = super::app(config).await?;
     match cmd {
         Command::Create {
             slug,
@@ -82,7 +80,7 @@ pub async fn run(config: Config, cmd: Command) -> anyhow::Result<()> {
             admin_password,
             json,
         } => {
-            let req = CreateTenant {
+            let req = Onboarding {
                 slug,
                 name,
                 plan,
@@ -91,9 +89,7 @@ pub async fn run(config: Config, cmd: Command) -> anyhow::Result<()> {
                 admin_password,
                 isolation_requested: false,
             };
-            let t = onboarding::create_tenant(router, req)
-                .await
-                .map_err(|e| anyhow::anyhow!("{e}"))?;
+            let t = app.create_tenant(req).await?;
             if json {
                 super::print_json(&t)?;
             } else {
@@ -104,9 +100,7 @@ pub async fn run(config: Config, cmd: Command) -> anyhow::Result<()> {
             }
         }
         Command::List { json } => {
-            let ts = onboarding::tenant_views(router)
-                .await
-                .map_err(|e| anyhow::anyhow!("{e}"))?;
+            let ts = app.tenants().await?;
             if json {
                 super::print_json(&ts)?;
             } else {
@@ -126,19 +120,10 @@ pub async fn run(config: Config, cmd: Command) -> anyhow::Result<()> {
             }
         }
         Command::Show { slug, json } => {
-            let t = onboarding::tenant_view(router, &slug)
-                .await
-                .map_err(|e| anyhow::anyhow!("{e}"))?;
-            let mut tx = router
-                .begin(
-                    fsa_core::TenantId::from_verified(t.id),
-                    fsa_store::Mode::Read,
-                )
+            let t = app.tenant(&slug).await?;
+            let usage = app
+                .usage(fsa_core::TenantId::from_verified(t.id), t.plan)
                 .await?;
-            let usage = fsa_server::routes::usage::usage_of(&mut tx, t.plan, &state.config.limits)
-                .await
-                .map_err(|e| anyhow::anyhow!("{e}"))?;
-            tx.commit().await?;
             if json {
                 let mut v = serde_json::to_value(&t)?;
                 v["usage"] = serde_json::to_value(&usage)?;
@@ -167,55 +152,39 @@ pub async fn run(config: Config, cmd: Command) -> anyhow::Result<()> {
             }
         }
         Command::SetPlan { slug, plan, json } => {
-            let req = fsa_server::dto::PatchTenant {
+            let req = TenantChange {
                 plan: Some(plan),
-                region: None,
-                state: None,
+                ..TenantChange::default()
             };
-            print_change(
-                onboarding::change_tenant(router, &state.config, &slug, req).await,
-                json,
-            )?;
+            print_change(app.change_tenant(&slug, req).await, json)?;
         }
-        Command::Move(_) => anyhow::bail!("a tenant move is dispatched before the state opens"),
+        Command::Move(_) => anyhow::bail!("a tenant move is dispatched before the services open"),
         Command::SetRegion { slug, region, json } => {
-            let req = fsa_server::dto::PatchTenant {
-                plan: None,
+            let req = TenantChange {
                 region: Some(region),
-                state: None,
+                ..TenantChange::default()
             };
-            print_change(
-                onboarding::change_tenant(router, &state.config, &slug, req).await,
-                json,
-            )?;
+            print_change(app.change_tenant(&slug, req).await, json)?;
         }
         Command::Suspend { slug, json } => {
-            set_state(&state, &slug, TenantState::Suspended, json).await?;
+            set_state(&app, &slug, TenantState::Suspended, json).await?;
         }
         Command::Resume { slug, json } => {
-            set_state(&state, &slug, TenantState::Active, json).await?;
+            set_state(&app, &slug, TenantState::Active, json).await?;
         }
     }
-    state.router.close().await;
+    app.router().close().await;
     Ok(())
 }
 
 /// Suspends a tenant or lifts its suspension, as `PATCH /admin/tenants/{slug}`
 /// {state} does.
-async fn set_state(
-    state: &fsa_server::state::AppState,
-    slug: &str,
-    to: TenantState,
-    json: bool,
-) -> anyhow::Result<()> {
-    let req = fsa_server::dto::PatchTenant {
-        plan: None,
-        region: None,
+async fn set_state(app: &App, slug: &str, to: TenantState, json: bool) -> anyhow::Result<()> {
+    let req = TenantChange {
         state: Some(to),
+        ..TenantChange::default()
     };
-    let c = onboarding::change_tenant(&state.router, &state.config, slug, req)
-        .await
-        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let c = app.change_tenant(slug, req).await?;
     if json {
         super::print_json(&c.tenant)
     } else {
@@ -224,11 +193,8 @@ async fn set_state(
     }
 }
 
-fn print_change(
-    result: Result<onboarding::PlanChange, fsa_server::error::ApiError>,
-    json: bool,
-) -> anyhow::Result<()> {
-    let c = result.map_err(|e| anyhow::anyhow!("{e}"))?;
+fn print_change(result: Result<PlanChange, AppError>, json: bool) -> anyhow::Result<()> {
+    let c = result?;
     if json {
         return super::print_json(&c);
     }

@@ -10,9 +10,8 @@ use crate::auth::Operator;
 use crate::dto::{CreateTenant, MoveBody, PatchTenant};
 use crate::error::ApiError;
 use crate::extract::{ApiJson, ApiPath};
-use crate::moves::{self, MoveStarted, MoveView};
-use crate::onboarding::{self, PlacementView, PlanChange, TenantView};
 use crate::state::AppState;
+use fsa_app::{MoveStarted, MoveView, PlacementView, PlanChange, TenantView};
 use uuid::Uuid;
 
 pub fn router() -> OpenApiRouter<AppState> {
@@ -34,7 +33,7 @@ async fn create_tenant(
     _: Operator,
     ApiJson(req): ApiJson<CreateTenant>,
 ) -> Result<(StatusCode, Json<TenantView>), ApiError> {
-    let view = onboarding::create_tenant(&app.router, req).await?;
+    let view = app.app.create_tenant(req.into()).await?;
     Ok((StatusCode::CREATED, Json(view)))
 }
 
@@ -43,7 +42,7 @@ async fn list_tenants(
     State(app): State<AppState>,
     _: Operator,
 ) -> Result<Json<Vec<TenantView>>, ApiError> {
-    Ok(Json(onboarding::tenant_views(&app.router).await?))
+    Ok(Json(app.app.tenants().await?))
 }
 
 #[utoipa::path(get, path = "/admin/tenants/{slug}", tag = "admin", params(("slug" = String, Path, pattern = "^[a-z]([a-z0-9-]{0,61}[a-z0-9])$")), security(("admin" = [])),
@@ -53,7 +52,7 @@ async fn get_tenant(
     _: Operator,
     ApiPath(slug): ApiPath<String>,
 ) -> Result<Json<TenantView>, ApiError> {
-    Ok(Json(onboarding::tenant_view(&app.router, &slug).await?))
+    Ok(Json(app.app.tenant(&slug).await?))
 }
 
 /// Changes a tenant's plan or region, or suspends it (`state`: `suspended`
@@ -66,9 +65,7 @@ async fn patch_tenant(
     ApiPath(slug): ApiPath<String>,
     ApiJson(req): ApiJson<PatchTenant>,
 ) -> Result<Json<PlanChange>, ApiError> {
-    Ok(Json(
-        onboarding::change_tenant(&app.router, &app.config, &slug, req).await?,
-    ))
+    Ok(Json(app.app.change_tenant(&slug, req.into()).await?))
 }
 
 /// Every placement with its kind, region, server and tenant count.
@@ -77,7 +74,7 @@ async fn list_placements(
     State(app): State<AppState>,
     _: Operator,
 ) -> Result<Json<Vec<PlacementView>>, ApiError> {
-    Ok(Json(onboarding::placement_views(&app.router).await?))
+    Ok(Json(app.app.placements().await?))
 }
 
 /// Moves a tenant online to another placement: 202 with the move's id.
@@ -89,36 +86,8 @@ async fn move_tenant(
     ApiPath(slug): ApiPath<String>,
     ApiJson(body): ApiJson<MoveBody>,
 ) -> Result<(StatusCode, Json<MoveStarted>), ApiError> {
-    let tenant = app
-        .router
-        .catalog()
-        .tenant_by_slug(&slug)
-        .await?
-        .ok_or(ApiError::NotFound("tenant"))?;
-    if let Some(r) = &body.region
-        && !onboarding::known_region(&app.router, r)
-    {
-        return Err(ApiError::validation(
-            "region",
-            format!("region {r} is not configured"),
-        ));
-    }
-    let req = moves::request(
-        &body.to,
-        body.region,
-        body.cleanup.as_deref(),
-        body.reason,
-        "admin-api",
-        None,
-    )?;
-    let m = moves::schedule(&app.router, &tenant, req).await?;
-    Ok((
-        StatusCode::ACCEPTED,
-        Json(MoveStarted {
-            id: m.id,
-            state: m.state.to_string(),
-        }),
-    ))
+    let started = app.app.move_tenant(&slug, body.order("admin-api")).await?;
+    Ok((StatusCode::ACCEPTED, Json(started)))
 }
 
 #[utoipa::path(get, path = "/admin/moves", tag = "admin", security(("admin" = [])), responses((status = 200, body = Vec<MoveView>)))]
@@ -126,14 +95,7 @@ async fn list_moves(
     State(app): State<AppState>,
     _: Operator,
 ) -> Result<Json<Vec<MoveView>>, ApiError> {
-    let mut out = Vec::new();
-    for m in fsa_move::Ledger::new(app.router.catalog())
-        .moves(200)
-        .await?
-    {
-        out.push(moves::view(&app.router, m).await?);
-    }
-    Ok(Json(out))
+    Ok(Json(app.app.moves(200).await?))
 }
 
 #[utoipa::path(get, path = "/admin/moves/{id}", tag = "admin", params(("id" = Uuid, Path)), security(("admin" = [])),
@@ -143,11 +105,7 @@ async fn get_move(
     _: Operator,
     ApiPath(id): ApiPath<Uuid>,
 ) -> Result<Json<MoveView>, ApiError> {
-    let m = fsa_move::Ledger::new(app.router.catalog())
-        .get_move(id)
-        .await?
-        .ok_or(ApiError::NotFound("move"))?;
-    Ok(Json(moves::view(&app.router, m).await?))
+    Ok(Json(app.app.move_view(id).await?))
 }
 
 /// Cancels a move before its switch: it rolls back, leaving the source as it was.
@@ -158,27 +116,6 @@ async fn cancel_move(
     _: Operator,
     ApiPath(id): ApiPath<Uuid>,
 ) -> Result<(StatusCode, Json<MoveStarted>), ApiError> {
-    let m = fsa_move::Ledger::new(app.router.catalog())
-        .get_move(id)
-        .await?
-        .ok_or(ApiError::NotFound("move"))?;
-    if !fsa_move::Ledger::new(app.router.catalog())
-        .request_cancel(id)
-        .await?
-    {
-        return Err(ApiError::Conflict {
-            code: "not_cancellable",
-            detail: format!(
-                "the move is {}; only a move before its switch can be cancelled",
-                m.state
-            ),
-        });
-    }
-    Ok((
-        StatusCode::ACCEPTED,
-        Json(MoveStarted {
-            id,
-            state: m.state.to_string(),
-        }),
-    ))
+    let started = app.app.cancel_move(id).await?;
+    Ok((StatusCode::ACCEPTED, Json(started)))
 }

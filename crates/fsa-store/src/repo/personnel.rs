@@ -13,13 +13,14 @@ use crate::ts::Ts;
 use crate::tx::TenantTx;
 use crate::{on_tx, sql};
 
-#[derive(Debug, Clone, Serialize, FromRow, utoipa::ToSchema)]
+#[derive(Debug, Clone, Serialize, FromRow)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Personnel {
     pub id: Uuid,
     pub name: String,
     pub email: Option<String>,
     pub phone: Option<String>,
-    #[schema(value_type = Vec<String>)]
+    #[cfg_attr(feature = "openapi", schema(value_type = Vec<String>))]
     pub skills: Json<Vec<String>>,
     pub is_active: bool,
     pub user_id: Option<Uuid>,

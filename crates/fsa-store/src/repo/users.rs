@@ -11,7 +11,8 @@ use crate::ts::Ts;
 use crate::tx::TenantTx;
 use crate::{on_tx, sql};
 
-#[derive(Debug, Clone, Serialize, FromRow, utoipa::ToSchema)]
+#[derive(Debug, Clone, Serialize, FromRow)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct User {
     pub id: Uuid,
     pub email: String,

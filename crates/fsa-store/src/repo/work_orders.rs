@@ -15,7 +15,8 @@ use crate::ts::Ts;
 use crate::tx::TenantTx;
 use crate::{on_tx, sql};
 
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct WorkOrder {
     pub id: Uuid,
     /// The tenant's own running number, shown as `reference` (WO-1042).
@@ -33,7 +34,7 @@ pub struct WorkOrder {
     pub scheduled_end: Option<Ts>,
     pub assigned_to: Option<Uuid>,
     /// Kept as the JSON text the database returned: it is only passed on.
-    #[schema(value_type = Object)]
+    #[cfg_attr(feature = "openapi", schema(value_type = Object))]
     pub attributes: Json<Box<RawValue>>,
     pub created_at: Ts,
     pub updated_at: Ts,
@@ -41,8 +42,9 @@ pub struct WorkOrder {
 
 /// A work order's display reference, `WO-<number>`, written when the order
 /// is serialised rather than formatted into a string for every row read.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, utoipa::ToSchema)]
-#[schema(value_type = String, example = "WO-1042")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "openapi", schema(value_type = String, example = "WO-1042"))]
 pub struct Reference(pub i64);
 
 impl Serialize for Reference {
@@ -129,51 +131,6 @@ macro_rules! work_order_from_row {
 }
 work_order_from_row!(sqlx::postgres::PgRow);
 work_order_from_row!(sqlx::sqlite::SqliteRow);
-
-impl crate::json::WriteJson for WorkOrder {
-    /// The same bytes as the derived `Serialize` (checked by the tests
-    /// below), for list pages.
-    fn write_json(&self, out: &mut Vec<u8>) {
-        use crate::json::{date, int, opt, raw, str, ts, uuid};
-        out.extend_from_slice(b"{\"id\":");
-        uuid(out, &self.id);
-        out.extend_from_slice(b",\"number\":");
-        int(out, self.number);
-        out.extend_from_slice(b",\"reference\":\"WO-");
-        int(out, self.reference.0);
-        out.extend_from_slice(b"\",\"client_id\":");
-        uuid(out, &self.client_id);
-        out.extend_from_slice(b",\"title\":");
-        str(out, &self.title);
-        out.extend_from_slice(b",\"description\":");
-        opt(out, &self.description, |o, v| str(o, v));
-        out.extend_from_slice(b",\"status\":");
-        str(out, self.status.as_str());
-        out.extend_from_slice(b",\"priority\":");
-        str(out, self.priority.as_str());
-        out.extend_from_slice(b",\"due_date\":");
-        opt(out, &self.due_date, date);
-        out.extend_from_slice(b",\"scheduled_start\":");
-        opt(out, &self.scheduled_start, ts);
-        out.extend_from_slice(b",\"scheduled_end\":");
-        opt(out, &self.scheduled_end, ts);
-        out.extend_from_slice(b",\"assigned_to\":");
-        opt(out, &self.assigned_to, uuid);
-        out.extend_from_slice(b",\"attributes\":");
-        raw(out, &self.attributes.0);
-        out.extend_from_slice(b",\"created_at\":");
-        ts(out, &self.created_at);
-        out.extend_from_slice(b",\"updated_at\":");
-        ts(out, &self.updated_at);
-        out.push(b'}');
-    }
-
-    fn json_size_hint(&self) -> usize {
-        480 + self.title.len()
-            + self.description.as_ref().map_or(0, String::len)
-            + self.attributes.0.get().len()
-    }
-}
 
 impl WorkOrder {
     fn held_from(&self) -> Option<WorkOrderStatus> {
@@ -456,63 +413,4 @@ pub async fn is_assigned_to(
     let hit: Option<i32> = on_tx!(tx, c => sqlx::query_scalar("SELECT 1 FROM work_orders WHERE tenant_id = $1 AND id = $2 AND assigned_to = $3")
         .bind(tenant).bind(id).bind(personnel_id).fetch_optional(&mut *c).await?);
     Ok(hit.is_some())
-}
-
-#[cfg(test)]
-mod tests {
-    use chrono::DateTime;
-    use proptest::prelude::*;
-
-    use super::*;
-
-    fn ts(micros: i64) -> Ts {
-        Ts(DateTime::from_timestamp_micros(micros).unwrap_or_default())
-    }
-
-    prop_compose! {
-        fn work_order()(
-            id in any::<u128>(), number in any::<i64>(), client in any::<u128>(),
-            title in ".{0,40}", description in proptest::option::of(".{0,80}"),
-            status in 0usize..6, priority in 0usize..4,
-            due in proptest::option::of(-800_000i32..3_000_000),
-            start in proptest::option::of(-100_000_000_000_000i64..300_000_000_000_000),
-            end in proptest::option::of(any::<i32>()),
-            assigned in proptest::option::of(any::<u128>()),
-            attributes in prop_oneof![Just("{}".to_owned()), Just(r#"{"a":[1,"x\"y"],"b":null}"#.to_owned())],
-            created in 0i64..4_000_000_000_000_000, updated in any::<u32>(),
-        ) -> WorkOrder {
-            let statuses = ["open", "scheduled", "in_progress", "on_hold", "completed", "cancelled"];
-            let priorities = ["low", "normal", "high", "urgent"];
-            WorkOrder {
-                id: Uuid::from_u128(id),
-                number,
-                reference: Reference(number),
-                client_id: Uuid::from_u128(client),
-                title,
-                description,
-                status: statuses[status].parse().unwrap(),
-                held_from: None,
-                priority: priorities[priority].parse().unwrap(),
-                due_date: due.and_then(NaiveDate::from_num_days_from_ce_opt),
-                scheduled_start: start.map(ts),
-                scheduled_end: end.map(|e| ts(e as i64 * 1_000_001)),
-                assigned_to: assigned.map(Uuid::from_u128),
-                attributes: Json(RawValue::from_string(attributes).unwrap()),
-                created_at: ts(created),
-                updated_at: ts(created + updated as i64),
-            }
-        }
-    }
-
-    proptest! {
-        #[test]
-        fn page_json_is_what_serde_writes(items in proptest::collection::vec(work_order(), 0..4),
-                                          cursor in proptest::option::of(".{0,20}")) {
-            let page = Page { items, next_cursor: cursor };
-            prop_assert_eq!(
-                String::from_utf8(crate::json::to_vec(&page)).unwrap(),
-                serde_json::to_string(&page).unwrap()
-            );
-        }
-    }
 }

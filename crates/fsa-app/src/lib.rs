@@ -1,0 +1,67 @@
+//! fsa's application services: what an operator or a tenant asks of the
+//! service, whichever face it comes through. The HTTP server and the CLI
+//! both call these and map [`AppError`] their own way (problem+json, or a
+//! message and a non-zero exit); neither HTTP nor its secrets are known here.
+//!
+//! # Layout
+//! - [`App`]: what the services need: the router and the plans' limits.
+//! - [`error`]: [`AppError`], with the data each face needs to report it.
+//! - [`tenants`]: onboarding, tenant and placement reads, plan, region and
+//!   suspension changes (and the move a plan change schedules).
+//! - [`moves`]: scheduling, running, reading, cancelling and resuming
+//!   tenant moves through the mover.
+//! - [`usage`]: a tenant's usage against its plan's limits.
+//! - [`validate`]: the checks of operator input (names, emails, passwords).
+//! - [`password`]: argon2 password hashes.
+//!
+//! With the `openapi` feature, the views and inputs derive their OpenAPI
+//! schemas (the HTTP server enables it; the CLI does not need it).
+
+pub mod error;
+pub mod moves;
+pub mod password;
+pub mod tenants;
+pub mod usage;
+pub mod validate;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use fsa_core::Limits;
+use fsa_store::Router;
+
+pub use error::AppError;
+pub use moves::{MoveOrder, MovePreview, MoveStarted, MoveView};
+pub use tenants::{
+    Onboarding, OverLimit, PlacementView, PlanChange, TenantChange, TenantState, TenantView,
+};
+pub use usage::{Usage, UsageItem};
+
+/// What the services share: cheap to clone.
+#[derive(Clone)]
+pub struct App {
+    /// Tenant → placement routing and the placement pools.
+    router: Arc<Router>,
+    /// Every plan's limits, for usage reports and plan changes.
+    limits: Arc<Limits>,
+    /// How long a move a plan change schedules keeps the source's rows.
+    move_cleanup: Duration,
+}
+
+impl App {
+    pub fn new(router: Arc<Router>, limits: Limits, move_cleanup: Duration) -> Self {
+        App {
+            router,
+            limits: Arc::new(limits),
+            move_cleanup,
+        }
+    }
+
+    pub fn router(&self) -> &Arc<Router> {
+        &self.router
+    }
+
+    pub fn limits(&self) -> &Limits {
+        &self.limits
+    }
+}
