@@ -1,7 +1,7 @@
 //! argon2id password hashes (PHC strings with a random salt).
 
 use argon2::Argon2;
-use argon2::password_hash::PasswordHasher;
+use argon2::password_hash::{PasswordHasher, PasswordVerifier};
 
 use crate::AppError;
 
@@ -13,6 +13,14 @@ pub fn hash(password: &str) -> Result<String, AppError> {
         .map_err(|e| AppError::PasswordHash(e.to_string()))
 }
 
+/// Whether `password` matches the PHC string `phc` (false for a string that
+/// is not a hash).
+pub fn verify(password: &str, phc: &str) -> bool {
+    Argon2::default()
+        .verify_password(password.as_bytes(), phc)
+        .is_ok()
+}
+
 /// Runs argon2 off the async workers.
 pub async fn hash_blocking(password: String) -> Result<String, AppError> {
     tokio::task::spawn_blocking(move || hash(&password)).await?
@@ -20,16 +28,15 @@ pub async fn hash_blocking(password: String) -> Result<String, AppError> {
 
 #[cfg(test)]
 mod tests {
-    use argon2::password_hash::PasswordVerifier;
-
     use super::*;
 
     #[test]
     fn hashes_verify() {
         let h = hash("correct horse").unwrap();
         assert!(h.starts_with("$argon2id$"));
-        let argon2 = Argon2::default();
-        assert!(argon2.verify_password(b"correct horse", h.as_str()).is_ok());
-        assert!(argon2.verify_password(b"wrong horse", h.as_str()).is_err());
+        assert!(verify("correct horse", &h));
+        assert!(!verify("wrong horse", &h));
+        assert!(!verify("wrong", &h));
+        assert!(!verify("x", "not a hash"));
     }
 }

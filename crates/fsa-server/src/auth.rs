@@ -1,4 +1,4 @@
-//! Authentication: argon2 password hashes, HS256 user tokens that carry the
+//! Authentication: HS256 user tokens that carry the
 //! tenant and role, and the operator token of `/admin`.
 //!
 //! The tenant of a request comes from its verified token only. A token is
@@ -9,8 +9,6 @@
 
 use std::sync::Arc;
 
-use argon2::Argon2;
-use argon2::password_hash::{PasswordHasher, PasswordVerifier};
 use axum::extract::FromRequestParts;
 use axum::http::header::AUTHORIZATION;
 use axum::http::request::Parts;
@@ -23,27 +21,6 @@ use uuid::Uuid;
 
 use crate::error::ApiError;
 use crate::state::AppState;
-
-/// Hashes a password with argon2id and a random salt (PHC string).
-pub fn hash_password(password: &str) -> Result<String, ApiError> {
-    Argon2::default()
-        .hash_password(password.as_bytes())
-        .map(|h| h.to_string())
-        .map_err(|e| ApiError::Internal(anyhow::anyhow!("password hashing failed: {e}")))
-}
-
-pub fn verify_password(password: &str, phc: &str) -> bool {
-    Argon2::default()
-        .verify_password(password.as_bytes(), phc)
-        .is_ok()
-}
-
-/// Runs argon2 off the async workers.
-pub async fn hash_password_blocking(password: String) -> Result<String, ApiError> {
-    tokio::task::spawn_blocking(move || hash_password(&password))
-        .await
-        .map_err(|e| ApiError::Internal(e.into()))?
-}
 
 /// The `iss` of fsa's user tokens.
 pub const ISSUER: &str = "fsa";
@@ -300,15 +277,6 @@ impl FromRequestParts<AppState> for Operator {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn passwords() {
-        let h = hash_password("correct horse").unwrap();
-        assert!(h.starts_with("$argon2id$"));
-        assert!(verify_password("correct horse", &h));
-        assert!(!verify_password("wrong", &h));
-        assert!(!verify_password("x", "not a hash"));
-    }
 
     #[test]
     fn tokens_round_trip_and_reject_forgeries() {

@@ -16,8 +16,8 @@ use std::sync::{Arc, OnceLock};
 
 use tokio::sync::Semaphore;
 
-use crate::auth::{hash_password, verify_password};
 use crate::error::ApiError;
+use fsa_app::password::{hash as hash_password, verify as verify_password};
 
 pub struct Passwords {
     permits: Arc<Semaphore>,
@@ -47,7 +47,7 @@ impl Passwords {
         let permit = self.permit().await?;
         tokio::task::spawn_blocking(move || {
             let _permit = permit;
-            hash_password(&password)
+            hash_password(&password).map_err(ApiError::from)
         })
         .await
         .map_err(|e| ApiError::Internal(e.into()))?
