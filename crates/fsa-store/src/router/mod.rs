@@ -32,9 +32,9 @@ mod probe;
 mod routes;
 mod settings;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, RwLock};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use arc_swap::ArcSwap;
 use uuid::Uuid;
@@ -64,7 +64,7 @@ pub struct Router {
     pools: PoolCache,
     placements: RwLock<HashMap<Uuid, Placement>>,
     /// Servers found unreachable, with the probe that watches for their return.
-    down: std::sync::Mutex<HashMap<String, Instant>>,
+    down: std::sync::Mutex<HashSet<String>>,
 }
 
 impl Router {
@@ -100,7 +100,7 @@ impl Router {
             reload: tokio::sync::Mutex::new(()),
             pools: PoolCache::new(settings_budget),
             placements: RwLock::new(HashMap::new()),
-            down: std::sync::Mutex::new(HashMap::new()),
+            down: std::sync::Mutex::new(HashSet::new()),
         };
         router.reload_routes().await?;
         let router = Arc::new(router);

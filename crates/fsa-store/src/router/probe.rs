@@ -3,7 +3,7 @@
 //! accept connections again; tenants on other servers are not affected.
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use super::Router;
 
@@ -19,18 +19,20 @@ impl Router {
         self.down
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .contains_key(server)
+            .contains(server)
     }
 
     /// Marks a server down and starts a probe that clears the mark once the
     /// server accepts connections again.
     pub(super) fn mark_down(self: &Arc<Self>, server: &str) {
-        let mut down = self.down.lock().unwrap_or_else(|e| e.into_inner());
-        if down.contains_key(server) {
+        let newly = self
+            .down
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(server.to_owned());
+        if !newly {
             return;
         }
-        down.insert(server.to_owned(), Instant::now());
-        drop(down);
         tracing::warn!(
             server,
             "database server unreachable; its tenants get 503 until it returns"
