@@ -10,6 +10,8 @@
 //!   suspension changes (and the move a plan change schedules).
 //! - [`moves`]: scheduling, running, reading, cancelling and resuming
 //!   tenant moves through the mover.
+//! - [`schema`]: schema migrations across the fleet (canaries, waves,
+//!   resume) and the fleet's schema status from the catalog's ledger.
 //! - [`usage`]: a tenant's usage against its plan's limits.
 //! - [`validate`]: the checks of operator input (names, emails, passwords).
 //! - [`password`]: argon2 password hashes.
@@ -20,6 +22,7 @@
 pub mod error;
 pub mod moves;
 pub mod password;
+pub mod schema;
 pub mod tenants;
 pub mod usage;
 pub mod validate;

@@ -619,3 +619,111 @@ async fn one_session_serves_tenants_in_turn_and_sees_only_each_one() {
     }
     router.close().await;
 }
+
+/// Rolls a placement back one schema version, to what a placement not yet
+/// migrated holds: on PostgreSQL, migration 6's index swapped back (version
+/// 5); on SQLite, the record of migration 6 (a no-op there) removed (its
+/// version before is 2).
+async fn roll_back_one_version(pool: &Pool) {
+    match pool {
+        Pool::Pg(p) => {
+            for sql in [
+                "DROP INDEX clients_tenant_name_search_idx",
+                "CREATE INDEX clients_name_search_idx ON clients USING gin (name_search)",
+                "DELETE FROM _sqlx_migrations WHERE version = 6",
+            ] {
+                sqlx::query(sql).execute(p).await.unwrap();
+            }
+        }
+        Pool::Sqlite(p) => {
+            sqlx::query("DELETE FROM _sqlx_migrations WHERE version = 6")
+                .execute(p)
+                .await
+                .unwrap();
+        }
+    }
+}
+
+async fn schema_version(pool: &Pool) -> i64 {
+    on_pool!(pool, c => sqlx::query_scalar::<_, i64>("SELECT max(version) FROM _sqlx_migrations WHERE success")
+        .fetch_one(c).await.unwrap())
+}
+
+/// A move from a placement one schema version behind (a fleet rollout that
+/// has not reached it yet): the preflight brings the source up to date, as
+/// `fsa db migrate` would, the move copies every row, and the catalog's
+/// ledger records the step.
+async fn from_a_source_one_version_behind(router: &std::sync::Arc<Router>) {
+    use fsa_move::{MoveRequest, Mover, Target};
+
+    let t = onboard(router, "behind").await;
+    one_work_order(router, t).await;
+    let route = router.route(t).await.unwrap();
+    let source = router.placement(route.placement_id).await.unwrap();
+    let admin = router
+        .servers()
+        .get(&source.placement.server)
+        .unwrap()
+        .open_admin_connection_pool(&source.placement.db_name)
+        .await
+        .unwrap();
+    roll_back_one_version(&admin).await;
+    assert!(schema_version(&admin).await < 6);
+    let tenant = router.catalog().tenant_by_id(t).await.unwrap().unwrap();
+    let mover = Mover::new(router.clone());
+    let req = MoveRequest {
+        to: Target::Kind(fsa_core::PlacementKind::Dedicated),
+        region: None,
+        cleanup_after: std::time::Duration::ZERO,
+        requested_by: "test".into(),
+        reason: "source behind".into(),
+        plan_after: None,
+    };
+    let planned = mover.plan(&tenant, req).await.unwrap();
+    let m = mover.run(planned.id).await.unwrap();
+    assert_eq!(m.state, "done", "{:?}", m.error);
+    assert_eq!(schema_version(&admin).await, 6, "the source was migrated");
+    let ledger = router.catalog().ledger(source.placement.id).await.unwrap();
+    assert!(
+        ledger.iter().any(|e| e.version == 6),
+        "the ledger records the source's step: {ledger:?}"
+    );
+    let state = router
+        .catalog()
+        .schema_state(source.placement.id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!((state.version, state.state.as_str()), (6, "current"));
+    let mut tx = router.begin(t, Mode::Read).await.unwrap();
+    let page = work_orders::list(
+        &mut tx,
+        work_orders::WorkOrderFilter {
+            limit: 10,
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    assert_eq!(page.items.len(), 1, "the moved tenant's work order");
+    tx.commit().await.unwrap();
+    admin.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn move_from_a_source_one_version_behind_on_sqlite() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = DbUrl::new(format!("sqlite://{}/catalog.db", dir.path().display()));
+    let router = router_for(&url, "").await;
+    from_a_source_one_version_behind(&router).await;
+    router.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn move_from_a_source_one_version_behind_on_postgres() {
+    let db = TestDb::new();
+    let url = DbUrl::new(db.url());
+    let router = router_for(&url, &db.name).await;
+    from_a_source_one_version_behind(&router).await;
+    router.close().await;
+}

@@ -9,6 +9,8 @@
 //! - [`catalog`]: the control plane (servers, placements, tenants).
 //! - [`router`]: tenant → (placement, epoch), cached, and one lazily opened
 //!   pool per placement; [`router::Router::begin`] opens a tenant transaction.
+//! - [`schema`]: the placement migrations, the catalog's ledger of what each
+//!   placement applied, and migrating one placement step by step.
 //! - [`pools`]: the pool cache under a global connection budget.
 //! - [`session`]: pooled PostgreSQL sessions that keep a tenant context, so a
 //!   read is one statement.
@@ -28,6 +30,7 @@ pub mod page;
 pub mod pools;
 pub mod repo;
 pub mod router;
+pub mod schema;
 pub mod server;
 pub mod session;
 pub mod ts;

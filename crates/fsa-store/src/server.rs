@@ -14,6 +14,7 @@ use uuid::Uuid;
 
 use crate::db::{Engine, PlacementPool, Pool};
 use crate::error::StoreError;
+use crate::schema::LedgerEntry;
 use crate::session::SessionPool;
 use crate::url::DbUrl;
 
@@ -177,7 +178,17 @@ impl Server {
     /// refused, never adopted: adopting it would let a later cleanup drop
     /// data that is not the moved tenant's.
     #[tracing::instrument(skip_all, err, fields(server = %self.name, db = db_name))]
-    pub async fn provision(&self, db_name: &str, placement: Uuid) -> Result<(), StoreError> {
+    ///
+    /// On PostgreSQL the database is a copy of a template database built
+    /// once per server and schema (`<prefix>_template_v<N>_<fingerprint>`),
+    /// which is faster than running every migration; where the template
+    /// cannot be made, the migrations run. Returns the migrations the new
+    /// database holds, for the catalog's ledger.
+    pub async fn provision(
+        &self,
+        db_name: &str,
+        placement: Uuid,
+    ) -> Result<Vec<LedgerEntry>, StoreError> {
         if db_name.len() > MAX_DB_NAME {
             return Err(StoreError::Config(format!(
                 "database name {db_name} is longer than {MAX_DB_NAME} bytes"
@@ -186,7 +197,15 @@ impl Server {
         let mark = format!("fsa placement {placement}");
         match &self.spec {
             ServerSpec::Postgres { options, .. } => {
-                create_marked_pg_database(options, &self.name, db_name, &mark).await?;
+                let template = match self.template(options).await {
+                    Ok(t) => Some(t),
+                    Err(e) => {
+                        tracing::warn!(server = %self.name, error = %e, "no template database: running the migrations");
+                        None
+                    }
+                };
+                create_marked_pg_database(options, &self.name, db_name, &mark, template.as_deref())
+                    .await?;
             }
             ServerSpec::Sqlite { dir } => {
                 std::fs::create_dir_all(dir).map_err(|e| {
@@ -252,30 +271,104 @@ impl Server {
     /// Applies pending placement migrations (creating a SQLite file if
     /// missing). Migrations run through a one-connection pool: sqlx's
     /// migrator over a bare connection makes futures that are not `Send`.
-    pub async fn migrate(&self, db_name: &str) -> Result<(), StoreError> {
-        match &self.spec {
-            ServerSpec::Postgres { options, .. } => {
-                let pool = PgPoolOptions::new()
+    /// Returns the migrations the database holds afterwards.
+    pub async fn migrate(&self, db_name: &str) -> Result<Vec<LedgerEntry>, StoreError> {
+        let pool = match &self.spec {
+            ServerSpec::Postgres { options, .. } => Pool::Pg(
+                PgPoolOptions::new()
                     .max_connections(1)
                     .connect_with(options.clone().database(db_name))
-                    .await?;
-                let result = PG_PLACEMENT.run(&pool).await;
-                pool.close().await;
-                result?;
-                self.check_app_role().await?;
-            }
-            ServerSpec::Sqlite { .. } => {
-                let opts = self.sqlite_options(db_name).create_if_missing(true);
-                let pool = SqlitePoolOptions::new()
+                    .await?,
+            ),
+            ServerSpec::Sqlite { .. } => Pool::Sqlite(
+                SqlitePoolOptions::new()
                     .max_connections(1)
-                    .connect_with(opts)
-                    .await?;
-                let result = SQLITE_PLACEMENT.run(&pool).await;
-                pool.close().await;
-                result?;
+                    .connect_with(self.sqlite_options(db_name).create_if_missing(true))
+                    .await?,
+            ),
+        };
+        let result = async {
+            match &pool {
+                Pool::Pg(p) => PG_PLACEMENT.run(p).await?,
+                Pool::Sqlite(p) => SQLITE_PLACEMENT.run(p).await?,
             }
+            crate::schema::read_applied(&pool).await
         }
-        Ok(())
+        .await;
+        pool.close().await;
+        let entries = result?;
+        self.check_app_role().await?;
+        Ok(entries)
+    }
+
+    /// The template database new placements on this PostgreSQL server are
+    /// copied from: built once under an advisory lock, marked complete
+    /// only after every migration ran, and closed to connections (a copy
+    /// needs its template unused). One left half built by a crash is
+    /// dropped and built again; a database of that name that is not
+    /// fsa's is refused.
+    async fn template(&self, options: &PgConnectOptions) -> Result<String, StoreError> {
+        let set = crate::schema::MigrationSet::binary();
+        let fingerprint = set.fingerprint(Engine::Postgres);
+        let name = self.db_name_for(&format!("template_v{}_{fingerprint}", set.latest()));
+        let done = format!("fsa template {fingerprint}");
+        let building = format!("fsa template {fingerprint} building");
+        let mut conn: PgConnection = options.clone().database("postgres").connect().await?;
+        sqlx::query("SELECT pg_advisory_lock(7004, hashtext($1))")
+            .bind(&name)
+            .execute(&mut conn)
+            .await?;
+        let result = async {
+            let found: Option<Option<String>> = sqlx::query_scalar(
+                "SELECT shobj_description(oid, 'pg_database') FROM pg_database WHERE datname = $1",
+            )
+            .bind(&name)
+            .fetch_optional(&mut conn)
+            .await?;
+            let quoted = quote_ident(&name);
+            match found {
+                Some(Some(m)) if m == done => return Ok(()),
+                Some(Some(m)) if m == building => {
+                    conn.execute(sqlx::AssertSqlSafe(format!(
+                        "DROP DATABASE IF EXISTS {quoted} WITH (FORCE)"
+                    )))
+                    .await?;
+                }
+                Some(_) => return Err(self.taken(&name)),
+                None => {}
+            }
+            conn.execute(sqlx::AssertSqlSafe(format!("CREATE DATABASE {quoted}")))
+                .await?;
+            conn.execute(sqlx::AssertSqlSafe(format!(
+                "COMMENT ON DATABASE {quoted} IS {}",
+                quote_literal(&building)
+            )))
+            .await?;
+            let pool = PgPoolOptions::new()
+                .max_connections(1)
+                .connect_with(options.clone().database(&name))
+                .await?;
+            let migrated = PG_PLACEMENT.run(&pool).await;
+            pool.close().await;
+            migrated?;
+            conn.execute(sqlx::AssertSqlSafe(format!(
+                "ALTER DATABASE {quoted} WITH ALLOW_CONNECTIONS false"
+            )))
+            .await?;
+            conn.execute(sqlx::AssertSqlSafe(format!(
+                "COMMENT ON DATABASE {quoted} IS {}",
+                quote_literal(&done)
+            )))
+            .await?;
+            Ok(())
+        }
+        .await;
+        let _ = sqlx::query("SELECT pg_advisory_unlock(7004, hashtext($1))")
+            .bind(&name)
+            .execute(&mut conn)
+            .await;
+        let _ = conn.close().await;
+        result.map(|()| name)
     }
 
     /// Refuses a PostgreSQL server whose application role exists with
@@ -495,6 +588,7 @@ async fn create_marked_pg_database(
     server: &str,
     db_name: &str,
     mark: &str,
+    template: Option<&str>,
 ) -> Result<(), StoreError> {
     let mut conn: PgConnection = options.clone().database("postgres").connect().await?;
     sqlx::query("SELECT pg_advisory_lock(7003, hashtext($1))")
@@ -516,8 +610,27 @@ async fn create_marked_pg_database(
             }),
             None => {
                 let name = quote_ident(db_name);
-                conn.execute(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
-                    .await?;
+                let from = template
+                    .map(|t| format!(" TEMPLATE {}", quote_ident(t)))
+                    .unwrap_or_default();
+                let create = format!("CREATE DATABASE {name}{from}");
+                // A template whose last connection is still closing is
+                // "being accessed by other users" (55006) for a moment.
+                let mut tries = 0;
+                loop {
+                    match conn.execute(sqlx::AssertSqlSafe(create.clone())).await {
+                        Err(sqlx::Error::Database(e))
+                            if e.code().as_deref() == Some("55006") && tries < 50 =>
+                        {
+                            tries += 1;
+                            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+                        }
+                        other => {
+                            other?;
+                            break;
+                        }
+                    }
+                }
                 conn.execute(sqlx::AssertSqlSafe(format!(
                     "COMMENT ON DATABASE {name} IS {}",
                     quote_literal(mark)

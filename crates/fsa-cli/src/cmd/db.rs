@@ -1,41 +1,215 @@
-//! `fsa db migrate`: brings the catalog and every placement database up to
-//! the schema embedded in this binary.
+//! `fsa db migrate` and `fsa db status`: the schema of the catalog and of
+//! every placement database, migrated in waves and recorded in the
+//! catalog's ledger.
 
+use std::io::IsTerminal;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use fsa_app::schema::{self, FleetReport, MigrateOptions, MigrateProgress, PlacementOutcome};
 use fsa_server::config::Config;
+use fsa_store::schema::MigrationSet;
+use indicatif::{ProgressBar, ProgressStyle};
 
 #[derive(Debug, clap::Subcommand)]
 pub enum Command {
-    /// Apply pending migrations to the catalog and every placement.
+    /// Apply pending migrations to the catalog, then to every placement:
+    /// `--canary` placements first (the ones with the fewest tenants), then
+    /// the rest `--concurrency` at a time. A placement that fails is named
+    /// and the others go on; a rerun resumes. Ctrl-C stops between
+    /// placements.
     Migrate {
+        /// Placements migrated at once (at most the connection budget).
+        #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..=256))]
+        concurrency: u16,
+        /// Placements migrated first; if one fails, the run stops there.
+        #[arg(long, default_value_t = 0)]
+        canary: u16,
+        /// Show what would be applied, change nothing.
+        #[arg(long)]
+        dry_run: bool,
+        #[arg(long)]
+        json: bool,
+    },
+    /// The schema version and state of every placement, from the ledger.
+    Status {
         #[arg(long)]
         json: bool,
     },
 }
 
 pub async fn run(config: Config, cmd: Command) -> anyhow::Result<()> {
-    let Command::Migrate { json } = cmd;
-    // Opening the state migrates the catalog.
-    let app = super::app(config).await?;
-    let placements = app.router().catalog().placements().await?;
-    let mut done = Vec::new();
-    for p in placements {
-        let p = p.placement;
-        let server = app.router().servers().get(&p.server).ok_or_else(|| {
-            anyhow::anyhow!(
-                "placement {} is on unconfigured server {}",
-                p.name,
-                p.server
+    match cmd {
+        Command::Migrate {
+            concurrency,
+            canary,
+            dry_run,
+            json,
+        } => {
+            migrate(
+                config,
+                MigrateOptions {
+                    concurrency: concurrency.into(),
+                    canary: canary.into(),
+                    dry_run,
+                },
+                json,
             )
-        })?;
-        server.migrate(&p.db_name).await?;
-        if !json {
-            println!("migrated {} ({})", p.name, p.db_name);
+            .await
         }
-        done.push(p.name);
+        Command::Status { json } => status(config, json).await,
     }
-    if json {
-        super::print_json(&serde_json::json!({ "catalog": "migrated", "placements": done }))?;
+}
+
+/// Shows the run as a bar on a terminal, and as a line per placement on a
+/// log (stderr not a terminal), so a long run is never silent.
+struct Bar {
+    bar: ProgressBar,
+    lines: bool,
+}
+
+impl MigrateProgress for Bar {
+    fn start(&self, total: usize) {
+        self.bar.set_length(total as u64);
     }
+
+    fn done(&self, o: &PlacementOutcome) {
+        self.bar.inc(1);
+        let line = match &o.error {
+            Some(e) => format!("{} {}: {e}", o.state, o.name),
+            None => format!("{} {} ({} ms)", o.state, o.name, o.duration_ms),
+        };
+        if self.lines {
+            eprintln!("{line}");
+        } else if o.state == "failed" {
+            self.bar.println(line);
+        }
+    }
+}
+
+async fn migrate(config: Config, opts: MigrateOptions, json: bool) -> anyhow::Result<()> {
+    // Opening the services migrates the catalog.
+    let app = super::app(config).await?;
+    let stop = Arc::new(AtomicBool::new(false));
+    let on_signal = stop.clone();
+    let watcher = tokio::spawn(async move {
+        if tokio::signal::ctrl_c().await.is_ok() {
+            on_signal.store(true, Ordering::SeqCst);
+            eprintln!("fsa: stopping after the placements in flight (Ctrl-C again to abort)");
+            if tokio::signal::ctrl_c().await.is_ok() {
+                std::process::exit(130);
+            }
+        }
+    });
+    let terminal = std::io::stderr().is_terminal();
+    let bar = ProgressBar::new(0);
+    bar.set_style(
+        ProgressStyle::with_template("{msg} [{bar:30}] {pos}/{len} placements ({elapsed})")
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+    );
+    bar.set_message(if opts.dry_run {
+        "checking"
+    } else {
+        "migrating"
+    });
+    if !terminal {
+        bar.set_draw_target(indicatif::ProgressDrawTarget::hidden());
+    }
+    let progress = Bar {
+        bar,
+        lines: !terminal,
+    };
+    let set = MigrationSet::binary();
+    let report = schema::migrate_fleet(&app, &set, opts, &progress, &stop).await;
+    progress.bar.finish_and_clear();
+    watcher.abort();
     app.router().close().await;
+    let report = report?;
+    if json {
+        super::print_json(&report)?;
+    } else {
+        print_report(&report);
+    }
+    if !report.failed.is_empty() {
+        anyhow::bail!(
+            "{} placement(s) failed to migrate: {}; fix the cause and run `fsa db migrate` again",
+            report.failed.len(),
+            report.failed.join(", ")
+        );
+    }
+    match report.stopped {
+        Some("interrupted") => anyhow::bail!(
+            "interrupted: {} placement(s) not migrated; run `fsa db migrate` again to resume",
+            report.not_run.len()
+        ),
+        Some(reason) => anyhow::bail!("stopped: {reason}"),
+        None => Ok(()),
+    }
+}
+
+fn print_report(r: &FleetReport) {
+    let verb = if r.dry_run { "would apply" } else { "applied" };
+    super::print_table(
+        ["PLACEMENT", "SERVER", "STATE", "FROM", "TO", "STEPS", "MS"],
+        r.placements.iter().map(|o| {
+            let opt = |v: Option<i64>| v.map_or_else(|| "-".into(), |v| v.to_string());
+            [
+                o.name.clone(),
+                o.server.clone(),
+                o.state.to_owned(),
+                opt(o.from),
+                opt(o.to),
+                o.steps
+                    .iter()
+                    .map(|s| s.version.to_string())
+                    .collect::<Vec<_>>()
+                    .join(","),
+                o.duration_ms.to_string(),
+            ]
+        }),
+    );
+    println!(
+        "catalog migrated; schema {}: {} placement(s) {verb}, {} current, {} failed, {} not run",
+        r.latest,
+        if r.dry_run {
+            r.placements.iter().filter(|o| o.state == "pending").count()
+        } else {
+            r.migrated
+        },
+        r.current,
+        r.failed.len(),
+        r.not_run.len()
+    );
+    for o in r.placements.iter().filter(|o| o.state == "failed") {
+        println!("failed {}: {}", o.name, o.error.as_deref().unwrap_or(""));
+    }
+}
+
+async fn status(config: Config, json: bool) -> anyhow::Result<()> {
+    let app = super::app(config).await?;
+    let status = schema::status(&app).await;
+    app.router().close().await;
+    let status = status?;
+    if json {
+        return super::print_json(&status);
+    }
+    super::print_table(
+        ["PLACEMENT", "SERVER", "VERSION", "STATE", "ERROR"],
+        status.placements.iter().map(|p| {
+            [
+                p.name.clone(),
+                p.server.clone(),
+                p.version.map_or_else(|| "-".into(), |v| v.to_string()),
+                p.state.clone(),
+                p.error.clone().unwrap_or_default(),
+            ]
+        }),
+    );
+    let behind = status.behind().len();
+    println!(
+        "latest schema {}; {} placement(s), {behind} not current",
+        status.latest,
+        status.placements.len()
+    );
     Ok(())
 }

@@ -24,6 +24,7 @@ pub async fn run(mut config: Config, args: Args) -> anyhow::Result<()> {
             path.display()
         );
     }
+    report_schema(&state.app).await;
     let listener = tokio::net::TcpListener::bind(listen).await?;
     tracing::info!(catalog = %url, listen = %listener.local_addr()?, "fsa serving");
     eprintln!(
@@ -35,4 +36,43 @@ pub async fn run(mut config: Config, args: Args) -> anyhow::Result<()> {
     })
     .await?;
     Ok(())
+}
+
+/// Start migrates the catalog only; placements are migrated by `fsa db
+/// migrate`, in waves. A placement behind is still served (migrations are
+/// additive), and named here so that nobody has to guess.
+async fn report_schema(app: &fsa_app::App) {
+    match fsa_app::schema::status(app).await {
+        Ok(status) => {
+            let behind = status.behind();
+            if !behind.is_empty() {
+                let names: Vec<String> = behind
+                    .iter()
+                    .take(10)
+                    .map(|p| {
+                        format!(
+                            "{} ({}, {})",
+                            p.name,
+                            p.version
+                                .map_or_else(|| "unrecorded".into(), |v| format!("v{v}")),
+                            p.state
+                        )
+                    })
+                    .collect();
+                tracing::warn!(
+                    latest = status.latest,
+                    behind = behind.len(),
+                    "placements not at the latest schema"
+                );
+                eprintln!(
+                    "fsa: {} placement(s) not at schema {}: {}{}; run `fsa db migrate`",
+                    behind.len(),
+                    status.latest,
+                    names.join(", "),
+                    if behind.len() > 10 { ", …" } else { "" }
+                );
+            }
+        }
+        Err(e) => tracing::warn!(error = %e, "cannot read the placements' schema state"),
+    }
 }

@@ -76,14 +76,34 @@ pub(crate) async fn run(run: &mut Run<'_>) -> Result<MoveState, MoveError> {
     let dst_pool = run.dst_pool().await?;
     let mut s = Endpoint::acquire(&src_pool).await?;
     let mut d = Endpoint::acquire(&dst_pool).await?;
-    // Each end must hold the latest schema its engine has: the rows
-    // copied are the same then, whatever the engines' version numbers.
-    for (end, c) in [("source", &mut s), ("target", &mut d)] {
+    // Both ends hold this binary's latest schema before a row is copied, so
+    // the rows are the same on both. An end behind it (a source one version
+    // behind during a fleet rollout, say) is brought up to date here, as
+    // `fsa db migrate` would: migrations are additive, the placement's
+    // other tenants keep being served, and the ledger records the steps.
+    // An end ahead of this binary is refused: its rows may hold columns
+    // this binary would not copy.
+    for (end, c, placement) in [("source", &mut s, &source), ("target", &mut d, &target)] {
         let (have, want) = (c.schema_version().await?, c.latest_schema());
-        if have != want {
+        if have > want {
             return Err(MoveError::Preflight(format!(
-                "the {end} database is at schema version {have}, this fsa expects {want}; run `fsa db migrate`"
+                "the {end} database is at schema version {have}, newer than this fsa's {want}; run the move with the newer fsa"
             )));
+        }
+        if have < want {
+            let router = run.cx.router();
+            let server = router.servers().get(&placement.server).ok_or_else(|| {
+                MoveError::Preflight(format!("server {} is not configured", placement.server))
+            })?;
+            let set = fsa_store::schema::MigrationSet::binary();
+            fsa_store::schema::migrate_placement(router.catalog(), server, placement, &set, false)
+                .await
+                .map_err(|e| {
+                    MoveError::Preflight(format!(
+                        "the {end} database is at schema version {have}, behind this fsa's {want}, and could not be brought up to date: {e}"
+                    ))
+                })?;
+            tracing::info!(end, from = have, to = want, placement = %placement.name, "brought a move's end up to date");
         }
     }
     // The target must be a ready placement that does not already serve
@@ -173,7 +193,9 @@ async fn resolve_target(run: &mut Run<'_>) -> Result<Placement, MoveError> {
                     catalog.retire_unprovisioned(alloc.placement.id).await?;
                     return Err(e.into());
                 }
-                made?;
+                catalog
+                    .record_provisioned(alloc.placement.id, &made?)
+                    .await?;
                 catalog.placement_ready(alloc.placement.id).await?;
             }
             if alloc.placement.id == run.m.from_placement {

@@ -27,7 +27,11 @@ impl Router {
         let result = async {
             if alloc.is_new {
                 let srv = self.servers.get(&alloc.placement.server).unwrap_or(&server);
-                srv.provision(&alloc.placement.db_name, alloc.placement.id)
+                let schema = srv
+                    .provision(&alloc.placement.db_name, alloc.placement.id)
+                    .await?;
+                self.catalog
+                    .record_provisioned(alloc.placement.id, &schema)
                     .await?;
                 self.catalog.placement_ready(alloc.placement.id).await?;
             }
