@@ -10,7 +10,7 @@
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use fsa_store::catalog::{Placement, PlacementUsage};
-use fsa_store::schema::{MigrationSet, SchemaError, Step, migrate_placement};
+use fsa_store::schema::{MigrationSet, Mode, SchemaError, Step, migrate_placement};
 use futures::StreamExt;
 use serde::Serialize;
 
@@ -205,6 +205,23 @@ pub async fn migrate_fleet(
             .placements
             .extend(wave(rest, false, concurrency).await);
     }
+    // A migration may create the application role; a role that exists with
+    // SUPERUSER or BYPASSRLS is refused, once per server the run touched.
+    if !opts.dry_run {
+        let mut servers: Vec<&str> = report
+            .placements
+            .iter()
+            .filter(|o| o.state == "migrated")
+            .map(|o| o.server.as_str())
+            .collect();
+        servers.sort_unstable();
+        servers.dedup();
+        for name in servers {
+            if let Some(server) = router.servers().get(name) {
+                server.check_app_role().await?;
+            }
+        }
+    }
     if report.stopped.is_none() && stop.load(Ordering::SeqCst) {
         report.stopped = Some("interrupted");
     }
@@ -249,7 +266,13 @@ async fn one(
     let started = std::time::Instant::now();
     let mut out = not_run(p, canary);
     let result = match app.router().servers().get(&p.server) {
-        Some(server) => migrate_placement(app.router().catalog(), server, p, set, dry_run).await,
+        Some(server) => {
+            let mode = Mode {
+                dry_run,
+                check_role: false,
+            };
+            migrate_placement(app.router().catalog(), server, p, set, mode).await
+        }
         None => Err(SchemaError::Store {
             placement: p.name.clone(),
             source: fsa_store::StoreError::Config(format!("server {} is not configured", p.server)),

@@ -189,8 +189,19 @@ struct Applied {
     duration_ms: i64,
 }
 
-/// Brings `placement` up to `set`'s latest version (or, with `dry_run`,
-/// says what that would apply without changing anything). Every applied
+/// How one placement is migrated.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Mode {
+    /// Say what would be applied, change nothing.
+    pub dry_run: bool,
+    /// Check the server's application role afterwards (see
+    /// [`Server::check_app_role`]); a fleet run checks each server once
+    /// instead.
+    pub check_role: bool,
+}
+
+/// Brings `placement` up to `set`'s latest version (or, in a dry run, says
+/// what that would apply without changing anything). Every applied
 /// migration goes to the ledger as it completes; the placement's state is
 /// `migrating` meanwhile, then `current`, or `failed` with the cause.
 pub async fn migrate_placement(
@@ -198,8 +209,9 @@ pub async fn migrate_placement(
     server: &Server,
     placement: &Placement,
     set: &MigrationSet,
-    dry_run: bool,
+    mode: Mode,
 ) -> Result<PlacementRun, SchemaError> {
+    let dry_run = mode.dry_run;
     let name = placement.name.clone();
     let store = |source: StoreError| SchemaError::Store {
         placement: name.clone(),
@@ -217,7 +229,7 @@ pub async fn migrate_placement(
             .await
             .map_err(store)?;
     }
-    let result = migrate_database(catalog, server, placement, set, &ledger, dry_run).await;
+    let result = migrate_database(catalog, server, placement, set, &ledger, mode).await;
     if !dry_run {
         let (version, state, error) = match &result {
             Ok(run) => (run.to, "current", None),
@@ -243,7 +255,7 @@ async fn migrate_database(
     placement: &Placement,
     set: &MigrationSet,
     ledger: &[LedgerEntry],
-    dry_run: bool,
+    mode: Mode,
 ) -> Result<PlacementRun, SchemaError> {
     let name = &placement.name;
     let store = |source: StoreError| SchemaError::Store {
@@ -274,12 +286,12 @@ async fn migrate_database(
     let result = async {
         on_pool!(&pool, p => {
             let mut conn = p.acquire().await.map_err(|e| store(e.into()))?;
-            run_on(&mut *conn, catalog, placement, migrations, ledger, dry_run).await
+            run_on(&mut *conn, catalog, placement, migrations, ledger, mode.dry_run).await
         })
     }
     .await;
     pool.close().await;
-    if result.is_ok() && !dry_run {
+    if result.is_ok() && !mode.dry_run && mode.check_role {
         server.check_app_role().await.map_err(store)?;
     }
     result

@@ -96,7 +96,11 @@ pub(crate) async fn run(run: &mut Run<'_>) -> Result<MoveState, MoveError> {
                 MoveError::Preflight(format!("server {} is not configured", placement.server))
             })?;
             let set = fsa_store::schema::MigrationSet::binary();
-            fsa_store::schema::migrate_placement(router.catalog(), server, placement, &set, false)
+            let mode = fsa_store::schema::Mode {
+                dry_run: false,
+                check_role: true,
+            };
+            fsa_store::schema::migrate_placement(router.catalog(), server, placement, &set, mode)
                 .await
                 .map_err(|e| {
                     MoveError::Preflight(format!(
