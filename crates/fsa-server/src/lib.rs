@@ -166,20 +166,25 @@ const STANDING_MAX_AGE: std::time::Duration = std::time::Duration::from_secs(1);
 /// application services on it. The configuration's secrets are not read:
 /// the CLI opens the services this way, without the HTTP state.
 pub async fn open_app(config: &Config) -> anyhow::Result<fsa_app::App> {
+    let (app, warnings) = open_app_noting(config).await?;
+    for w in warnings {
+        tracing::debug!("{w}");
+    }
+    Ok(app)
+}
+
+/// [`open_app`], returning what the service warns about at start (plans
+/// whose file store is not configured) rather than logging it.
+async fn open_app_noting(config: &Config) -> anyhow::Result<(fsa_app::App, Vec<String>)> {
     let move_cleanup = fsa_app::moves::parse_cleanup(&config.move_cleanup)
         .map_err(|e| anyhow::anyhow!("invalid configuration: move_cleanup: {e}"))?;
     let catalog = open_catalog(&config.database_url()).await?;
     let (files, warnings) = fsa_app::files::FileStores::open(&config.files, &config.data_dir)
         .map_err(|e| anyhow::anyhow!("invalid configuration: {e}"))?;
-    for w in warnings {
-        tracing::warn!("{w}");
-    }
     let router = Router::new(catalog, config.servers()?, config.router_settings()).await?;
-    Ok(fsa_app::App::new(
-        router,
-        config.limits.clone(),
-        move_cleanup,
-        files,
+    Ok((
+        fsa_app::App::new(router, config.limits.clone(), move_cleanup, files),
+        warnings,
     ))
 }
 
@@ -189,7 +194,10 @@ pub async fn build_state(
     mut config: Config,
 ) -> anyhow::Result<(AppState, Option<std::path::PathBuf>)> {
     let secrets = config.ensure_secrets()?;
-    let app = open_app(&config).await?;
+    let (app, warnings) = open_app_noting(&config).await?;
+    for w in warnings {
+        tracing::warn!("{w}");
+    }
     let tokens = Tokens::new(
         config.jwt_secret.as_deref().unwrap_or_default(),
         config.admin_token.as_deref().unwrap_or_default(),

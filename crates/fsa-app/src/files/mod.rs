@@ -155,7 +155,14 @@ pub struct Store {
     /// What it is, for logs and reports: a folder or `s3://bucket/prefix`.
     pub location: String,
     pub objects: Arc<dyn ObjectStore>,
+    /// Bytes per part of a multipart upload: S3 needs 5 MiB; a local file
+    /// is written in smaller ones, which keeps an upload's memory low.
+    pub part_bytes: usize,
 }
+
+/// Part sizes of multipart uploads.
+const S3_PART_BYTES: usize = 5 * 1024 * 1024;
+const LOCAL_PART_BYTES: usize = 1024 * 1024;
 
 impl Store {
     /// The key of a tenant's file.
@@ -370,6 +377,7 @@ fn open_store(name: &str, s: &StoreConfig) -> Result<Store, FileError> {
         name: name.to_owned(),
         location: s.url.clone(),
         objects,
+        part_bytes: S3_PART_BYTES,
     })
 }
 
@@ -387,6 +395,7 @@ fn open_local(name: &str, dir: &Path) -> Result<Store, FileError> {
         name: name.to_owned(),
         location: dir.display().to_string(),
         objects: Arc::new(fs.with_automatic_cleanup(true)),
+        part_bytes: LOCAL_PART_BYTES,
     })
 }
 

@@ -1,10 +1,10 @@
 //! An upload streamed into a store while its SHA-256 is computed.
 //!
-//! The first part (up to [`PART_BYTES`]) is held; a file that ends within it
-//! is stored with one put. A longer one becomes a multipart upload whose
-//! parts are sent while the next are read, at most [`PARTS_IN_FLIGHT`] at a
-//! time, so memory stays near `PART_BYTES × (PARTS_IN_FLIGHT + 1)`
-//! whatever the file's size. On any failure (too large, the body broken,
+//! The first part (the store's `part_bytes`) is held; a file that ends
+//! within it is stored with one put. A longer one becomes a multipart upload
+//! whose parts are sent while the next are read, at most
+//! [`PARTS_IN_FLIGHT`] at a time, so memory stays near
+//! `part_bytes × (PARTS_IN_FLIGHT + 1)` whatever the file's size. On any failure (too large, the body broken,
 //! the store failing) the partial upload is aborted.
 
 use bytes::Bytes;
@@ -14,8 +14,6 @@ use sha2::{Digest, Sha256};
 
 use super::{FileError, Store};
 
-/// Bytes per part of a multipart upload (S3's smallest part is 5 MiB).
-pub const PART_BYTES: usize = 5 * 1024 * 1024;
 /// Parts being sent at once.
 pub const PARTS_IN_FLIGHT: usize = 2;
 
@@ -62,7 +60,7 @@ where
     };
     // The first part, held: most files end within it.
     loop {
-        if held >= PART_BYTES {
+        if held >= store.part_bytes {
             break;
         }
         match next(body.next().await, &mut hash, &mut size)? {
@@ -89,7 +87,7 @@ where
         .put_multipart(&path)
         .await
         .map_err(|e| store.error(e))?;
-    let mut w = WriteMultipart::new_with_chunk_size(upload, PART_BYTES);
+    let mut w = WriteMultipart::new_with_chunk_size(upload, store.part_bytes);
     for b in head {
         w.put(b);
     }
@@ -155,7 +153,8 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let (stores, _) = FileStores::open(&FilesConfig::default(), dir.path()).unwrap();
         let store = stores.for_plan(fsa_core::Plan::Free);
-        for total in [0, 10, PART_BYTES, PART_BYTES * 2 + 17] {
+        let part = store.part_bytes;
+        for total in [0, 10, part, part * 2 + 17] {
             let key = format!("tenants/t/{total}");
             let s = put_stream(store, &key, chunks(total, 64 * 1024), u64::MAX)
                 .await
@@ -172,7 +171,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let (stores, _) = FileStores::open(&FilesConfig::default(), dir.path()).unwrap();
         let store = stores.for_plan(fsa_core::Plan::Free);
-        for total in [1000, PART_BYTES * 3] {
+        for total in [1000, store.part_bytes * 3] {
             let max = total as u64 - 1;
             let e = put_stream(store, "tenants/t/big", chunks(total, 4096), max)
                 .await

@@ -48,8 +48,10 @@ pub fn router() -> OpenApiRouter<AppState> {
         )
 }
 
-/// The multipart form of an upload.
-#[derive(ToSchema)]
+/// The multipart form of an upload. (Derived for its schema, which, as
+/// JSON bodies do, refuses parts it does not name; never deserialized.)
+#[derive(ToSchema, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
 #[allow(dead_code)]
 pub struct FileUpload {
     /// The file; its file name and content type are kept.
@@ -62,7 +64,7 @@ pub struct FileUpload {
 
 /// The `file_type` of an upload that names none.
 const DEFAULT_FILE_TYPE: &str = "attachment";
-/// Parts an upload may have (the file, its type, a few ignored others).
+/// Parts an upload may have (the file and its type; more are refused).
 const MAX_PARTS: usize = 16;
 /// Bytes of a text part.
 const MAX_TEXT_PART: usize = 1024;
@@ -109,7 +111,7 @@ async fn list(
         (status = 403, description = "`plan_limit_reached`: the plan's `file_bytes` would be exceeded"),
         (status = 413, description = "`file_too_large`: the file is over `files.max_file_bytes`"),
         (status = 415, description = "`unsupported_media_type`: the body is not multipart/form-data"),
-        (status = 422, description = "`validation_failed`: no `file` part, two of them, or a bad `file_type`"),
+        (status = 422, description = "`validation_failed`: no `file` part, two of them, a part of another name, or a bad `file_type`"),
         (status = 503, description = "`store_unavailable`: the file store does not answer")))]
 async fn create(
     State(app): State<AppState>,
@@ -214,7 +216,13 @@ impl Upload<'_> {
                     file = Some((name, content_type));
                 }
                 Some("file_type") => file_type = Some(text_part(field, "file_type").await?),
-                _ => {}
+                other => {
+                    let name: String = other.unwrap_or_default().chars().take(100).collect();
+                    return Err(ApiError::validation(
+                        name.clone(),
+                        format!("unknown part {name:?}: an upload has `file` and `file_type`"),
+                    ));
+                }
             }
         }
         let (Some((name, content_type)), Some(stored)) = (file, self.stored.clone()) else {

@@ -305,6 +305,26 @@ async fn an_upload_over_the_maximum_is_413_and_leaves_nothing() {
     assert!(local_objects(&app).is_empty(), "{:?}", local_objects(&app));
     let (s, b) = upload(&app, &token, &wo, "fits.bin", &data(64 * 1024, 3)).await;
     assert_eq!(s, 201, "{b}");
+    // A form with a part it does not know, or without `file`, is refused
+    // and leaves nothing behind.
+    let mut extra = form("filename=\"a.txt\"", "text/plain", b"a", None);
+    let tail = format!("--{BOUNDARY}--\r\n");
+    extra.truncate(extra.len() - tail.len());
+    extra.extend_from_slice(
+        format!(
+            "--{BOUNDARY}\r\nContent-Disposition: form-data; name=\"other\"\r\n\r\nx\r\n{tail}"
+        )
+        .as_bytes(),
+    );
+    let (s, b) = send_form(&app, &token, &wo, extra).await;
+    assert_eq!(s, 422, "{b}");
+    let only_type = format!(
+        "--{BOUNDARY}\r\nContent-Disposition: form-data; name=\"file_type\"\r\n\r\nphoto\r\n--{BOUNDARY}--\r\n"
+    );
+    let (s, b) = send_form(&app, &token, &wo, only_type.into_bytes()).await;
+    assert_eq!(s, 422, "{b}");
+    assert_eq!(b["field"], "file");
+    assert_eq!(local_objects(&app).len(), 1, "{:?}", local_objects(&app));
     app.stop().await;
 }
 
