@@ -620,3 +620,83 @@ async fn gc_keeps_young_orphans() {
     assert!(local.head(&ObjectPath::from(key.as_str())).await.is_ok());
     app.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn roles_follow_the_work_order_rules() {
+    let app = TestApp::start(Backend::Sqlite).await.unwrap();
+    let (_, admin, wo) = tenant_with_order(&app, "roles", "basic").await;
+    for (email, role) in [
+        ("tech@roles.test", "technician"),
+        ("view@roles.test", "viewer"),
+    ] {
+        let (s, b) = app
+            .post(
+                "/api/v1/users",
+                &admin,
+                json!({"email": email, "name": role, "role": role, "password": "a long password"}),
+            )
+            .await;
+        assert_eq!(s, 201, "{b}");
+        if role == "technician" {
+            let (s, p) = app
+                .post(
+                    "/api/v1/personnel",
+                    &admin,
+                    json!({"name": "Tech", "user_id": b["id"]}),
+                )
+                .await;
+            assert_eq!(s, 201, "{p}");
+            let (s, w) = app
+                .patch(
+                    &format!("/api/v1/work-orders/{wo}"),
+                    &admin,
+                    json!({"assigned_to": p["id"]}),
+                )
+                .await;
+            assert_eq!(s, 200, "{w}");
+        }
+    }
+    let tech = app
+        .login("roles", "tech@roles.test", "a long password")
+        .await;
+    let viewer = app
+        .login("roles", "view@roles.test", "a long password")
+        .await;
+    let (_, c) = app.get("/api/v1/clients", &admin).await;
+    let (s, other) = app
+        .post(
+            "/api/v1/work-orders",
+            &admin,
+            json!({"client_id": c["items"][0]["id"], "title": "Not the tech's"}),
+        )
+        .await;
+    assert_eq!(s, 201);
+    let other = other["id"].as_str().unwrap();
+
+    // A technician uploads to an order assigned to them, not to another.
+    let (s, f) = upload(&app, &tech, &wo, "photo.jpg", b"jpeg").await;
+    assert_eq!(s, 201, "{f}");
+    let (s, b) = upload(&app, &tech, other, "photo.jpg", b"jpeg").await;
+    assert_eq!(s, 404, "{b}");
+    let (s, f2) = upload(&app, &admin, other, "plan.pdf", b"pdf").await;
+    assert_eq!(s, 201, "{f2}");
+    let (s, _) = app
+        .get(
+            &format!("/api/v1/files/{}", f2["id"].as_str().unwrap()),
+            &tech,
+        )
+        .await;
+    assert_eq!(s, 404, "a technician sees only their orders' files");
+    // A viewer reads, never writes.
+    let id = f["id"].as_str().unwrap();
+    let (s, _, back) = download(&app, &viewer, id, reqwest::Method::GET, None).await;
+    assert_eq!((s, back.as_slice()), (200, &b"jpeg"[..]));
+    let (s, b) = upload(&app, &viewer, &wo, "x.txt", b"x").await;
+    assert_eq!(s, 403, "{b}");
+    // Deleting is for those who delete work orders.
+    let (s, b) = app.delete(&format!("/api/v1/files/{id}"), &tech).await;
+    assert_eq!(s, 403, "{b}");
+    let (s, _) = app.delete(&format!("/api/v1/files/{id}"), &admin).await;
+    assert_eq!(s, 204);
+    app.stop().await;
+}
