@@ -700,3 +700,34 @@ async fn roles_follow_the_work_order_rules() {
     assert_eq!(s, 204);
     app.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_service_collects_orphans_by_itself() {
+    let app = TestApp::start_with(Backend::Sqlite, |c| {
+        c.files.gc_every_seconds = 1;
+        c.files.gc_grace_seconds = 0;
+    })
+    .await
+    .unwrap();
+    let (tenant, token, wo) = tenant_with_order(&app, "periodic", "basic").await;
+    let (s, f) = upload(&app, &token, &wo, "kept.txt", b"kept").await;
+    assert_eq!(s, 201, "{f}");
+    let local = app.state.app.files().get("local").unwrap().objects.clone();
+    let orphan = ObjectPath::from(format!("tenants/{tenant}/{}", uuid::Uuid::now_v7()));
+    local.put(&orphan, b"orphan".to_vec().into()).await.unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while local.head(&orphan).await.is_ok() {
+        assert!(Instant::now() < deadline, "the orphan is still there");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let (s, _, back) = download(
+        &app,
+        &token,
+        f["id"].as_str().unwrap(),
+        reqwest::Method::GET,
+        None,
+    )
+    .await;
+    assert_eq!((s, back.as_slice()), (200, &b"kept"[..]));
+    app.stop().await;
+}
