@@ -731,3 +731,37 @@ async fn the_service_collects_orphans_by_itself() {
     assert_eq!((s, back.as_slice()), (200, &b"kept"[..]));
     app.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_work_orders_files_list_in_pages() {
+    let app = TestApp::start(Backend::Postgres).await.unwrap();
+    let (_, token, wo) = tenant_with_order(&app, "pages", "basic").await;
+    let mut ids = Vec::new();
+    for i in 0..5u8 {
+        let (s, f) = upload(&app, &token, &wo, &format!("f{i}.txt"), &data(10, i)).await;
+        assert_eq!(s, 201, "{f}");
+        ids.push(f["id"].as_str().unwrap().to_owned());
+    }
+    let path = format!("/api/v1/work-orders/{wo}/files?limit=2");
+    let (s, first) = app.get(&path, &token).await;
+    assert_eq!(s, 200, "{first}");
+    assert_eq!(first["items"].as_array().unwrap().len(), 2);
+    let mut seen = Vec::new();
+    let mut page = first;
+    loop {
+        for i in page["items"].as_array().unwrap() {
+            seen.push(i["id"].as_str().unwrap().to_owned());
+        }
+        let Some(c) = page["next_cursor"].as_str() else {
+            break;
+        };
+        let (s, next) = app.get(&format!("{path}&cursor={c}"), &token).await;
+        assert_eq!(s, 200, "{next}");
+        page = next;
+    }
+    assert_eq!(seen, ids, "oldest first, each once");
+    let (s, b) = app.get(&format!("{path}&cursor=nonsense"), &token).await;
+    assert_eq!(s, 400, "{b}");
+    assert_eq!(b["code"], "invalid_cursor");
+    app.stop().await;
+}
