@@ -68,6 +68,8 @@ const DEFAULT_FILE_TYPE: &str = "attachment";
 const MAX_PARTS: usize = 16;
 /// Bytes of a text part.
 const MAX_TEXT_PART: usize = 1024;
+/// What a form may add to its file: boundaries, part headers, `file_type`.
+const FORM_OVERHEAD: u64 = 64 * 1024;
 
 /// A technician reaches the files of work orders assigned to them only.
 async fn check_scope(
@@ -117,12 +119,24 @@ async fn create(
     State(app): State<AppState>,
     caller: Caller,
     ApiPath(wo): ApiPath<Uuid>,
+    headers: HeaderMap,
     form: Result<Multipart, MultipartRejection>,
 ) -> Result<(StatusCode, Json<FileMeta>), ApiError> {
     let mut tx = super::begin(&app, &caller, Permission::UpdateAssigned, Mode::Read).await?;
     files::require_work_order(&mut tx, wo).await?;
     check_scope(&caller, &mut tx, wo, "work order").await?;
     tx.commit().await?;
+    // A body that says it is larger than any accepted file and its form is
+    // refused before it is read; one that does not say is counted as it
+    // streams.
+    let max = app.app.files().max_file_bytes;
+    let declared = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > max.saturating_add(FORM_OVERHEAD)) {
+        return Err(ApiError::FileTooLarge { limit: max });
+    }
     let mut form = form.map_err(|_| ApiError::Status {
         status: StatusCode::UNSUPPORTED_MEDIA_TYPE,
         code: "unsupported_media_type",
@@ -136,7 +150,7 @@ async fn create(
         key: &key,
         stored: None,
     };
-    let read = upload.read(&mut form, app.app.files().max_file_bytes).await;
+    let read = upload.read(&mut form, max).await;
     let committed = async {
         let (file_type, (stored, file_name, content_type)) = read?;
         let stored_size = stored.size;
