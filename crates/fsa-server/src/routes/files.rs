@@ -152,7 +152,12 @@ async fn create(
     };
     let read = upload.read(&mut form, max).await;
     let committed = async {
-        let (file_type, (stored, file_name, content_type)) = read?;
+        let ReadForm {
+            file_type,
+            stored,
+            file_name,
+            content_type,
+        } = read?;
         let stored_size = stored.size;
         let mut tx = super::begin(&app, &caller, Permission::UpdateAssigned, Mode::Write).await?;
         fsa_app::usage::check_adding(
@@ -197,8 +202,14 @@ struct Upload<'a> {
     stored: Option<upload::Stored>,
 }
 
-/// The `file_type`, and what the `file` part stored with its name and type.
-type ReadForm = (String, (upload::Stored, String, String));
+/// A form read to its end: what the `file` part stored, with its name and
+/// type, and the `file_type`.
+struct ReadForm {
+    file_type: String,
+    stored: upload::Stored,
+    file_name: String,
+    content_type: String,
+}
 
 impl Upload<'_> {
     /// Reads the form, streaming its `file` part to the store.
@@ -245,8 +256,12 @@ impl Upload<'_> {
                 "the form has no part named `file`",
             ));
         };
-        let file_type = clean_file_type(file_type)?;
-        Ok((file_type, (stored, name, content_type)))
+        Ok(ReadForm {
+            file_type: clean_file_type(file_type)?,
+            stored,
+            file_name: name,
+            content_type,
+        })
     }
 
     /// Deletes what was stored; a failure leaves an orphan for the collector.
