@@ -26,6 +26,9 @@ pub enum AppError {
     },
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// A file store refused or failed.
+    #[error(transparent)]
+    File(#[from] crate::files::FileError),
     /// A move run in this task stopped (a scheduled move's refusals are
     /// [`AppError::Conflict`]s, see [`crate::moves::move_error`]).
     #[error(transparent)]

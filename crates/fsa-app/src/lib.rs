@@ -13,6 +13,7 @@
 //! - [`schema`]: schema migrations across the fleet (canaries, waves,
 //!   resume) and the fleet's schema status from the catalog's ledger.
 //! - [`usage`]: a tenant's usage against its plan's limits.
+//! - [`files`]: the file stores by plan, streamed uploads, the collector.
 //! - [`validate`]: the checks of operator input (names, emails, passwords).
 //! - [`password`]: argon2 password hashes.
 //!
@@ -20,6 +21,7 @@
 //! schemas (the HTTP server enables it; the CLI does not need it).
 
 pub mod error;
+pub mod files;
 pub mod moves;
 pub mod password;
 pub mod schema;
@@ -38,7 +40,7 @@ pub use moves::{MoveOrder, MovePreview, MoveStarted, MoveView};
 pub use tenants::{
     Onboarding, OverLimit, PlacementView, PlanChange, TenantChange, TenantState, TenantView,
 };
-pub use usage::{Usage, UsageItem};
+pub use usage::{FilesUsage, Usage, UsageItem};
 
 /// What the services share: cheap to clone.
 #[derive(Clone)]
@@ -49,15 +51,33 @@ pub struct App {
     limits: Arc<Limits>,
     /// How long a move a plan change schedules keeps the source's rows.
     move_cleanup: Duration,
+    /// The file stores, by plan.
+    files: Arc<files::FileStores>,
 }
 
 impl App {
-    pub fn new(router: Arc<Router>, limits: Limits, move_cleanup: Duration) -> Self {
+    pub fn new(
+        router: Arc<Router>,
+        limits: Limits,
+        move_cleanup: Duration,
+        files: files::FileStores,
+    ) -> Self {
         App {
             router,
             limits: Arc::new(limits),
             move_cleanup,
+            files: Arc::new(files),
         }
+    }
+
+    pub fn files(&self) -> &files::FileStores {
+        &self.files
+    }
+
+    /// Collects orphan file objects (deleting them unless `dry_run`) and
+    /// reports rows whose objects are missing ([`files::gc`]).
+    pub async fn files_gc(&self, dry_run: bool) -> Result<files::gc::GcReport, AppError> {
+        files::gc::collect(&self.router, &self.files, dry_run).await
     }
 
     pub fn router(&self) -> &Arc<Router> {

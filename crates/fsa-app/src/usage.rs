@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 
 use fsa_core::{Limits, Plan, Resource, TenantId};
-use fsa_store::repo::usage;
+use fsa_store::repo::{files, usage};
 use fsa_store::{Mode, StoreError, TenantTx};
 use serde::Serialize;
 
@@ -30,6 +30,16 @@ pub struct Usage {
     pub concurrent_requests: Option<u32>,
     pub work_ms_per_second: Option<u32>,
     pub statement_timeout_ms: u64,
+    /// The files the tenant stores (their bytes count against `file_bytes`).
+    pub files: FilesUsage,
+}
+
+/// How many files a tenant stores, and their bytes.
+#[derive(Debug, Clone, Copy, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct FilesUsage {
+    pub count: i64,
+    pub bytes: i64,
 }
 
 /// The tenant's usage of every limited resource against its plan, read in
@@ -37,6 +47,7 @@ pub struct Usage {
 pub async fn usage_of(tx: &mut TenantTx, plan: Plan, limits: &Limits) -> Result<Usage, AppError> {
     let l = limits.for_plan(plan);
     let counts = usage::all(tx).await?;
+    let (count, bytes) = files::totals(tx).await?;
     let usage = Resource::ALL
         .iter()
         .map(|r| {
@@ -59,6 +70,7 @@ pub async fn usage_of(tx: &mut TenantTx, plan: Plan, limits: &Limits) -> Result<
         concurrent_requests: l.concurrent_requests,
         work_ms_per_second: l.work_ms_per_second,
         statement_timeout_ms: l.statement_timeout_ms,
+        files: FilesUsage { count, bytes },
     })
 }
 
@@ -70,20 +82,35 @@ pub async fn check(
     plan: Plan,
     r: Resource,
 ) -> Result<(), AppError> {
+    check_adding(tx, limits, plan, r, 1).await
+}
+
+/// Refuses adding `adding` of `r` (a file's bytes) when it would take the
+/// tenant past its plan's limit. Serialised per tenant like every limit
+/// check: call it in the write transaction that adds them.
+pub async fn check_adding(
+    tx: &mut TenantTx,
+    limits: &Limits,
+    plan: Plan,
+    r: Resource,
+    adding: u64,
+) -> Result<(), AppError> {
     let limit = limits.for_plan(plan).of(r);
-    usage::check(tx, r, limit, 1).await.map_err(|e| match e {
-        StoreError::LimitReached {
-            resource,
-            limit,
-            used,
-        } => AppError::PlanLimit {
-            resource,
-            limit,
-            used,
-            plan,
-        },
-        other => other.into(),
-    })
+    usage::check(tx, r, limit, adding)
+        .await
+        .map_err(|e| match e {
+            StoreError::LimitReached {
+                resource,
+                limit,
+                used,
+            } => AppError::PlanLimit {
+                resource,
+                limit,
+                used,
+                plan,
+            },
+            other => other.into(),
+        })
 }
 
 impl App {

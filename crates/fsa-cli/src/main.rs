@@ -40,6 +40,9 @@ enum Command {
     /// Inspect and cancel tenant moves.
     #[command(subcommand)]
     Move(cmd::moves::Command),
+    /// File store maintenance.
+    #[command(subcommand)]
+    Files(cmd::files::Command),
     /// Database maintenance.
     #[command(subcommand)]
     Db(cmd::db::Command),
@@ -81,6 +84,7 @@ fn main() -> ExitCode {
             Command::Tenant(c) => cmd::tenant::run(config, c).await,
             Command::Placement(c) => cmd::placement::run(config, c).await,
             Command::Db(c) => cmd::db::run(config, c).await,
+            Command::Files(c) => cmd::files::run(config, c).await,
             Command::Move(c) => cmd::moves::run(config, c).await,
             Command::Health(a) => cmd::health::run(config, a).await,
             Command::Demo(c) => cmd::demo::run(config, c).await,

@@ -56,6 +56,9 @@ pub struct Config {
     pub servers: Vec<ServerConfig>,
     /// Login attempt limits and password hashing concurrency.
     pub login: crate::login_limits::LoginLimits,
+    /// File stores (`[files.stores.<name>]`), the plan → store map
+    /// (`[files.plans]`), the largest upload and the collector's timing.
+    pub files: fsa_app::files::FilesConfig,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -97,6 +100,7 @@ impl Default for Config {
             limits: fsa_core::Limits::default(),
             move_cleanup: "1h".to_owned(),
             login: crate::login_limits::LoginLimits::default(),
+            files: fsa_app::files::FilesConfig::default(),
         }
     }
 }
@@ -113,6 +117,7 @@ const ENV_NOT_KEYS: &[&str] = &[
     "FSA_TEST_PG_URL",
     "FSA_PG_BIN",
     "FSA_SCALE_SECS",
+    "FSA_TEST_S3_ENDPOINT",
 ];
 
 #[derive(Debug, thiserror::Error)]
@@ -292,6 +297,7 @@ const KNOWN_KEYS: &[&str] = &[
     "limits",
     "move_cleanup",
     "login",
+    "files",
 ];
 
 fn toml_from_str<T: serde::de::DeserializeOwned>(text: &str) -> Result<T, String> {
@@ -440,6 +446,24 @@ fn write_private(path: &Path, text: &str) -> std::io::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn file_stores_from_toml() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("fsa.toml");
+        std::fs::write(
+            &file,
+            "[files]\nmax_file_bytes = 1000\n[files.stores.premium]\nurl = \"s3://fsa-premium/p\"\nendpoint = \"http://127.0.0.1:9000\"\n[files.plans]\nbasic = \"premium\"\n",
+        )
+        .unwrap();
+        let c = Config::load(Some(&file)).unwrap();
+        assert_eq!(c.files.max_file_bytes, 1000);
+        assert_eq!(c.files.plans.basic, "premium");
+        assert_eq!(c.files.plans.free, "local");
+        let premium = &c.files.stores["premium"];
+        assert_eq!(premium.url, "s3://fsa-premium/p");
+        assert_eq!(premium.endpoint.as_deref(), Some("http://127.0.0.1:9000"));
+    }
 
     #[test]
     fn prefix_from_catalog_name() {

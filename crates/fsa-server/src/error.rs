@@ -5,6 +5,7 @@
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use fsa_app::AppError;
+use fsa_app::files::FileError;
 use fsa_core::{TransitionError, WorkOrderStatus};
 use fsa_store::StoreError;
 use fsa_store::repo::work_orders::WorkOrderError;
@@ -33,6 +34,8 @@ pub enum ApiError {
     Transition(TransitionError),
     #[error("the request body is larger than the limit")]
     PayloadTooLarge,
+    #[error("the file is larger than {limit} bytes")]
+    FileTooLarge { limit: u64 },
     #[error("{detail}")]
     Status {
         status: StatusCode,
@@ -122,7 +125,9 @@ impl ApiError {
             ApiError::Forbidden { .. } => StatusCode::FORBIDDEN,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::Conflict { .. } | ApiError::Transition(_) => StatusCode::CONFLICT,
-            ApiError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::PayloadTooLarge | ApiError::FileTooLarge { .. } => {
+                StatusCode::PAYLOAD_TOO_LARGE
+            }
             ApiError::Status { status, .. } => *status,
             ApiError::Unavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::PlanLimit { .. } => StatusCode::FORBIDDEN,
@@ -143,6 +148,7 @@ impl ApiError {
             ApiError::NotFound(_) => "not_found",
             ApiError::Transition(_) => "invalid_transition",
             ApiError::PayloadTooLarge => "payload_too_large",
+            ApiError::FileTooLarge { .. } => "file_too_large",
             ApiError::PlanLimit { .. } => "plan_limit_reached",
             ApiError::RateLimited { .. } => "rate_limited",
             ApiError::Internal(_) => "internal",
@@ -203,6 +209,7 @@ impl IntoResponse for ApiError {
                 used,
                 plan,
             } => (Some(*resource), Some(*limit), Some(*used), Some(*plan)),
+            ApiError::FileTooLarge { limit } => (None, Some(*limit), None, None),
             _ => (None, None, None, None),
         };
         let body = Problem {
@@ -241,7 +248,7 @@ impl IntoResponse for ApiError {
             }
             // The rest of the body is not read: the connection cannot carry
             // another request, and a client must not try to reuse it.
-            ApiError::PayloadTooLarge => {
+            ApiError::PayloadTooLarge | ApiError::FileTooLarge { .. } => {
                 res.headers_mut()
                     .insert(header::CONNECTION, HeaderValue::from_static("close"));
             }
@@ -344,10 +351,30 @@ impl From<AppError> for ApiError {
                 plan,
             },
             AppError::Store(s) => s.into(),
+            AppError::File(f) => f.into(),
             AppError::Move(m) => fsa_app::moves::move_error(m).into(),
             e @ (AppError::MissingPlacement { .. }
             | AppError::PasswordHash(_)
             | AppError::Blocking(_)) => ApiError::Internal(e.into()),
+        }
+    }
+}
+
+impl From<FileError> for ApiError {
+    fn from(e: FileError) -> Self {
+        match e {
+            FileError::TooLarge { limit } => ApiError::FileTooLarge { limit },
+            FileError::Missing => ApiError::NotFound("file content"),
+            FileError::Body(detail) => ApiError::bad_request("invalid_multipart", detail),
+            e @ FileError::Store { .. } => {
+                tracing::warn!(error = %e, "file store unavailable");
+                ApiError::Unavailable {
+                    code: "store_unavailable",
+                    detail: "the file store is unavailable; retry shortly".into(),
+                    retry_after: 5,
+                }
+            }
+            e @ FileError::Config { .. } => ApiError::Internal(e.into()),
         }
     }
 }

@@ -84,6 +84,7 @@ fn api_routes() -> OpenApiRouter<AppState> {
         .merge(routes::personnel::router())
         .merge(routes::work_orders::router())
         .merge(routes::tasks::router())
+        .merge(routes::files::router())
         .merge(routes::users::router())
         .merge(routes::usage::router())
         .merge(routes::admin::router())
@@ -165,14 +166,25 @@ const STANDING_MAX_AGE: std::time::Duration = std::time::Duration::from_secs(1);
 /// application services on it. The configuration's secrets are not read:
 /// the CLI opens the services this way, without the HTTP state.
 pub async fn open_app(config: &Config) -> anyhow::Result<fsa_app::App> {
+    let (app, warnings) = open_app_noting(config).await?;
+    for w in warnings {
+        tracing::debug!("{w}");
+    }
+    Ok(app)
+}
+
+/// [`open_app`], returning what the service warns about at start (plans
+/// whose file store is not configured) rather than logging it.
+async fn open_app_noting(config: &Config) -> anyhow::Result<(fsa_app::App, Vec<String>)> {
     let move_cleanup = fsa_app::moves::parse_cleanup(&config.move_cleanup)
         .map_err(|e| anyhow::anyhow!("invalid configuration: move_cleanup: {e}"))?;
     let catalog = open_catalog(&config.database_url()).await?;
+    let (files, warnings) = fsa_app::files::FileStores::open(&config.files, &config.data_dir)
+        .map_err(|e| anyhow::anyhow!("invalid configuration: {e}"))?;
     let router = Router::new(catalog, config.servers()?, config.router_settings()).await?;
-    Ok(fsa_app::App::new(
-        router,
-        config.limits.clone(),
-        move_cleanup,
+    Ok((
+        fsa_app::App::new(router, config.limits.clone(), move_cleanup, files),
+        warnings,
     ))
 }
 
@@ -182,7 +194,10 @@ pub async fn build_state(
     mut config: Config,
 ) -> anyhow::Result<(AppState, Option<std::path::PathBuf>)> {
     let secrets = config.ensure_secrets()?;
-    let app = open_app(&config).await?;
+    let (app, warnings) = open_app_noting(&config).await?;
+    for w in warnings {
+        tracing::warn!("{w}");
+    }
     let tokens = Tokens::new(
         config.jwt_secret.as_deref().unwrap_or_default(),
         config.admin_token.as_deref().unwrap_or_default(),
@@ -211,6 +226,7 @@ pub async fn serve(
 ) -> std::io::Result<()> {
     let router = state.router.clone();
     fsa_move::resume::resume_in_background(router.clone());
+    let gc = collect_files_in_background(state.app.clone());
     let passwords = state.passwords.clone();
     tokio::spawn(async move { passwords.warm().await });
     // The peer address reaches handlers (login limits count per address).
@@ -218,8 +234,34 @@ pub async fn serve(
     axum::serve(listener, service)
         .with_graceful_shutdown(shutdown)
         .await?;
+    gc.abort();
     router.close().await;
     Ok(())
+}
+
+/// Runs the file collector every `files.gc_every_seconds` (never when 0):
+/// orphan objects older than the grace period are deleted, rows whose
+/// objects are missing are logged.
+fn collect_files_in_background(app: fsa_app::App) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let every = app.files().gc_every;
+        if every.is_zero() {
+            return;
+        }
+        let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            match app.files_gc(false).await {
+                Ok(r) => {
+                    for m in &r.missing {
+                        tracing::warn!(tenant.id = %m.tenant, file.id = %m.file_id, store = %m.store, "a file's object is missing from its store");
+                    }
+                }
+                Err(e) => tracing::warn!(error = %e, "files gc failed"),
+            }
+        }
+    })
 }
 
 #[cfg(test)]

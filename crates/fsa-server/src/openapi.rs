@@ -700,8 +700,10 @@ mod tests {
             let Some(body) =
                 op["requestBody"]["content"]["application/json"]["schema"]["$ref"].as_str()
             else {
+                // An upload's form is the one body that is not JSON.
+                let form = &op["requestBody"]["content"]["multipart/form-data"]["schema"]["$ref"];
                 assert!(
-                    op.get("requestBody").is_none(),
+                    op.get("requestBody").is_none() || form.is_string(),
                     "{method} {path}: inline body"
                 );
                 continue;

@@ -8,11 +8,13 @@
 //!   free port), for tests that need another server or one to stop.
 //! - [`TestApp`]: the service running on port 0 over SQLite or PostgreSQL,
 //!   with an HTTP client and helpers.
+//! - [`s3`]: an S3 protocol server (moto) and a bucket of a test's own.
 //! - [`store`]: a router over one server and a tenant onboarded on it, for
 //!   the store's and the mover's own tests.
 
 mod app;
 mod cluster;
+pub mod s3;
 pub mod store;
 
 pub use app::{Backend, Json, TestApp};

@@ -223,6 +223,24 @@ pub async fn run(config: Config, cmd: Command) -> anyhow::Result<()> {
                 .await?;
             }
             tx.commit().await?;
+            // A few small files: a photo's stand-in and a signed report.
+            if n < 3 {
+                app.add_file(
+                    tenant,
+                    *plan,
+                    fsa_app::files::WholeFile {
+                        work_order_id: w.id,
+                        file_name: format!("report-{}.txt", n + 1),
+                        content_type: "text/plain; charset=utf-8".into(),
+                        file_type: "report".into(),
+                        bytes: bytes::Bytes::from(format!(
+                            "Service report for work order #{}\nSigned: Tom Tech\n",
+                            n + 1
+                        )),
+                    },
+                )
+                .await?;
+            }
             bar.inc(1);
         }
         created.push(serde_json::json!({ "slug": slug, "plan": plan, "placement": t.placement.name, "admin_email": format!("admin@{slug}.example") }));

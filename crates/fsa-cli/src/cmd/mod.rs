@@ -2,6 +2,7 @@
 
 pub mod db;
 pub mod demo;
+pub mod files;
 pub mod health;
 pub mod moves;
 pub mod placement;

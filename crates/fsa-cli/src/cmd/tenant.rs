@@ -149,6 +149,12 @@ pub async fn run(config: Config, cmd: Command) -> anyhow::Result<()> {
                     let flag = if u.over_limit { "  OVER LIMIT" } else { "" };
                     println!("  {name:<12} {:>10} / {limit}{flag}", u.used);
                 }
+                println!(
+                    "files      {} files, {} bytes in store {}",
+                    usage.files.count,
+                    usage.files.bytes,
+                    app.files().store_name(t.plan)
+                );
             }
         }
         Command::SetPlan { slug, plan, json } => {

@@ -3,6 +3,7 @@
 pub mod admin;
 pub mod auth;
 pub mod clients;
+pub mod files;
 pub mod health;
 pub mod personnel;
 pub mod tasks;

@@ -3,6 +3,7 @@
 //! other way in.
 
 pub mod clients;
+pub mod files;
 pub mod personnel;
 pub mod tasks;
 pub mod usage;

@@ -1,0 +1,617 @@
+//! `/api/v1/work-orders/{id}/files` and `/api/v1/files/{id}`: files of work
+//! orders, kept in the file store of the tenant's plan.
+//!
+//! An upload is streamed to the store while its SHA-256 is computed, then
+//! its row commits in a write transaction that checks the plan's
+//! `file_bytes` under the tenant's lock (as every limit is checked), so a
+//! burst of uploads cannot overrun it; an upload refused there, or failing
+//! after its object was stored, deletes the object. A crash in between
+//! leaves an object without a row, which `fsa files gc` collects.
+//!
+//! Who may: uploading follows the work-order updates (a technician on the
+//! orders assigned to them), deleting the work-order deletes (dispatchers
+//! and admins); reading follows the work-order reads.
+
+use axum::Json;
+use axum::body::Body;
+use axum::extract::multipart::{Field, MultipartRejection};
+use axum::extract::{DefaultBodyLimit, Multipart, State};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use fsa_app::files::{Store, upload};
+use fsa_core::{Permission, Resource, new_id};
+use fsa_store::page::Page;
+use fsa_store::repo::files::{self, FileMeta, NewFile};
+use fsa_store::repo::work_orders;
+use fsa_store::{Mode, TenantTx};
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+use uuid::Uuid;
+
+use crate::auth::Caller;
+use crate::dto::PageQuery;
+use crate::error::{ApiError, problem};
+use crate::extract::{ApiPath, ApiQuery};
+use crate::state::AppState;
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list, create))
+        // An upload is bounded by `files.max_file_bytes` as it streams, not
+        // by the body limit of JSON requests.
+        .layer(DefaultBodyLimit::disable())
+        .merge(
+            OpenApiRouter::new()
+                .routes(routes!(get, delete))
+                .routes(routes!(content)),
+        )
+}
+
+/// The multipart form of an upload. (Derived for its schema, which, as
+/// JSON bodies do, refuses parts it does not name; never deserialized.)
+#[derive(ToSchema, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+#[allow(dead_code)]
+pub struct FileUpload {
+    /// The file; its file name and content type are kept.
+    #[schema(value_type = String, format = Binary)]
+    file: Vec<u8>,
+    /// What the file is (`photo`, `report`, …); default `attachment`.
+    #[schema(max_length = 100)]
+    file_type: Option<String>,
+}
+
+/// The `file_type` of an upload that names none.
+const DEFAULT_FILE_TYPE: &str = "attachment";
+/// Parts an upload may have (the file and its type; more are refused).
+const MAX_PARTS: usize = 16;
+/// Bytes of a text part.
+const MAX_TEXT_PART: usize = 1024;
+/// What a form may add to its file: boundaries, part headers, `file_type`.
+const FORM_OVERHEAD: u64 = 64 * 1024;
+
+/// A technician reaches the files of work orders assigned to them only.
+async fn check_scope(
+    caller: &Caller,
+    tx: &mut TenantTx,
+    work_order_id: Uuid,
+    entity: &'static str,
+) -> Result<(), ApiError> {
+    if let Some(me) = super::assigned_scope(caller, tx).await?
+        && !work_orders::is_assigned_to(tx, work_order_id, me).await?
+    {
+        return Err(ApiError::NotFound(entity));
+    }
+    Ok(())
+}
+
+/// Lists a work order's files, oldest first.
+#[utoipa::path(get, path = "/api/v1/work-orders/{id}/files", tag = "files", params(("id" = Uuid, Path), PageQuery), security(("bearer" = [])),
+    responses((status = 200, body = inline(Page<FileMeta>)), (status = 404)))]
+async fn list(
+    State(app): State<AppState>,
+    caller: Caller,
+    ApiPath(wo): ApiPath<Uuid>,
+    ApiQuery(q): ApiQuery<PageQuery>,
+) -> Result<Json<Page<FileMeta>>, ApiError> {
+    let after = super::id_cursor(q.cursor.as_deref())?;
+    let limit = super::limit(q.limit)?;
+    let mut tx = super::begin(&app, &caller, Permission::ReadData, Mode::Read).await?;
+    check_scope(&caller, &mut tx, wo, "work order").await?;
+    let page = files::list(&mut tx, wo, after, limit).await?;
+    tx.commit().await?;
+    Ok(Json(page))
+}
+
+/// Uploads a file to a work order (`multipart/form-data`: part `file`, and
+/// optionally `file_type`).
+#[utoipa::path(post, path = "/api/v1/work-orders/{id}/files", tag = "files", params(("id" = Uuid, Path)),
+    request_body(content = FileUpload, content_type = "multipart/form-data"), security(("bearer" = [])),
+    responses((status = 201, body = FileMeta), (status = 404),
+        (status = 400, description = "`invalid_multipart`: the body is not a readable multipart form"),
+        (status = 403, description = "`plan_limit_reached`: the plan's `file_bytes` would be exceeded"),
+        (status = 413, description = "`file_too_large`: the file is over `files.max_file_bytes`"),
+        (status = 415, description = "`unsupported_media_type`: the body is not multipart/form-data"),
+        (status = 422, description = "`validation_failed`: no `file` part, two of them, a part of another name, or a bad `file_type`"),
+        (status = 503, description = "`store_unavailable`: the file store does not answer")))]
+async fn create(
+    State(app): State<AppState>,
+    caller: Caller,
+    ApiPath(wo): ApiPath<Uuid>,
+    headers: HeaderMap,
+    form: Result<Multipart, MultipartRejection>,
+) -> Result<(StatusCode, Json<FileMeta>), ApiError> {
+    let mut tx = super::begin(&app, &caller, Permission::UpdateAssigned, Mode::Read).await?;
+    files::require_work_order(&mut tx, wo).await?;
+    check_scope(&caller, &mut tx, wo, "work order").await?;
+    tx.commit().await?;
+    // A body that says it is larger than any accepted file and its form is
+    // refused before it is read; one that does not say is counted as it
+    // streams.
+    let max = app.app.files().max_file_bytes;
+    let declared = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > max.saturating_add(FORM_OVERHEAD)) {
+        return Err(ApiError::FileTooLarge { limit: max });
+    }
+    let mut form = form.map_err(|_| ApiError::Status {
+        status: StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        code: "unsupported_media_type",
+        detail: "send the file as multipart/form-data with a part named `file`".into(),
+    })?;
+    let store = app.app.files().for_plan(caller.plan);
+    let id = new_id();
+    let key = Store::key(caller.tenant, id);
+    let mut upload = Upload {
+        store,
+        key: &key,
+        stored: None,
+    };
+    let read = upload.read(&mut form, max).await;
+    let committed = async {
+        let ReadForm {
+            file_type,
+            stored,
+            file_name,
+            content_type,
+        } = read?;
+        let stored_size = stored.size;
+        let mut tx = super::begin(&app, &caller, Permission::UpdateAssigned, Mode::Write).await?;
+        fsa_app::usage::check_adding(
+            &mut tx,
+            &app.config.limits,
+            caller.plan,
+            Resource::FileBytes,
+            stored_size,
+        )
+        .await?;
+        let meta = files::create(
+            &mut tx,
+            NewFile {
+                id,
+                work_order_id: wo,
+                file_type,
+                file_name,
+                content_type,
+                size_bytes: i64::try_from(stored_size).unwrap_or(i64::MAX),
+                sha256: stored.sha256,
+                storage_key: key.clone(),
+            },
+        )
+        .await?;
+        tx.commit().await?;
+        Ok::<_, ApiError>(meta)
+    }
+    .await;
+    match committed {
+        Ok(meta) => Ok((StatusCode::CREATED, Json(meta))),
+        Err(e) => {
+            upload.discard().await;
+            Err(e)
+        }
+    }
+}
+
+/// An upload in progress: what it stored, to be deleted if it fails.
+struct Upload<'a> {
+    store: &'a Store,
+    key: &'a str,
+    stored: Option<upload::Stored>,
+}
+
+/// A form read to its end: what the `file` part stored, with its name and
+/// type, and the `file_type`.
+struct ReadForm {
+    file_type: String,
+    stored: upload::Stored,
+    file_name: String,
+    content_type: String,
+}
+
+impl Upload<'_> {
+    /// Reads the form, streaming its `file` part to the store.
+    async fn read(&mut self, form: &mut Multipart, max: u64) -> Result<ReadForm, ApiError> {
+        let mut file_type: Option<String> = None;
+        let mut file: Option<(String, String)> = None;
+        let mut parts = 0;
+        while let Some(field) = form.next_field().await.map_err(multipart_error)? {
+            parts += 1;
+            if parts > MAX_PARTS {
+                return Err(ApiError::bad_request(
+                    "invalid_multipart",
+                    format!("an upload has at most {MAX_PARTS} parts"),
+                ));
+            }
+            match field.name() {
+                Some("file") => {
+                    if file.is_some() {
+                        return Err(ApiError::validation("file", "send one file per upload"));
+                    }
+                    let name = clean_name(field.file_name().unwrap_or_default());
+                    let content_type = field
+                        .content_type()
+                        .filter(|t| valid_content_type(t))
+                        .unwrap_or("application/octet-stream")
+                        .to_owned();
+                    let stored = upload::put_stream(self.store, self.key, field, max).await?;
+                    self.stored = Some(stored);
+                    file = Some((name, content_type));
+                }
+                Some("file_type") => file_type = Some(text_part(field, "file_type").await?),
+                other => {
+                    let name: String = other.unwrap_or_default().chars().take(100).collect();
+                    return Err(ApiError::validation(
+                        name.clone(),
+                        format!("unknown part {name:?}: an upload has `file` and `file_type`"),
+                    ));
+                }
+            }
+        }
+        let (Some((name, content_type)), Some(stored)) = (file, self.stored.clone()) else {
+            return Err(ApiError::validation(
+                "file",
+                "the form has no part named `file`",
+            ));
+        };
+        Ok(ReadForm {
+            file_type: clean_file_type(file_type)?,
+            stored,
+            file_name: name,
+            content_type,
+        })
+    }
+
+    /// Deletes what was stored; a failure leaves an orphan for the collector.
+    async fn discard(&mut self) {
+        if self.stored.take().is_some()
+            && let Err(e) = self.store.delete(self.key).await
+        {
+            tracing::warn!(store = %self.store.name, key = self.key, error = %e, "deleting a refused upload's object failed; the files gc will");
+        }
+    }
+}
+
+fn multipart_error(e: axum::extract::multipart::MultipartError) -> ApiError {
+    ApiError::bad_request("invalid_multipart", e.body_text())
+}
+
+/// A small text part, read up to [`MAX_TEXT_PART`] bytes.
+async fn text_part(mut field: Field<'_>, name: &str) -> Result<String, ApiError> {
+    let mut buf = Vec::new();
+    while let Some(chunk) = field.chunk().await.map_err(multipart_error)? {
+        if buf.len() + chunk.len() > MAX_TEXT_PART {
+            return Err(ApiError::validation(
+                name,
+                format!("{name} is at most {MAX_TEXT_PART} bytes"),
+            ));
+        }
+        buf.extend_from_slice(&chunk);
+    }
+    String::from_utf8(buf).map_err(|_| ApiError::validation(name, format!("{name} is not UTF-8")))
+}
+
+/// A `file_type`: control characters dropped, trimmed, at most 100
+/// characters; `attachment` when absent or blank.
+fn clean_file_type(t: Option<String>) -> Result<String, ApiError> {
+    let t: String = t
+        .unwrap_or_default()
+        .chars()
+        .filter(|c| !c.is_control())
+        .collect();
+    let t = t.trim();
+    if t.chars().count() > 100 {
+        return Err(ApiError::validation(
+            "file_type",
+            "file_type is at most 100 characters",
+        ));
+    }
+    Ok(if t.is_empty() {
+        DEFAULT_FILE_TYPE.to_owned()
+    } else {
+        t.to_owned()
+    })
+}
+
+/// The file name as kept: control characters dropped, at most 255
+/// characters; `file` when none is left. (It is data only: the object key
+/// never holds it, and a download's Content-Disposition is made safe.)
+fn clean_name(name: &str) -> String {
+    let n: String = name.chars().filter(|c| !c.is_control()).take(255).collect();
+    let n = n.trim();
+    if n.is_empty() {
+        "file".to_owned()
+    } else {
+        n.to_owned()
+    }
+}
+
+/// A content type that can be sent back as a header: `type/subtype` and
+/// parameters, visible ASCII.
+fn valid_content_type(t: &str) -> bool {
+    t.len() <= 255
+        && t.split(';').next().is_some_and(|m| {
+            m.trim()
+                .split_once('/')
+                .is_some_and(|(a, b)| !a.is_empty() && !b.trim().is_empty())
+        })
+        && t.bytes().all(|b| (0x20..0x7f).contains(&b))
+        && HeaderValue::from_str(t).is_ok()
+}
+
+#[utoipa::path(get, path = "/api/v1/files/{id}", tag = "files", params(("id" = Uuid, Path)), security(("bearer" = [])),
+    responses((status = 200, body = FileMeta), (status = 404)))]
+async fn get(
+    State(app): State<AppState>,
+    caller: Caller,
+    ApiPath(id): ApiPath<Uuid>,
+) -> Result<Json<FileMeta>, ApiError> {
+    let mut tx = super::begin(&app, &caller, Permission::ReadData, Mode::Read).await?;
+    let f = files::get(&mut tx, id).await?;
+    check_scope(&caller, &mut tx, f.work_order_id, "file").await?;
+    tx.commit().await?;
+    Ok(Json(f))
+}
+
+/// Deletes a file: its row, then its object.
+#[utoipa::path(delete, path = "/api/v1/files/{id}", tag = "files", params(("id" = Uuid, Path)), security(("bearer" = [])),
+    responses((status = 204), (status = 404)))]
+async fn delete(
+    State(app): State<AppState>,
+    caller: Caller,
+    ApiPath(id): ApiPath<Uuid>,
+) -> Result<StatusCode, ApiError> {
+    let mut tx = super::begin(&app, &caller, Permission::ManageData, Mode::Write).await?;
+    let f = files::delete(&mut tx, id).await?;
+    tx.commit().await?;
+    let store = match app.app.files().locate(caller.plan, &f.storage_key).await {
+        Ok(store) => store,
+        // Nothing to delete, or a store that does not answer: the
+        // collector finds what is left.
+        Err(_) => app.app.files().for_plan(caller.plan),
+    };
+    if let Err(e) = store.delete(&f.storage_key).await {
+        // The row is gone: the object is an orphan the collector deletes.
+        tracing::warn!(store = %store.name, key = %f.storage_key, error = %e, "deleting a file's object failed; the files gc will");
+    }
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// A file's bytes, with `Range` (one range: 206, or 416 when it is past the
+/// end). HEAD answers the same headers without the bytes.
+#[utoipa::path(get, path = "/api/v1/files/{id}/content", tag = "files", params(("id" = Uuid, Path),
+        ("Range" = Option<String>, Header, description = "One byte range, `bytes=first-last`, `bytes=first-` or `bytes=-suffix`")),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The file's bytes, with its Content-Type, an ETag (its SHA-256) and Content-Disposition: attachment",
+            content_type = "application/octet-stream", body = Vec<u8>),
+        (status = 206, description = "The range asked for, with Content-Range", content_type = "application/octet-stream", body = Vec<u8>),
+        (status = 404),
+        (status = 416, description = "`range_not_satisfiable`: the range starts past the end; Content-Range gives the size"),
+        (status = 503, description = "`store_unavailable`: the file store does not answer")))]
+async fn content(
+    State(app): State<AppState>,
+    caller: Caller,
+    method: Method,
+    headers: HeaderMap,
+    ApiPath(id): ApiPath<Uuid>,
+) -> Result<Response, ApiError> {
+    let mut tx = super::begin(&app, &caller, Permission::ReadData, Mode::Read).await?;
+    let f = files::get(&mut tx, id).await?;
+    check_scope(&caller, &mut tx, f.work_order_id, "file").await?;
+    tx.commit().await?;
+    let size = u64::try_from(f.size_bytes).unwrap_or(0);
+    let range = match parse_range(headers.get(header::RANGE), size) {
+        Ok(r) => r,
+        Err(Unsatisfiable) => {
+            let mut res = problem(
+                StatusCode::RANGE_NOT_SATISFIABLE,
+                "range_not_satisfiable",
+                "the range starts past the end of the file",
+            );
+            if let Ok(v) = HeaderValue::from_str(&format!("bytes */{size}")) {
+                res.headers_mut().insert(header::CONTENT_RANGE, v);
+            }
+            return Ok(res);
+        }
+    };
+    let store = app.app.files().locate(caller.plan, &f.storage_key).await?;
+    let (status, length) = match &range {
+        Some(r) => (StatusCode::PARTIAL_CONTENT, r.end - r.start),
+        None => (StatusCode::OK, size),
+    };
+    let body = if method == Method::HEAD {
+        Body::empty()
+    } else {
+        let got = store.get(&f.storage_key, range.clone()).await?;
+        Body::from_stream(got.into_stream())
+    };
+    let mut res = (status, body).into_response();
+    let h = res.headers_mut();
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_str(&f.content_type)
+            .unwrap_or(HeaderValue::from_static("application/octet-stream")),
+    );
+    h.insert(header::CONTENT_LENGTH, HeaderValue::from(length));
+    if let Ok(v) = HeaderValue::from_str(&format!("\"{}\"", f.sha256)) {
+        h.insert(header::ETAG, v);
+    }
+    if let Ok(v) = HeaderValue::from_str(&content_disposition(&f.file_name)) {
+        h.insert(header::CONTENT_DISPOSITION, v);
+    }
+    h.insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("private"));
+    if let Some(r) = &range
+        && let Ok(v) = HeaderValue::from_str(&format!("bytes {}-{}/{size}", r.start, r.end - 1))
+    {
+        h.insert(header::CONTENT_RANGE, v);
+    }
+    Ok(res)
+}
+
+/// A range that starts past the end of the file.
+#[derive(Debug, PartialEq, Eq)]
+struct Unsatisfiable;
+
+/// The byte range a `Range` header asks for, as a half-open range within
+/// `size`. `None` (the whole file) for no header, or one this does not
+/// serve (several ranges, another unit, a malformed one): RFC 9110 lets a
+/// server ignore those.
+fn parse_range(
+    h: Option<&HeaderValue>,
+    size: u64,
+) -> Result<Option<std::ops::Range<u64>>, Unsatisfiable> {
+    let Some(spec) = h
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().strip_prefix("bytes="))
+    else {
+        return Ok(None);
+    };
+    if spec.contains(',') {
+        return Ok(None);
+    }
+    let Some((first, last)) = spec.trim().split_once('-') else {
+        return Ok(None);
+    };
+    let num = |s: &str| -> Option<u64> {
+        let s = s.trim();
+        if s.is_empty() || !s.bytes().all(|b| b.is_ascii_digit()) {
+            None
+        } else {
+            s.parse().ok()
+        }
+    };
+    match (first.trim().is_empty(), last.trim().is_empty()) {
+        // bytes=-n: the last n bytes.
+        (true, false) => {
+            let Some(n) = num(last) else { return Ok(None) };
+            if n == 0 || size == 0 {
+                return Err(Unsatisfiable);
+            }
+            Ok(Some(size.saturating_sub(n)..size))
+        }
+        // bytes=a-: from a to the end.
+        (false, true) => {
+            let Some(a) = num(first) else { return Ok(None) };
+            if a >= size {
+                return Err(Unsatisfiable);
+            }
+            Ok(Some(a..size))
+        }
+        (false, false) => {
+            let (Some(a), Some(b)) = (num(first), num(last)) else {
+                return Ok(None);
+            };
+            if b < a {
+                return Ok(None);
+            }
+            if a >= size {
+                return Err(Unsatisfiable);
+            }
+            Ok(Some(a..b.min(size - 1) + 1))
+        }
+        (true, true) => Ok(None),
+    }
+}
+
+/// `attachment` with the file name made safe: no control characters,
+/// quotes, backslashes or path separators, no leading dots; an ASCII
+/// `filename` and the UTF-8 one as RFC 6266's `filename*`.
+fn content_disposition(name: &str) -> String {
+    let safe: String = name
+        .chars()
+        .filter(|c| {
+            !c.is_control() && !matches!(c, '"' | '\\' | '/' | ':' | '*' | '?' | '<' | '>' | '|')
+        })
+        .collect();
+    let safe = safe.trim().trim_start_matches('.').trim();
+    let safe = if safe.is_empty() { "file" } else { safe };
+    let ascii: String = safe
+        .chars()
+        .map(|c| {
+            if c.is_ascii_graphic() && c != '%' && c != ';' || c == ' ' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    let mut encoded = String::with_capacity(safe.len() * 3);
+    for b in safe.bytes() {
+        if b.is_ascii_alphanumeric() || b"!#$&+-.^_`|~".contains(&b) {
+            encoded.push(b as char);
+        } else {
+            encoded.push_str(&format!("%{b:02X}"));
+        }
+    }
+    format!("attachment; filename=\"{ascii}\"; filename*=UTF-8''{encoded}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn range(v: &str, size: u64) -> Result<Option<std::ops::Range<u64>>, Unsatisfiable> {
+        parse_range(Some(&HeaderValue::from_str(v).unwrap()), size)
+    }
+
+    #[test]
+    fn ranges() {
+        assert_eq!(range("bytes=0-9", 100), Ok(Some(0..10)));
+        assert_eq!(range("bytes=90-200", 100), Ok(Some(90..100)));
+        assert_eq!(range("bytes=10-", 100), Ok(Some(10..100)));
+        assert_eq!(range("bytes=-10", 100), Ok(Some(90..100)));
+        assert_eq!(range("bytes=-200", 100), Ok(Some(0..100)));
+        assert_eq!(range("bytes=100-", 100), Err(Unsatisfiable));
+        assert_eq!(range("bytes=100-200", 100), Err(Unsatisfiable));
+        assert_eq!(range("bytes=-0", 100), Err(Unsatisfiable));
+        assert_eq!(range("bytes=0-", 0), Err(Unsatisfiable));
+        assert_eq!(range("bytes=5-1", 100), Ok(None));
+        assert_eq!(range("bytes=0-1,5-6", 100), Ok(None));
+        assert_eq!(range("items=0-1", 100), Ok(None));
+        assert_eq!(range("bytes=x-1", 100), Ok(None));
+        assert_eq!(range("bytes=+1-2", 100), Ok(None));
+        assert_eq!(parse_range(None, 100), Ok(None));
+    }
+
+    #[test]
+    fn hostile_names_are_made_safe() {
+        let d = content_disposition("../../etc/passwd");
+        assert_eq!(
+            d,
+            "attachment; filename=\"etcpasswd\"; filename*=UTF-8''etcpasswd"
+        );
+        let d = content_disposition("a\"b\r\nSet-Cookie: x=1.txt");
+        assert!(!d.contains('\r') && !d.contains('\n'), "{d}");
+        assert!(HeaderValue::from_str(&d).is_ok());
+        assert!(
+            d.starts_with("attachment; filename=\"abSet-Cookie x=1.txt\""),
+            "{d}"
+        );
+        let d = content_disposition("résumé 1.pdf");
+        assert!(d.contains("filename=\"r_sum_ 1.pdf\""), "{d}");
+        assert!(
+            d.contains("filename*=UTF-8''r%C3%A9sum%C3%A9%201.pdf"),
+            "{d}"
+        );
+        assert_eq!(
+            content_disposition("\"\"/"),
+            "attachment; filename=\"file\"; filename*=UTF-8''file"
+        );
+    }
+
+    #[test]
+    fn content_types() {
+        assert!(valid_content_type("image/png"));
+        assert!(valid_content_type("text/plain; charset=utf-8"));
+        assert!(!valid_content_type("nonsense"));
+        assert!(!valid_content_type("a/b\r\nx: y"));
+    }
+}
