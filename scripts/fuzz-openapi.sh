@@ -34,7 +34,11 @@ fi
 
 bin=${FSA_FUZZ_BIN:-}
 if [ -z "$bin" ]; then
-    cargo build -q -p fsa-cli --bin fsa
+    # The binary the workspace's tests use (the CLI's integration tests
+    # need it), built with the features every member's tests unify to:
+    # after `cargo test --workspace`, as in CI, this builds nothing, where
+    # `-p fsa-cli` would build much of the tree again with other features.
+    cargo test -q --workspace --no-run
     bin=$(cargo metadata --format-version 1 --no-deps | python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')/debug/fsa
 fi
 
