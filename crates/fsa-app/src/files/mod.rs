@@ -322,6 +322,22 @@ impl FileStores {
         }
         Err(missing)
     }
+
+    /// An object's bytes (or a range of them) from the plan's store, or on
+    /// a miss from the store that holds it ([`FileStores::locate`]): one
+    /// request when the plan's store has it, as it does but for files
+    /// uploaded before a plan change.
+    pub async fn read(
+        &self,
+        plan: Plan,
+        key: &str,
+        range: Option<std::ops::Range<u64>>,
+    ) -> Result<object_store::GetResult, FileError> {
+        match self.for_plan(plan).get(key, range.clone()).await {
+            Err(FileError::Missing) => self.locate(plan, key).await?.get(key, range).await,
+            other => other,
+        }
+    }
 }
 
 fn open_store(name: &str, s: &StoreConfig) -> Result<Store, FileError> {

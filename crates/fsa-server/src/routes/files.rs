@@ -417,15 +417,18 @@ async fn content(
             return Ok(res);
         }
     };
-    let store = app.app.files().locate(caller.plan, &f.storage_key).await?;
+    let stores = app.app.files();
     let (status, length) = match &range {
         Some(r) => (StatusCode::PARTIAL_CONTENT, r.end - r.start),
         None => (StatusCode::OK, size),
     };
     let body = if method == Method::HEAD {
+        stores.locate(caller.plan, &f.storage_key).await?;
         Body::empty()
     } else {
-        let got = store.get(&f.storage_key, range.clone()).await?;
+        let got = stores
+            .read(caller.plan, &f.storage_key, range.clone())
+            .await?;
         Body::from_stream(got.into_stream())
     };
     let mut res = (status, body).into_response();
