@@ -74,6 +74,17 @@ impl App {
         &self.files
     }
 
+    /// The file stores, shared (the background mover holds them too).
+    pub fn file_stores(&self) -> Arc<files::FileStores> {
+        self.files.clone()
+    }
+
+    /// A mover that carries the tenant's file objects when a move changes
+    /// its store.
+    pub fn mover(&self) -> fsa_move::Mover {
+        fsa_move::Mover::new(self.router.clone()).with_files(self.files.clone())
+    }
+
     /// Collects orphan file objects (deleting them unless `dry_run`) and
     /// reports rows whose objects are missing ([`files::gc`]).
     pub async fn files_gc(&self, dry_run: bool) -> Result<files::gc::GcReport, AppError> {

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use fsa_core::{Plan, Region};
-use fsa_move::{Ledger, MoveError, MoveRecord, MoveRequest, Mover, Progress, Target};
+use fsa_move::{Ledger, MoveError, MoveRecord, MoveRequest, Progress, Target};
 use fsa_store::Ts;
 use fsa_store::catalog::Tenant;
 use serde::Serialize;
@@ -156,6 +156,7 @@ pub fn move_error(e: MoveError) -> AppError {
             detail: "the tenant already has a move in progress".into(),
         },
         MoveError::Store(s) => s.into(),
+        MoveError::Files(f) => f.into(),
         MoveError::Preflight(d) => AppError::Conflict {
             code: "preflight_failed",
             detail: d,
@@ -192,7 +193,7 @@ impl App {
         tenant: &Tenant,
         req: MoveRequest,
     ) -> Result<MoveRecord, AppError> {
-        let mover = Mover::new(self.router.clone());
+        let mover = self.mover();
         let m = mover.plan(tenant, req).await.map_err(move_error)?;
         let id = m.id;
         tokio::spawn(async move {
@@ -238,7 +239,7 @@ impl App {
     ) -> Result<MoveView, AppError> {
         let tenant = self.tenant_row(slug).await?;
         let req = order_request(order)?;
-        let mover = Mover::new(self.router.clone()).with_progress(progress);
+        let mover = self.mover().with_progress(progress);
         let planned = mover.plan(&tenant, req).await.map_err(move_error)?;
         tracing::Span::current().record("move.id", tracing::field::display(planned.id));
         let done = mover.run(planned.id).await.map_err(AppError::Move)?;
@@ -248,10 +249,7 @@ impl App {
     /// Resumes or rolls back every unfinished move, as a start does.
     #[tracing::instrument(skip_all)]
     pub async fn resume_moves(&self) -> Result<Vec<MoveView>, AppError> {
-        let done = Mover::new(self.router.clone())
-            .resume_all()
-            .await
-            .map_err(AppError::Move)?;
+        let done = self.mover().resume_all().await.map_err(AppError::Move)?;
         let mut views = Vec::with_capacity(done.len());
         for m in done {
             views.push(self.view(m).await?);

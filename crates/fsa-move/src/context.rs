@@ -6,6 +6,7 @@ use std::sync::Arc;
 use fsa_store::StoreError;
 use fsa_store::catalog::Placement;
 use fsa_store::db::Pool;
+use fsa_store::objects::FileStores;
 use fsa_store::router::Router;
 use uuid::Uuid;
 
@@ -17,6 +18,8 @@ pub(crate) struct Context {
     /// `host:pid:nonce` of this mover, the holder of the leases it takes.
     pub owner: String,
     pub hook: Option<PauseHook>,
+    /// The file stores, when the tenant's objects move with it.
+    pub files: Option<Arc<FileStores>>,
 }
 
 fn hostname() -> String {
@@ -41,6 +44,7 @@ impl Context {
             progress: Arc::new(NoProgress),
             owner: owner_name(),
             hook: None,
+            files: None,
         }
     }
 

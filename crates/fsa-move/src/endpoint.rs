@@ -280,6 +280,19 @@ impl Endpoint {
         )
     }
 
+    /// The tenant's file rows: each object's key, SHA-256 and size.
+    pub async fn file_objects(
+        &mut self,
+        tenant: Uuid,
+    ) -> Result<Vec<(String, String, i64)>, StoreError> {
+        const SQL: &str =
+            "SELECT storage_key, sha256, size_bytes FROM file_metadata WHERE tenant_id = $1";
+        Ok(on_conn!(self, c => sqlx::query_as(SQL)
+            .bind(tenant)
+            .fetch_all(&mut **c)
+            .await?))
+    }
+
     /// The tenant's state row.
     pub async fn state(&mut self, tenant: Uuid) -> Result<Option<TenantState>, StoreError> {
         const SQL: &str =

@@ -7,6 +7,9 @@ use fsa_store::StoreError;
 pub enum MoveError {
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// A file store failed (or an object is not where it must be).
+    #[error(transparent)]
+    Files(#[from] fsa_store::objects::FileError),
     #[error("pre-flight: {0}")]
     Preflight(String),
     #[error("verification failed: {0}")]

@@ -18,6 +18,8 @@
 //! - [`endpoint`]: a placement database as one end of a copy, on either
 //!   engine; the only place that knows which engine an end runs.
 //! - [`rows`]: the tenant tables as the mover reads and writes them.
+//! - [`objects`]: the tenant's file objects, carried to another store when
+//!   the move changes it.
 //! - [`ledger`]: the catalog's `moves` rows, their leases, and the switch.
 //! - [`lease`]: one driver per move, provably.
 //! - [`resume`]: the loop that takes over moves whose driver stopped.
@@ -30,6 +32,7 @@ pub mod error;
 pub mod lease;
 pub mod ledger;
 pub mod mover;
+pub mod objects;
 pub mod phase;
 pub mod progress;
 pub mod report;
@@ -42,6 +45,6 @@ pub use error::MoveError;
 pub use ledger::{Ledger, MoveRecord};
 pub use mover::Mover;
 pub use progress::{NoProgress, PauseHook, Progress};
-pub use report::{Report, TableReport};
+pub use report::{FilesReport, Report, TableReport};
 pub use request::{MoveRequest, Target};
 pub use state::MoveState;

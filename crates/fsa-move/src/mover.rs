@@ -4,6 +4,7 @@
 use std::sync::Arc;
 
 use fsa_store::catalog::Tenant;
+use fsa_store::objects::FileStores;
 use fsa_store::router::Router;
 use fsa_store::ts::Ts;
 use uuid::Uuid;
@@ -32,6 +33,12 @@ impl Mover {
     /// Runs `hook` at every pause point (tests).
     pub fn with_pause_hook(mut self, hook: PauseHook) -> Self {
         self.cx.hook = Some(hook);
+        self
+    }
+
+    /// Carries the tenant's file objects when a move changes its store.
+    pub fn with_files(mut self, files: Arc<FileStores>) -> Self {
+        self.cx.files = Some(files);
         self
     }
 

@@ -43,6 +43,38 @@ pub struct Report {
     pub rolled_back_because: Option<String>,
     /// The source was the tenant's own database, dropped after cleanup.
     pub source_dropped: bool,
+    /// The tenant's file objects, when the move changed its store.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub files: Option<FilesReport>,
+}
+
+/// What a move did with the tenant's file objects (when its store changed).
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(default)]
+pub struct FilesReport {
+    /// The store the objects left, and the one they went to.
+    pub from_store: String,
+    pub to_store: String,
+    /// Objects at the target store for the tenant's rows when it was last
+    /// verified, their bytes, and how many of them were read back from the
+    /// target store with the SHA-256 their rows hold.
+    pub objects: u64,
+    pub object_bytes: u64,
+    pub checksums_verified: u64,
+    /// Objects this move copied, and their bytes (a resumed move does not
+    /// copy again what the target already held).
+    pub copied: u64,
+    pub bytes: u64,
+    /// Time spent copying objects.
+    pub copy_ms: u64,
+    /// Rows whose object no store held (lost before the move): counted, and
+    /// the first hundred keys listed.
+    pub missing_count: u64,
+    pub missing: Vec<String>,
+    /// Objects deleted from the source store at cleanup.
+    pub deleted_at_source: u64,
+    /// Copies deleted from the target store by a rollback.
+    pub deleted_at_target: u64,
 }
 
 impl Report {

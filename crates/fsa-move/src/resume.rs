@@ -6,6 +6,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use fsa_store::objects::FileStores;
 use fsa_store::router::Router;
 
 use crate::error::MoveError;
@@ -35,9 +36,12 @@ impl Mover {
 
 /// Resumes unfinished moves in the background, now and every
 /// [`RESUME_EVERY`].
-pub fn resume_in_background(router: Arc<Router>) {
+pub fn resume_in_background(router: Arc<Router>, files: Option<Arc<FileStores>>) {
     tokio::spawn(async move {
-        let mover = Mover::new(router);
+        let mover = match files {
+            Some(f) => Mover::new(router).with_files(f),
+            None => Mover::new(router),
+        };
         loop {
             match mover.resume_all().await {
                 Ok(ms) if !ms.is_empty() => {

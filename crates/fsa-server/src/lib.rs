@@ -225,7 +225,7 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let router = state.router.clone();
-    fsa_move::resume::resume_in_background(router.clone());
+    fsa_move::resume::resume_in_background(router.clone(), Some(state.app.file_stores()));
     let gc = collect_files_in_background(state.app.clone());
     let passwords = state.passwords.clone();
     tokio::spawn(async move { passwords.warm().await });

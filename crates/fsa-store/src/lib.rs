@@ -18,6 +18,8 @@
 //!   the [`fsa_core::TenantId`] and, on PostgreSQL, sets the row-level
 //!   security context for the transaction.
 //! - [`repo`]: tenant-scoped repositories, one module per aggregate.
+//! - [`objects`]: the file stores (local disk, S3) by plan, and objects
+//!   streamed into them while hashed; used by uploads and by moves.
 //! - [`ts`]: a UTC timestamp stored identically sortable on both engines.
 //!
 //! Every placement has the same schema (`migrations/{postgres,sqlite}/placement`);
@@ -26,6 +28,7 @@
 pub mod catalog;
 pub mod db;
 pub mod error;
+pub mod objects;
 pub mod page;
 pub mod pools;
 pub mod repo;

@@ -1,6 +1,7 @@
 //! `catching_up` → `verifying`: copy passes over the rows and tombstones
 //! above the previous watermark, each from a barrier's snapshot, until the
-//! delta is small. The last pass's snapshot stays open for the verification.
+//! delta is small, then the objects the new rows name. The last pass's
+//! snapshot stays open for the verification.
 
 use super::pass::{MAX_PASSES, Pass, SMALL_DELTA, barrier, copy_pass};
 use super::{Carry, Run};
@@ -28,6 +29,7 @@ pub(crate) async fn run(run: &mut Run<'_>) -> Result<MoveState, MoveError> {
         snap.commit().await?;
         w = wi;
     };
+    run.sync_objects(&mut d, false).await?;
     run.m.report.catch_up_passes = passes as u32;
     run.m.watermark = Some(wn);
     run.carry = Some(Carry {

@@ -1,5 +1,6 @@
 //! `switched` → `cleaning` → `done`: after the grace period, the tenant's
-//! rows leave the source, and the report records that none remain. A
+//! file objects leave the source store (when the move changed it) and its
+//! rows the source, and the report records that none remain. A
 //! dedicated source, empty then, is dropped a route lifetime after the
 //! switch, and its placement retired.
 
@@ -20,6 +21,9 @@ use crate::state::MoveState;
 pub(crate) async fn run(run: &mut Run<'_>) -> Result<MoveState, MoveError> {
     run.set_state(MoveState::Cleaning).await?;
     wait_until(run, chrono::Duration::milliseconds(run.m.cleanup_after_ms)).await;
+    // The source store's objects first: each leaves once the target store
+    // is seen to hold it.
+    run.clean_source_objects().await?;
     let source = run.source().await?;
     let router = run.cx.router();
     let server = router

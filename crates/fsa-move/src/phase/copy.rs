@@ -3,8 +3,12 @@
 //! of the tenant at or below it is committed) and a snapshot that shows
 //! exactly those rows; the rows are copied from the snapshot.
 //!
+//! The file objects those rows name follow when the tenant's store changes
+//! ([`crate::objects`]).
+//!
 //! A copy is redone from the start when a move is resumed in any state from
-//! `copying` to `verifying`: cheap to reason about.
+//! `copying` to `verifying`: cheap to reason about. Objects already at the
+//! target store are not copied again.
 
 use std::time::Instant;
 
@@ -44,6 +48,8 @@ pub(crate) async fn run(run: &mut Run<'_>) -> Result<MoveState, MoveError> {
     restored?;
     snap.commit().await?;
     run.m.report.bytes = copied.bytes;
+    // The objects the copied rows name, when the tenant's store changes.
+    run.sync_objects(&mut d, false).await?;
     run.m.report.copy_ms = started.elapsed().as_millis() as u64;
     run.m.watermark = Some(w0);
     run.carry = Some(Carry { dst: d, snap: None });

@@ -1,4 +1,6 @@
-//! `fenced` → `switched`: the write pause. Under the tenant's write lock
+//! `fenced` → `switched`: the write pause. (File objects of the last delta
+//! follow after the fence commits and before the switch, which changes the
+//! tenant's plan, and so its store, with the epoch.) Under the tenant's write lock
 //! taken exclusively, the last delta is copied and checked row by row, the
 //! target's state row says `active` and the source's `moved_out`, with a
 //! new epoch; then the catalog points the tenant at the target. Work is
@@ -32,6 +34,12 @@ pub(crate) async fn run(run: &mut Run<'_>) -> Result<MoveState, MoveError> {
     let w = run.m.watermark.unwrap_or(0);
     let (epoch, delta_rows, started) = fence(run.lease, &src_pool, &dst_pool, t, w).await?;
     run.cx.pause("fence-committed").await;
+    // The objects of the last delta, before the switch changes the store.
+    // A crash here switches without them; cleanup copies them before it
+    // deletes anything, and reads find them where they are meanwhile.
+    let mut d = Endpoint::acquire(&dst_pool).await?;
+    run.sync_objects(&mut d, true).await?;
+    drop(d);
     switch(run, epoch).await?;
     run.m.report.fence_ms = started.elapsed().as_millis() as u64;
     run.m.report.fence_delta_rows = delta_rows;

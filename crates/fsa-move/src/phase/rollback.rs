@@ -1,6 +1,7 @@
 //! `failed` → `rolled_back`: undoes a move that did not switch. The source
 //! is left as it was (a fence that committed its source side but not the
-//! switch is undone), the target loses every row of the tenant, and a
+//! switch is undone), the target store loses the copies of the tenant's
+//! file objects, the target loses every row of the tenant, and a
 //! dedicated placement made for the move is dropped. A rollback never
 //! empties the placement the catalog routes the tenant to.
 
@@ -45,6 +46,7 @@ pub(crate) async fn run(run: &mut Run<'_>) -> Result<(), StoreError> {
                 return Err(e);
             }
         }
+        run.clean_target_objects(&mut s).await;
         drop(s);
         pool.close().await;
     }

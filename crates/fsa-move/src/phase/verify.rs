@@ -3,7 +3,9 @@
 //! last pass's snapshot, the target directly. A mismatch fails the move
 //! before anything switched. What changed while the checksums ran is then
 //! copied and checked row by row in snapshots of its own, so the fence has
-//! little left.
+//! little left. Last, every file object the target's rows name is read back
+//! from the target store and checked against its row's SHA-256 (when the
+//! move changes the tenant's store).
 
 use std::collections::BTreeMap;
 use std::time::Instant;
@@ -56,6 +58,8 @@ pub(crate) async fn run(run: &mut Run<'_>) -> Result<MoveState, MoveError> {
             break;
         }
     }
+    // Every object the target's rows name, read back at the target store.
+    run.sync_objects(&mut d, true).await?;
     drop(d);
     run.verified = true;
     run.advance(MoveState::Fenced).await

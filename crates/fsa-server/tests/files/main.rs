@@ -11,6 +11,8 @@ use object_store::path::Path as ObjectPath;
 use serde_json::json;
 use sha2::{Digest, Sha256};
 
+mod moves;
+
 fn sha(b: &[u8]) -> String {
     Sha256::digest(b)
         .iter()
@@ -767,75 +769,5 @@ async fn a_work_orders_files_list_in_pages() {
     let (s, b) = app.get(&format!("{path}&cursor=nonsense"), &token).await;
     assert_eq!(s, 400, "{b}");
     assert_eq!(b["code"], "invalid_cursor");
-    app.stop().await;
-}
-
-/// A plan change to a plan with another store moves the tenant's rows; its
-/// earlier files stay where they were uploaded (their objects do not move
-/// with it yet) and must stay readable, whole and by range, and deletable.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn files_stay_readable_after_a_plan_change_to_another_store() {
-    let bucket = TestBucket::new().await;
-    let premium = bucket.store_config("fsa");
-    let app = TestApp::start_with(Backend::Sqlite, move |c| {
-        c.files.stores.insert("premium".into(), premium);
-        c.move_cleanup = "0s".into();
-    })
-    .await
-    .unwrap();
-    let (_, token, wo) = tenant_with_order(&app, "upgrading", "basic").await;
-    let bytes = data(200_000, 3);
-    let (s, f) = upload(&app, &token, &wo, "before.pdf", &bytes).await;
-    assert_eq!(s, 201, "{f}");
-    let id = f["id"].as_str().unwrap().to_owned();
-
-    let (s, t) = app
-        .patch(
-            "/admin/tenants/upgrading",
-            &app.admin_token,
-            json!({"plan": "premium"}),
-        )
-        .await;
-    assert_eq!(s, 200, "{t}");
-    let move_id = t["move"]["id"]
-        .as_str()
-        .expect("a move was scheduled")
-        .to_owned();
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        let (_, m) = app
-            .get(&format!("/admin/moves/{move_id}"), &app.admin_token)
-            .await;
-        if m["state"] == "done" {
-            break;
-        }
-        assert!(Instant::now() < deadline, "the move did not finish: {m}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-
-    let token = app.login_admin("upgrading").await;
-    let (s, h, got) = download(&app, &token, &id, reqwest::Method::GET, None).await;
-    assert_eq!(s, 200);
-    assert_eq!(sha(&got), sha(&bytes));
-    assert_eq!(header(&h, "etag"), format!("\"{}\"", sha(&bytes)));
-    let (s, _, got) = download(&app, &token, &id, reqwest::Method::GET, Some("bytes=10-19")).await;
-    assert_eq!((s, got.as_slice()), (206, &bytes[10..20]));
-    let (s, _, _) = download(&app, &token, &id, reqwest::Method::HEAD, None).await;
-    assert_eq!(s, 200);
-
-    // New uploads go to the premium plan's store.
-    let (s, g) = upload(&app, &token, &wo, "after.pdf", &data(1000, 4)).await;
-    assert_eq!(s, 201, "{g}");
-    assert_eq!(
-        local_objects(&app).len(),
-        1,
-        "only the earlier file on disk"
-    );
-
-    delete_and_gone(&app, &token, &id).await;
-    assert!(
-        local_objects(&app).is_empty(),
-        "its object deleted where it was"
-    );
     app.stop().await;
 }

@@ -128,7 +128,7 @@ pub fn hex(bytes: &[u8]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::files::{FileStores, FilesConfig};
+    use crate::objects::{FileStores, FilesConfig};
 
     fn chunks(total: usize, chunk: usize) -> impl Stream<Item = Result<Bytes, String>> + Unpin {
         let mut sent = 0;

@@ -1,0 +1,374 @@
+//! A tenant's file objects in a move. When the plan the tenant has after
+//! the move names another store than the plan it has now, its objects go
+//! with its rows:
+//!
+//! | phase | what happens to the objects |
+//! |---|---|
+//! | copy, catch-up | after each row pass, the objects the target's rows name and the target store lacks are streamed over, a few at a time, each hashed on the way and checked against its row's SHA-256 |
+//! | verify | the same, then every object the target's rows name is read back from the target store and its SHA-256 compared with its row's |
+//! | fence | after the fence commits, before the switch: the objects of the last delta, copied and read back. The switch changes the plan, and with it the store, under the new epoch |
+//! | cleanup | each object the tenant's rows name leaves the source store once the target store is seen to hold it (an upload that straddled the switch and left its object at the source only is copied over first) |
+//! | rollback | each copy the source store also holds leaves the target store |
+//!
+//! The stores a move uses are decided once, before the switch, and kept in
+//! its report: cleanup and rollback use the same after a restart. A resumed
+//! move lists what the target store holds of the tenant and does not copy
+//! again what is there at the row's size; the verification reads all of it
+//! back anyway. An object whose row exists but that no store holds was lost
+//! before the move: it is reported, and the move goes on (there is nothing
+//! to carry). An object whose bytes differ from its row's SHA-256 stops the
+//! move: it rolls back, and nothing changes.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+use std::time::Instant;
+
+use fsa_store::StoreError;
+use fsa_store::objects::{FileError, FileStores, Store, Stored, put_stream};
+use futures::{StreamExt, TryStreamExt};
+use uuid::Uuid;
+
+use crate::endpoint::Endpoint;
+use crate::error::MoveError;
+use crate::phase::Run;
+use crate::report::FilesReport;
+
+/// Objects copied (or read back) at once.
+pub const CONCURRENCY: usize = 8;
+
+/// The most missing keys a report lists (it counts them all).
+const LISTED_MISSING: usize = 100;
+
+/// One file row: its object's key, SHA-256 and size.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FileRow {
+    pub key: String,
+    pub sha256: String,
+    pub size: u64,
+}
+
+/// The objects of one run of a move: the two stores, and what the target
+/// store is known to hold.
+pub(crate) struct Objects {
+    files: Arc<FileStores>,
+    src: Store,
+    dst: Store,
+    /// Keys the target store holds (listed once per run, then kept), with
+    /// their sizes.
+    at_target: HashMap<String, u64>,
+    /// Keys read back from the target store and found equal to their rows.
+    checked: HashSet<String>,
+}
+
+/// The folder of a tenant's objects in a store.
+fn prefix(tenant: Uuid) -> String {
+    format!("tenants/{tenant}")
+}
+
+impl Objects {
+    /// The move's stores: decided once (`decide`: by the copy, before the
+    /// switch) from the plan the tenant has and the plan it will have, and
+    /// kept in the report; read from the report after. `None` when the
+    /// store does not change, or no stores are configured.
+    pub async fn open(run: &mut Run<'_>, decide: bool) -> Result<Option<Objects>, MoveError> {
+        let Some(files) = run.cx.files.clone() else {
+            return Ok(None);
+        };
+        if run.m.report.files.is_none() {
+            if !decide {
+                return Ok(None);
+            }
+            let t = run
+                .cx
+                .router()
+                .catalog()
+                .tenant_by_id(run.tenant())
+                .await?
+                .ok_or_else(|| StoreError::UnknownTenant(run.t().to_string()))?;
+            let after = run
+                .m
+                .plan_after
+                .as_deref()
+                .and_then(|p| p.parse().ok())
+                .unwrap_or(t.plan);
+            let (from, to) = (files.store_name(t.plan), files.store_name(after));
+            if from == to {
+                return Ok(None);
+            }
+            run.m.report.files = Some(FilesReport {
+                from_store: from.to_owned(),
+                to_store: to.to_owned(),
+                ..FilesReport::default()
+            });
+            run.save().await?;
+        }
+        let Some(r) = &run.m.report.files else {
+            return Ok(None);
+        };
+        let store = |name: &str| {
+            files.get(name).cloned().ok_or_else(|| {
+                MoveError::Preflight(format!(
+                    "file store {name:?} of this move is not configured any more"
+                ))
+            })
+        };
+        let (src, dst) = (store(&r.from_store)?, store(&r.to_store)?);
+        let at_target = dst.list(&prefix(run.t())).await?.into_iter().collect();
+        Ok(Some(Objects {
+            files,
+            src,
+            dst,
+            at_target,
+            checked: HashSet::new(),
+        }))
+    }
+
+    /// Copies the objects `rows` name that the target store lacks (at most
+    /// `limit` of them); counts them in `report`. Returns how many were
+    /// copied.
+    pub async fn copy_missing(
+        &mut self,
+        rows: &[FileRow],
+        limit: usize,
+        report: &mut FilesReport,
+    ) -> Result<u64, MoveError> {
+        let started = Instant::now();
+        let todo: Vec<FileRow> = rows
+            .iter()
+            .filter(|r| self.at_target.get(&r.key) != Some(&r.size))
+            .filter(|r| !report.missing.contains(&r.key))
+            .take(limit)
+            .cloned()
+            .collect();
+        let ends = self.ends();
+        let mut done = futures::stream::iter(todo)
+            .map(|r| {
+                let ends = ends.clone();
+                async move {
+                    let copied = copy_one(&ends, &r).await;
+                    (r, copied)
+                }
+            })
+            .buffer_unordered(CONCURRENCY);
+        let mut copied = 0;
+        while let Some((row, outcome)) = done.next().await {
+            match outcome? {
+                Some(bytes) => {
+                    copied += 1;
+                    report.copied += 1;
+                    report.bytes += bytes;
+                    self.at_target.insert(row.key.clone(), bytes);
+                    // Hashed on its way in; read back at the verification.
+                    self.checked.remove(&row.key);
+                }
+                None => {
+                    if !report.missing.contains(&row.key) {
+                        report.missing_count += 1;
+                        if report.missing.len() < LISTED_MISSING {
+                            report.missing.push(row.key.clone());
+                        }
+                        tracing::warn!(key = %row.key, "a file row's object is in no store; the move goes on without it");
+                    }
+                }
+            }
+        }
+        report.copy_ms += started.elapsed().as_millis() as u64;
+        Ok(copied)
+    }
+
+    /// Reads back from the target store every object `rows` name (that was
+    /// not read back already in this run) and compares its SHA-256 with the
+    /// row's. Objects no store holds are skipped (they are reported as
+    /// missing). The report's counts describe `rows` afterwards.
+    pub async fn check(
+        &mut self,
+        rows: &[FileRow],
+        report: &mut FilesReport,
+    ) -> Result<(), MoveError> {
+        let todo: Vec<FileRow> = rows
+            .iter()
+            .filter(|r| self.at_target.contains_key(&r.key) && !self.checked.contains(&r.key))
+            .cloned()
+            .collect();
+        let dst = self.dst.clone();
+        let mut done = futures::stream::iter(todo)
+            .map(|r| {
+                let dst = dst.clone();
+                async move {
+                    let checked = check_one(&dst, &r).await;
+                    (r, checked)
+                }
+            })
+            .buffer_unordered(CONCURRENCY);
+        while let Some((row, outcome)) = done.next().await {
+            outcome?;
+            self.checked.insert(row.key.clone());
+        }
+        let present: Vec<&FileRow> = rows
+            .iter()
+            .filter(|r| self.checked.contains(&r.key))
+            .collect();
+        report.objects = present.len() as u64;
+        report.object_bytes = present.iter().map(|r| r.size).sum();
+        report.checksums_verified = report.objects;
+        Ok(())
+    }
+
+    /// Deletes from the target store the copies whose rows are gone (files
+    /// deleted while the move ran).
+    pub async fn drop_deleted(&mut self, rows: &[FileRow]) -> Result<(), MoveError> {
+        let named: HashSet<&str> = rows.iter().map(|r| r.key.as_str()).collect();
+        let gone: Vec<String> = self
+            .at_target
+            .keys()
+            .filter(|k| !named.contains(k.as_str()))
+            .cloned()
+            .collect();
+        for key in gone {
+            self.dst.delete(&key).await?;
+            self.at_target.remove(&key);
+            self.checked.remove(&key);
+        }
+        Ok(())
+    }
+
+    /// Cleanup: each object `rows` name leaves the source store once the
+    /// target store holds it at its row's size; one the target lacks is
+    /// copied there first (and checked). Returns the objects deleted.
+    pub async fn clean_source(&mut self, rows: &[FileRow]) -> Result<u64, MoveError> {
+        let todo: Vec<(FileRow, bool)> = rows
+            .iter()
+            .map(|r| (r.clone(), self.at_target.get(&r.key) == Some(&r.size)))
+            .collect();
+        let ends = self.ends();
+        let results: Vec<u64> = futures::stream::iter(todo)
+            .map(|(r, at_target)| {
+                let ends = ends.clone();
+                async move {
+                    match ends.src.head(&r.key).await {
+                        Err(FileError::Missing) => return Ok(0),
+                        Err(e) => return Err(MoveError::from(e)),
+                        Ok(_) => {}
+                    }
+                    if !at_target {
+                        if copy_one(&ends, &r).await?.is_none() {
+                            return Ok(0);
+                        }
+                        check_one(&ends.dst, &r).await?;
+                    }
+                    ends.src.delete(&r.key).await?;
+                    Ok::<u64, MoveError>(1)
+                }
+            })
+            .buffer_unordered(CONCURRENCY)
+            .try_collect()
+            .await?;
+        Ok(results.into_iter().sum())
+    }
+
+    /// Rollback: each copy whose original the source store still holds
+    /// leaves the target store. Returns the copies deleted.
+    pub async fn clean_target(&mut self, rows: &[FileRow]) -> Result<u64, MoveError> {
+        let todo: Vec<FileRow> = rows
+            .iter()
+            .filter(|r| self.at_target.contains_key(&r.key))
+            .cloned()
+            .collect();
+        let ends = self.ends();
+        let results: Vec<u64> = futures::stream::iter(todo)
+            .map(|r| {
+                let ends = ends.clone();
+                async move {
+                    match ends.src.head(&r.key).await {
+                        Ok(_) => {
+                            ends.dst.delete(&r.key).await?;
+                            Ok::<u64, MoveError>(1)
+                        }
+                        // The only copy: kept.
+                        Err(FileError::Missing) => Ok(0),
+                        Err(e) => Err(e.into()),
+                    }
+                }
+            })
+            .buffer_unordered(CONCURRENCY)
+            .try_collect()
+            .await?;
+        Ok(results.into_iter().sum())
+    }
+}
+
+/// The stores of a copy, shared by the copies in flight.
+#[derive(Clone)]
+struct Ends {
+    files: Arc<FileStores>,
+    src: Store,
+    dst: Store,
+}
+
+impl Objects {
+    fn ends(&self) -> Arc<Ends> {
+        Arc::new(Ends {
+            files: self.files.clone(),
+            src: self.src.clone(),
+            dst: self.dst.clone(),
+        })
+    }
+}
+
+/// Copies one object to the target store, from the source store or, when
+/// the source lacks it, from whichever other store holds it; hashes it on
+/// the way and checks it against its row. `None`: no store holds it.
+async fn copy_one(ends: &Ends, row: &FileRow) -> Result<Option<u64>, MoveError> {
+    let Ends { files, src, dst } = ends;
+    let mut got = None;
+    for store in std::iter::once(src).chain(
+        files
+            .all()
+            .filter(|s| s.name != src.name && s.name != dst.name),
+    ) {
+        match store.get(&row.key, None).await {
+            Ok(g) => {
+                got = Some(g);
+                break;
+            }
+            Err(FileError::Missing) => continue,
+            Err(e) => return Err(e.into()),
+        }
+    }
+    let Some(got) = got else { return Ok(None) };
+    let stored = put_stream(dst, &row.key, got.into_stream(), u64::MAX).await?;
+    if stored.sha256 != row.sha256 || stored.size != row.size {
+        let _ = dst.delete(&row.key).await;
+        return Err(MoveError::Mismatch(format!(
+            "file object {}: its row says {} bytes with SHA-256 {}, the stored object has {} bytes with SHA-256 {}",
+            row.key, row.size, row.sha256, stored.size, stored.sha256
+        )));
+    }
+    Ok(Some(stored.size))
+}
+
+/// Reads one object back from the target store and checks its SHA-256 and
+/// size against its row.
+async fn check_one(dst: &Store, row: &FileRow) -> Result<(), MoveError> {
+    let Stored { size, sha256: sha } = dst.digest(&row.key).await?;
+    if sha != row.sha256 || size != row.size {
+        return Err(MoveError::Mismatch(format!(
+            "file object {} in store {}: {size} bytes with SHA-256 {sha}, its row says {} bytes with SHA-256 {}",
+            row.key, dst.name, row.size, row.sha256
+        )));
+    }
+    Ok(())
+}
+
+/// The tenant's file rows in a placement database.
+pub(crate) async fn rows(d: &mut Endpoint, tenant: Uuid) -> Result<Vec<FileRow>, StoreError> {
+    Ok(d.file_objects(tenant)
+        .await?
+        .into_iter()
+        .map(|(key, sha256, size)| FileRow {
+            key,
+            sha256,
+            size: u64::try_from(size).unwrap_or(0),
+        })
+        .collect())
+}

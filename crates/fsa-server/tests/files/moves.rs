@@ -1,0 +1,206 @@
+//! A tenant's files move with it when a plan change changes its store:
+//! basic (local disk) → premium (S3) → basic, with uploads running through
+//! each move; every object is checked by SHA-256 at the target, and the
+//! source store holds nothing of the tenant after cleanup.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+
+use futures::TryStreamExt;
+
+use super::*;
+
+/// Changes the tenant's plan; returns the move it scheduled.
+async fn change_plan(app: &TestApp, slug: &str, plan: &str) -> String {
+    let (s, t) = app
+        .patch(
+            &format!("/admin/tenants/{slug}"),
+            &app.admin_token,
+            json!({ "plan": plan }),
+        )
+        .await;
+    assert_eq!(s, 200, "{t}");
+    t["move"]["id"]
+        .as_str()
+        .expect("a move was scheduled")
+        .to_owned()
+}
+
+/// Waits for a move to be done; fails on a rollback.
+async fn done(app: &TestApp, id: &str) -> Json {
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        let (_, m) = app
+            .get(&format!("/admin/moves/{id}"), &app.admin_token)
+            .await;
+        match m["state"].as_str() {
+            Some("done") => return m,
+            Some("rolled_back") => panic!("the move rolled back: {m}"),
+            _ => {}
+        }
+        assert!(Instant::now() < deadline, "the move did not finish: {m}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// The tenant's object keys in the bucket (under the store's prefix).
+async fn bucket_keys(bucket: &TestBucket, tenant: &str) -> Vec<String> {
+    let prefix = ObjectPath::from(format!("fsa/tenants/{tenant}"));
+    let mut keys: Vec<String> = bucket
+        .objects()
+        .list(Some(&prefix))
+        .try_collect::<Vec<_>>()
+        .await
+        .expect("the bucket lists")
+        .into_iter()
+        .map(|o| o.location.to_string())
+        .collect();
+    keys.sort();
+    keys
+}
+
+fn local_keys(app: &TestApp, tenant: &str) -> Vec<String> {
+    local_objects(app)
+        .into_iter()
+        .filter(|k| k.starts_with(&format!("tenants/{tenant}/")))
+        .collect()
+}
+
+/// Uploads small files until `stop`; returns each acknowledged file's id
+/// and SHA-256. Counts 5xx answers in `fivexx`.
+async fn uploader(
+    app: Arc<TestApp>,
+    token: String,
+    wo: String,
+    stop: Arc<AtomicBool>,
+    fivexx: Arc<AtomicU64>,
+    seed: u8,
+) -> BTreeMap<String, String> {
+    let mut acked = BTreeMap::new();
+    let mut i = 0u32;
+    while !stop.load(Ordering::Relaxed) {
+        i += 1;
+        let bytes = data(2_000 + i as usize, seed.wrapping_add(i as u8));
+        let (s, f) = upload(&app, &token, &wo, &format!("during-{i}.pdf"), &bytes).await;
+        if s >= 500 {
+            fivexx.fetch_add(1, Ordering::Relaxed);
+            eprintln!("upload during the move: {s} {f}");
+        } else if s == 201 {
+            acked.insert(f["id"].as_str().unwrap().to_owned(), sha(&bytes));
+        }
+        tokio::time::sleep(Duration::from_millis(15)).await;
+    }
+    acked
+}
+
+/// Every file reads back whole with its SHA-256.
+async fn all_read_back(app: &TestApp, token: &str, files: &BTreeMap<String, String>) {
+    for (id, want) in files {
+        let (s, h, got) = download(app, token, id, reqwest::Method::GET, None).await;
+        assert_eq!(s, 200, "file {id}");
+        assert_eq!(&sha(&got), want, "file {id}");
+        assert_eq!(header(&h, "etag"), format!("\"{want}\""));
+    }
+}
+
+/// One plan change with an uploader running through its move; returns the
+/// move's report of the files.
+async fn move_with_uploads(
+    app: &Arc<TestApp>,
+    token: &str,
+    wo: &str,
+    plan: &str,
+    files: &mut BTreeMap<String, String>,
+    seed: u8,
+) -> Json {
+    let stop = Arc::new(AtomicBool::new(false));
+    let fivexx = Arc::new(AtomicU64::new(0));
+    let up = tokio::spawn(uploader(
+        app.clone(),
+        token.to_owned(),
+        wo.to_owned(),
+        stop.clone(),
+        fivexx.clone(),
+        seed,
+    ));
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let id = change_plan(app, "carrier", plan).await;
+    let m = done(app, &id).await;
+    stop.store(true, Ordering::Relaxed);
+    files.extend(up.await.unwrap());
+    assert_eq!(fivexx.load(Ordering::Relaxed), 0, "no upload saw a 5xx");
+    m["report"]["files"].clone()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn files_move_with_the_tenant_local_to_s3_and_back() {
+    let bucket = TestBucket::new().await;
+    let premium = bucket.store_config("fsa");
+    let app = Arc::new(
+        TestApp::start_with(Backend::Sqlite, move |c| {
+            c.files.stores.insert("premium".into(), premium);
+            // Longer than an upload that straddles the switch takes.
+            c.move_cleanup = "1s".into();
+        })
+        .await
+        .unwrap(),
+    );
+    let (tenant, token, wo) = tenant_with_order(&app, "carrier", "basic").await;
+    let mut files = BTreeMap::new();
+    // One byte, a few hundred kB, and one over S3's 5 MiB part.
+    for (i, len) in [1usize, 300_000, 6 * 1024 * 1024 + 7]
+        .into_iter()
+        .enumerate()
+    {
+        let bytes = data(len, i as u8);
+        let (s, f) = upload(&app, &token, &wo, &format!("before-{i}.pdf"), &bytes).await;
+        assert_eq!(s, 201, "{f}");
+        files.insert(f["id"].as_str().unwrap().to_owned(), sha(&bytes));
+    }
+    let before = files.len() as u64;
+    assert_eq!(local_keys(&app, &tenant).len(), files.len());
+
+    // basic → premium: local disk → S3.
+    let r = move_with_uploads(&app, &token, &wo, "premium", &mut files, 10).await;
+    assert_eq!(r["from_store"], "local", "{r}");
+    assert_eq!(r["to_store"], "premium", "{r}");
+    assert!(r["objects"].as_u64().unwrap() >= before, "{r}");
+    assert_eq!(r["checksums_verified"], r["objects"], "{r}");
+    assert!(r["copied"].as_u64().unwrap() >= before, "{r}");
+    assert!(r["bytes"].as_u64().unwrap() >= 6 * 1024 * 1024, "{r}");
+    assert_eq!(r["missing_count"], 0, "{r}");
+    assert!(r["deleted_at_source"].as_u64().unwrap() >= before, "{r}");
+    assert!(
+        local_keys(&app, &tenant).is_empty(),
+        "nothing of the tenant left on local disk: {:?}",
+        local_keys(&app, &tenant)
+    );
+    let want: Vec<String> = files
+        .keys()
+        .map(|id| format!("fsa/tenants/{tenant}/{id}"))
+        .collect();
+    assert_eq!(bucket_keys(&bucket, &tenant).await, want);
+    let token = app.login_admin("carrier").await;
+    all_read_back(&app, &token, &files).await;
+
+    // premium → basic: S3 → local disk.
+    let r = move_with_uploads(&app, &token, &wo, "basic", &mut files, 20).await;
+    assert_eq!(r["from_store"], "premium", "{r}");
+    assert_eq!(r["to_store"], "local", "{r}");
+    assert_eq!(r["checksums_verified"], r["objects"], "{r}");
+    assert!(
+        bucket_keys(&bucket, &tenant).await.is_empty(),
+        "nothing of the tenant left in the bucket"
+    );
+    let want: Vec<String> = files
+        .keys()
+        .map(|id| format!("tenants/{tenant}/{id}"))
+        .collect();
+    assert_eq!(local_keys(&app, &tenant), want);
+    let token = app.login_admin("carrier").await;
+    all_read_back(&app, &token, &files).await;
+    match Arc::try_unwrap(app) {
+        Ok(app) => app.stop().await,
+        Err(_) => panic!("the app is still shared"),
+    }
+}
