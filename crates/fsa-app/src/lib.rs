@@ -38,7 +38,8 @@ use fsa_store::Router;
 pub use error::AppError;
 pub use moves::{MoveOrder, MovePreview, MoveStarted, MoveView};
 pub use tenants::{
-    Onboarding, OverLimit, PlacementView, PlanChange, TenantChange, TenantState, TenantView,
+    Onboarding, OverLimit, PlacementView, PlanChange, RunMove, TenantChange, TenantState,
+    TenantView,
 };
 pub use usage::{FilesUsage, Usage, UsageItem};
 

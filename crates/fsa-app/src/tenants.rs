@@ -100,6 +100,14 @@ impl TenantView {
     }
 }
 
+/// Where the move a tenant change needs runs.
+pub enum RunMove {
+    /// Started in the background; the change returns at once.
+    Background,
+    /// Run to its end before the change returns, telling its progress.
+    Here(std::sync::Arc<dyn fsa_move::Progress>),
+}
+
 /// A tenant after a plan change, with the limits it is now over (its data is
 /// kept; new records of those kinds are refused).
 #[derive(Debug, Clone, Serialize)]
@@ -352,6 +360,19 @@ impl App {
         slug: &str,
         req: TenantChange,
     ) -> Result<PlanChange, AppError> {
+        self.change_tenant_with(slug, req, RunMove::Background)
+            .await
+    }
+
+    /// [`App::change_tenant`], running the move it needs as `run` says: in
+    /// the background (the service), or here to its end (the CLI, which
+    /// would otherwise leave it to the next service to resume).
+    pub async fn change_tenant_with(
+        &self,
+        slug: &str,
+        req: TenantChange,
+        run: RunMove,
+    ) -> Result<PlanChange, AppError> {
         let router = &self.router;
         let t = self.tenant_row(slug).await?;
         let placement = self.placement_of(&t).await?;
@@ -388,7 +409,14 @@ impl App {
                 reason,
                 plan_after: Some(plan),
             };
-            let m = self.schedule(&t, req).await?;
+            let m = match run {
+                RunMove::Background => self.schedule(&t, req).await?,
+                RunMove::Here(progress) => {
+                    let mover = self.mover().with_progress(progress);
+                    let planned = mover.plan(&t, req).await.map_err(moves::move_error)?;
+                    mover.run(planned.id).await.map_err(AppError::Move)?
+                }
+            };
             return Ok(PlanChange {
                 tenant: self.tenant(slug).await?,
                 over_limit: self.over_limits(&t, plan).await?,

@@ -56,10 +56,35 @@ pub enum Command {
 }
 
 /// A bar per table and a line per phase.
-struct Bars {
+pub(crate) struct Bars {
     multi: MultiProgress,
     phase: ProgressBar,
     tables: Mutex<Vec<(String, ProgressBar)>>,
+}
+
+impl Bars {
+    /// Bars on stderr; hidden when the output is JSON.
+    pub(crate) fn new(json: bool) -> Arc<Bars> {
+        let multi = MultiProgress::new();
+        if json {
+            multi.set_draw_target(indicatif::ProgressDrawTarget::hidden());
+        }
+        let phase = multi.add(ProgressBar::new_spinner());
+        phase.set_style(
+            ProgressStyle::with_template("{spinner} move {msg}")
+                .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+        );
+        phase.enable_steady_tick(std::time::Duration::from_millis(120));
+        Arc::new(Bars {
+            multi,
+            phase,
+            tables: Mutex::new(Vec::new()),
+        })
+    }
+
+    pub(crate) fn finish(&self) {
+        self.phase.finish_and_clear();
+    }
 }
 
 impl Progress for Bars {
@@ -135,26 +160,12 @@ pub async fn run_move(config: Config, args: MoveArgs) -> anyhow::Result<()> {
         }
         return Ok(());
     }
-    let multi = MultiProgress::new();
-    if args.json {
-        multi.set_draw_target(indicatif::ProgressDrawTarget::hidden());
-    }
-    let phase = multi.add(ProgressBar::new_spinner());
-    phase.set_style(
-        ProgressStyle::with_template("{spinner} move {msg}")
-            .unwrap_or_else(|_| ProgressStyle::default_spinner()),
-    );
-    phase.enable_steady_tick(std::time::Duration::from_millis(120));
-    let bars = Arc::new(Bars {
-        multi,
-        phase: phase.clone(),
-        tables: Mutex::new(Vec::new()),
-    });
+    let bars = Bars::new(args.json);
     let view = app
-        .run_move(&args.slug, args.order(), bars)
+        .run_move(&args.slug, args.order(), bars.clone())
         .await
         .map_err(no_tenant(&args.slug))?;
-    phase.finish_and_clear();
+    bars.finish();
     print_move(&view, args.json)?;
     app.router().close().await;
     if view.state == "done" {

@@ -1,6 +1,6 @@
 //! `fsa tenant create|list|show|set-plan|set-region|suspend|resume|move`.
 
-use fsa_app::{App, AppError, Onboarding, PlanChange, TenantChange, TenantState};
+use fsa_app::{App, AppError, Onboarding, PlanChange, RunMove, TenantChange, TenantState};
 use fsa_core::{Plan, Region};
 use fsa_server::config::Config;
 
@@ -162,7 +162,12 @@ pub async fn run(config: Config, cmd: Command) -> anyhow::Result<()> {
                 plan: Some(plan),
                 ..TenantChange::default()
             };
-            print_change(app.change_tenant(&slug, req).await, json)?;
+            let bars = super::moves::Bars::new(json);
+            let change = app
+                .change_tenant_with(&slug, req, RunMove::Here(bars.clone()))
+                .await;
+            bars.finish();
+            print_change(change, json)?;
         }
         Command::Move(_) => anyhow::bail!("a tenant move is dispatched before the services open"),
         Command::SetRegion { slug, region, json } => {
@@ -170,7 +175,12 @@ pub async fn run(config: Config, cmd: Command) -> anyhow::Result<()> {
                 region: Some(region),
                 ..TenantChange::default()
             };
-            print_change(app.change_tenant(&slug, req).await, json)?;
+            let bars = super::moves::Bars::new(json);
+            let change = app
+                .change_tenant_with(&slug, req, RunMove::Here(bars.clone()))
+                .await;
+            bars.finish();
+            print_change(change, json)?;
         }
         Command::Suspend { slug, json } => {
             set_state(&app, &slug, TenantState::Suspended, json).await?;
@@ -202,17 +212,30 @@ async fn set_state(app: &App, slug: &str, to: TenantState, json: bool) -> anyhow
 fn print_change(result: Result<PlanChange, AppError>, json: bool) -> anyhow::Result<()> {
     let c = result?;
     if json {
-        return super::print_json(&c);
-    }
-    println!(
-        "{} is now on {} in {} ({})",
-        c.tenant.slug, c.tenant.plan, c.tenant.region, c.tenant.placement.name
-    );
-    for o in &c.over_limit {
+        super::print_json(&c)?;
+    } else {
         println!(
-            "  over the limit of {}: {} used, {} allowed (data kept; new ones refused)",
-            o.resource, o.used, o.limit
+            "{} is now on {} in {} ({})",
+            c.tenant.slug, c.tenant.plan, c.tenant.region, c.tenant.placement.name
         );
+        if let Some(m) = &c.r#move {
+            println!("  move {}: {}", m.id, m.state);
+        }
+        for o in &c.over_limit {
+            println!(
+                "  over the limit of {}: {} used, {} allowed (data kept; new ones refused)",
+                o.resource, o.used, o.limit
+            );
+        }
     }
-    Ok(())
+    match &c.r#move {
+        Some(m) if m.state == "rolled_back" || m.state == "failed" => {
+            anyhow::bail!(
+                "the move the change needed ended {} (`fsa move show {}`)",
+                m.state,
+                m.id
+            )
+        }
+        _ => Ok(()),
+    }
 }

@@ -204,3 +204,61 @@ async fn files_move_with_the_tenant_local_to_s3_and_back() {
         Err(_) => panic!("the app is still shared"),
     }
 }
+
+/// An object whose bytes no longer match its row's SHA-256 stops the move
+/// before its switch: it rolls back, the copies already made leave the
+/// target store, and the tenant stays where it was with every file.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_damaged_object_rolls_the_move_back_and_its_copies_leave_the_target() {
+    let bucket = TestBucket::new().await;
+    let premium = bucket.store_config("fsa");
+    let app = TestApp::start_with(Backend::Sqlite, move |c| {
+        c.files.stores.insert("premium".into(), premium);
+        c.move_cleanup = "0s".into();
+    })
+    .await
+    .unwrap();
+    let (tenant, token, wo) = tenant_with_order(&app, "carrier", "basic").await;
+    let mut ids = Vec::new();
+    for i in 0..12u8 {
+        let (s, f) = upload(&app, &token, &wo, "f.pdf", &data(50_000, i)).await;
+        assert_eq!(s, 201, "{f}");
+        ids.push(f["id"].as_str().unwrap().to_owned());
+    }
+    // One object changes on disk behind the service's back.
+    let damaged = format!("tenants/{tenant}/{}", ids[11]);
+    std::fs::write(
+        app.dir.path().join("files").join(&damaged),
+        b"not what was uploaded",
+    )
+    .unwrap();
+
+    let id = change_plan(&app, "carrier", "premium").await;
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let m = loop {
+        let (_, m) = app
+            .get(&format!("/admin/moves/{id}"), &app.admin_token)
+            .await;
+        if m["state"] == "rolled_back" {
+            break m;
+        }
+        assert_ne!(
+            m["state"], "done",
+            "a damaged object must stop the move: {m}"
+        );
+        assert!(Instant::now() < deadline, "the move did not end: {m}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    let why = m["report"]["rolled_back_because"].as_str().unwrap_or("");
+    assert!(why.contains(&damaged), "the cause names the object: {m}");
+    assert!(
+        bucket_keys(&bucket, &tenant).await.is_empty(),
+        "the copies left the target store"
+    );
+    let (_, t) = app.get("/admin/tenants/carrier", &app.admin_token).await;
+    assert_eq!(t["plan"], "basic", "{t}");
+    assert_eq!(local_keys(&app, &tenant).len(), 12);
+    let (s, _, got) = download(&app, &token, &ids[0], reqwest::Method::GET, None).await;
+    assert_eq!((s, sha(&got)), (200, sha(&data(50_000, 0))));
+    app.stop().await;
+}
