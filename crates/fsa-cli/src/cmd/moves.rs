@@ -210,6 +210,27 @@ fn print_move(v: &MoveView, json: bool) -> anyhow::Result<()> {
             );
         }
     }
+    let f = &r["files"];
+    if f.is_object() {
+        println!(
+            "  files: store {} → {}: {} objects ({} bytes), {} SHA-256 read back; {} copied ({} bytes) in {} ms; {} deleted at the source",
+            f["from_store"].as_str().unwrap_or(""),
+            f["to_store"].as_str().unwrap_or(""),
+            f["objects"],
+            f["object_bytes"],
+            f["checksums_verified"],
+            f["copied"],
+            f["bytes"],
+            f["copy_ms"],
+            f["deleted_at_source"],
+        );
+        if f["missing_count"].as_u64().unwrap_or(0) > 0 {
+            println!(
+                "  files: {} rows whose object no store held (lost before the move; see `fsa files gc`)",
+                f["missing_count"]
+            );
+        }
+    }
     Ok(())
 }
 
