@@ -262,3 +262,67 @@ async fn a_damaged_object_rolls_the_move_back_and_its_copies_leave_the_target() 
     assert_eq!((s, sha(&got)), (200, sha(&data(50_000, 0))));
     app.stop().await;
 }
+
+/// A target store that is down fails the move before its switch, within
+/// seconds: it rolls back and names the store; the tenant keeps its plan,
+/// its placement and every file, readable.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_target_store_that_is_down_rolls_the_move_back() {
+    let port = closed_port();
+    let app = TestApp::start_with(Backend::Sqlite, move |c| {
+        c.files.stores.insert(
+            "premium".into(),
+            fsa_app::files::StoreConfig {
+                url: "s3://nowhere".into(),
+                endpoint: Some(format!("http://127.0.0.1:{port}")),
+                region: None,
+                access_key_id: Some("test".into()),
+                secret_access_key: Some("test".into()),
+            },
+        );
+        c.move_cleanup = "0s".into();
+    })
+    .await
+    .unwrap();
+    let (tenant, token, wo) = tenant_with_order(&app, "carrier", "basic").await;
+    let bytes = data(10_000, 9);
+    let (s, f) = upload(&app, &token, &wo, "f.pdf", &bytes).await;
+    assert_eq!(s, 201, "{f}");
+    let (_, before) = app.get("/admin/tenants/carrier", &app.admin_token).await;
+
+    let started = Instant::now();
+    let id = change_plan(&app, "carrier", "premium").await;
+    let m = loop {
+        let (_, m) = app
+            .get(&format!("/admin/moves/{id}"), &app.admin_token)
+            .await;
+        if m["state"] == "rolled_back" {
+            break m;
+        }
+        assert_ne!(
+            m["state"], "done",
+            "a store that is down cannot take the files: {m}"
+        );
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "the move did not give up: {m}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    let why = m["report"]["rolled_back_because"].as_str().unwrap_or("");
+    assert!(why.contains("premium"), "the cause names the store: {m}");
+    let (_, after) = app.get("/admin/tenants/carrier", &app.admin_token).await;
+    assert_eq!(after["plan"], "basic", "{after}");
+    assert_eq!(after["placement"]["id"], before["placement"]["id"]);
+    assert_eq!(local_keys(&app, &tenant).len(), 1);
+    let (s, _, got) = download(
+        &app,
+        &token,
+        f["id"].as_str().unwrap(),
+        reqwest::Method::GET,
+        None,
+    )
+    .await;
+    assert_eq!((s, sha(&got)), (200, sha(&bytes)));
+    app.stop().await;
+}
