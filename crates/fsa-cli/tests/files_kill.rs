@@ -5,11 +5,10 @@
 //! source store holds none of the tenant's.
 
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
 
+use fsa_testkit::files::{move_end, upload};
 use fsa_testkit::s3::{ACCESS_KEY, SECRET_KEY, TestBucket};
-use fsa_testkit::{Backend, Json, TestApp};
-use futures::TryStreamExt;
+use fsa_testkit::{Backend, TestApp, wait_for_pause};
 use object_store::ObjectStoreExt;
 use object_store::path::Path as ObjectPath;
 use serde_json::json;
@@ -17,7 +16,6 @@ use sha2::{Digest, Sha256};
 
 const FSA: &str = env!("CARGO_BIN_EXE_fsa");
 const FILES: usize = 40;
-const BOUNDARY: &str = "fsa-kill-boundary-5d1a";
 
 fn sha(b: &[u8]) -> String {
     Sha256::digest(b)
@@ -32,43 +30,11 @@ fn data(len: usize, seed: usize) -> Vec<u8> {
         .collect()
 }
 
-async fn upload(app: &TestApp, token: &str, wo: &str, bytes: &[u8]) -> String {
-    let mut body = format!(
-        "--{BOUNDARY}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"p.jpg\"\r\nContent-Type: image/jpeg\r\n\r\n"
-    )
-    .into_bytes();
-    body.extend_from_slice(bytes);
-    body.extend_from_slice(format!("\r\n--{BOUNDARY}--\r\n").as_bytes());
-    let res = app
-        .client
-        .post(format!("{}/api/v1/work-orders/{wo}/files", app.base))
-        .bearer_auth(token)
-        .header(
-            "content-type",
-            format!("multipart/form-data; boundary={BOUNDARY}"),
-        )
-        .body(body)
-        .send()
-        .await
-        .expect("the upload is sent");
-    assert_eq!(res.status().as_u16(), 201);
-    let f: Json = res.json().await.expect("a file");
-    f["id"].as_str().expect("an id").to_owned()
-}
-
+/// The CLI on the service's catalog and stores, with the premium store
+/// given in the environment's form.
 fn fsa(app: &TestApp, bucket: &TestBucket) -> Command {
-    let mut c = Command::new(FSA);
-    c.env("FSA_DATABASE_URL", app.db.as_ref().expect("postgres").url())
-        .env("FSA_DATA_DIR", app.dir.path())
-        .env(
-            "FSA_ADMIN_TOKEN",
-            app.state.config.admin_token.clone().unwrap_or_default(),
-        )
-        .env(
-            "FSA_JWT_SECRET",
-            app.state.config.jwt_secret.clone().unwrap_or_default(),
-        )
-        .env("FSA_MOVE_CLEANUP", "0s")
+    let mut c = app.cli(FSA);
+    c.env("FSA_MOVE_CLEANUP", "0s")
         .env(
             "FSA_FILES__STORES__PREMIUM__URL",
             format!("s3://{}/fsa", bucket.bucket),
@@ -77,52 +43,9 @@ fn fsa(app: &TestApp, bucket: &TestBucket) -> Command {
         .env("FSA_FILES__STORES__PREMIUM__REGION", "us-east-1")
         .env("FSA_FILES__STORES__PREMIUM__ACCESS_KEY_ID", ACCESS_KEY)
         .env("FSA_FILES__STORES__PREMIUM__SECRET_ACCESS_KEY", SECRET_KEY)
-        .env("FSA_LOG", "warn")
         .stdout(Stdio::null())
         .stderr(Stdio::piped());
     c
-}
-
-async fn bucket_keys(bucket: &TestBucket, tenant: &str) -> Vec<String> {
-    let prefix = ObjectPath::from(format!("fsa/tenants/{tenant}"));
-    let mut keys: Vec<String> = bucket
-        .objects()
-        .list(Some(&prefix))
-        .try_collect::<Vec<_>>()
-        .await
-        .expect("the bucket lists")
-        .into_iter()
-        .map(|o| o.location.to_string())
-        .collect();
-    keys.sort();
-    keys
-}
-
-/// The tenant's latest move once it has ended.
-async fn move_end(app: &TestApp, slug: &str) -> Json {
-    let deadline = Instant::now() + Duration::from_secs(120);
-    loop {
-        let (_, moves) = app.get("/admin/moves", &app.admin_token).await;
-        let m = moves
-            .as_array()
-            .into_iter()
-            .flatten()
-            .chain(moves["items"].as_array().into_iter().flatten())
-            .find(|m| m["tenant"] == slug)
-            .cloned()
-            .expect("the tenant's move is listed");
-        if m["state"] == "done" || m["state"] == "rolled_back" {
-            let (_, m) = app
-                .get(
-                    &format!("/admin/moves/{}", m["id"].as_str().unwrap()),
-                    &app.admin_token,
-                )
-                .await;
-            return m;
-        }
-        assert!(Instant::now() < deadline, "the move never ended: {m}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -154,7 +77,10 @@ async fn a_move_killed_while_copying_objects_resumes_and_loses_nothing() {
     let mut files = Vec::new();
     for i in 0..FILES {
         let bytes = data(20_000 + i, i);
-        files.push((upload(&app, &token, &wo, &bytes).await, sha(&bytes)));
+        files.push((
+            upload(&app, &token, &wo, "p.jpg", &bytes).await,
+            sha(&bytes),
+        ));
     }
 
     // basic → premium, from the CLI, stopped after the first objects were
@@ -167,20 +93,8 @@ async fn a_move_killed_while_copying_objects_resumes_and_loses_nothing() {
         .env("FSA_MOVE_PAUSE_FILE", &pause_file)
         .spawn()
         .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while !pause_file.exists() {
-        if let Ok(Some(status)) = child.try_wait() {
-            let mut err = String::new();
-            if let Some(mut e) = child.stderr.take() {
-                use std::io::Read;
-                let _ = e.read_to_string(&mut err);
-            }
-            panic!("the mover exited ({status}) before copying objects: {err}");
-        }
-        assert!(Instant::now() < deadline, "the mover never copied objects");
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    let copied_before = bucket_keys(&bucket, &tenant).await.len();
+    wait_for_pause(&mut child, &pause_file, "copying-objects").await;
+    let copied_before = bucket.keys(&format!("fsa/tenants/{tenant}")).await.len();
     assert!(
         copied_before > 0 && copied_before < FILES,
         "killed in the middle of the objects: {copied_before} of {FILES} at the target"
@@ -217,7 +131,7 @@ async fn a_move_killed_while_copying_objects_resumes_and_loses_nothing() {
         .map(|(id, _)| format!("fsa/tenants/{tenant}/{id}"))
         .collect();
     want.sort();
-    assert_eq!(bucket_keys(&bucket, &tenant).await, want);
+    assert_eq!(bucket.keys(&format!("fsa/tenants/{tenant}")).await, want);
     let local = app.dir.path().join("files/tenants").join(&tenant);
     let left = std::fs::read_dir(&local).map(|d| d.count()).unwrap_or(0);
     assert_eq!(left, 0, "nothing of the tenant left on local disk");

@@ -7,9 +7,10 @@ use std::collections::BTreeMap;
 use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use fsa_testkit::{Backend, Json, TestApp};
+use fsa_testkit::files::move_end;
+use fsa_testkit::{Backend, Json, TestApp, wait_for_pause};
 use serde_json::json;
 
 const FSA: &str = env!("CARGO_BIN_EXE_fsa");
@@ -93,27 +94,6 @@ async fn writer(
     mine
 }
 
-/// The tenant's latest move once it has ended.
-async fn move_end(app: &TestApp, slug: &str) -> Json {
-    let deadline = Instant::now() + Duration::from_secs(120);
-    loop {
-        let (_, moves) = app.get("/admin/moves", &app.admin_token).await;
-        let m = moves
-            .as_array()
-            .into_iter()
-            .flatten()
-            .chain(moves["items"].as_array().into_iter().flatten())
-            .find(|m| m["tenant"] == slug)
-            .cloned()
-            .expect("the tenant's move is listed");
-        if m["state"] == "done" || m["state"] == "rolled_back" {
-            return m;
-        }
-        assert!(Instant::now() < deadline, "the move never ended: {m}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
-
 async fn kill_at(app: &Arc<TestApp>, point: &str) -> String {
     let slug = format!("kill-{}", point.replace('_', "-"));
     let tenant = app.create_tenant(&slug, "basic", "default").await;
@@ -155,19 +135,7 @@ async fn kill_at(app: &Arc<TestApp>, point: &str) -> String {
         .env("FSA_MOVE_PAUSE_FILE", &pause_file)
         .spawn()
         .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while !pause_file.exists() {
-        if let Ok(Some(status)) = child.try_wait() {
-            let mut err = String::new();
-            if let Some(mut e) = child.stderr.take() {
-                use std::io::Read;
-                let _ = e.read_to_string(&mut err);
-            }
-            panic!("the mover exited ({status}) before reaching {point}: {err}");
-        }
-        assert!(Instant::now() < deadline, "the mover never reached {point}");
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    wait_for_pause(&mut child, &pause_file, point).await;
     child.kill().unwrap(); // SIGKILL
     child.wait().unwrap();
 

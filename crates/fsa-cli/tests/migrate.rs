@@ -13,19 +13,7 @@ use fsa_testkit::{Backend, Json, TestApp};
 const FSA: &str = env!("CARGO_BIN_EXE_fsa");
 
 fn fsa(app: &TestApp) -> Command {
-    let mut c = Command::new(FSA);
-    c.env("FSA_DATA_DIR", app.dir.path())
-        .env(
-            "FSA_ADMIN_TOKEN",
-            app.state.config.admin_token.clone().unwrap_or_default(),
-        )
-        .env(
-            "FSA_JWT_SECRET",
-            app.state.config.jwt_secret.clone().unwrap_or_default(),
-        )
-        .env("FSA_LOG", "warn")
-        .env_remove("FSA_DATABASE_URL");
-    c
+    app.cli(FSA)
 }
 
 async fn pools(app: &TestApp) -> Vec<Pool> {

@@ -102,6 +102,27 @@ impl TestApp {
         self.state.router.catalog().pool().close().await;
     }
 
+    /// The `fsa` binary `bin` set up as this service's operator would run
+    /// it: its data directory, catalog, tokens; warnings only in its log.
+    pub fn cli(&self, bin: &str) -> std::process::Command {
+        let mut c = std::process::Command::new(bin);
+        c.env("FSA_DATA_DIR", self.dir.path())
+            .env(
+                "FSA_ADMIN_TOKEN",
+                self.state.config.admin_token.clone().unwrap_or_default(),
+            )
+            .env(
+                "FSA_JWT_SECRET",
+                self.state.config.jwt_secret.clone().unwrap_or_default(),
+            )
+            .env("FSA_LOG", "warn");
+        match &self.db {
+            Some(db) => c.env("FSA_DATABASE_URL", db.url()),
+            None => c.env_remove("FSA_DATABASE_URL"),
+        };
+        c
+    }
+
     /// Sends a request; returns the status and the JSON body (`Null` when empty).
     pub async fn call(
         &self,

@@ -9,11 +9,14 @@
 //! - [`TestApp`]: the service running on port 0 over SQLite or PostgreSQL,
 //!   with an HTTP client and helpers.
 //! - [`s3`]: an S3 protocol server (moto) and a bucket of a test's own.
+//! - [`files`]: multipart uploads as a client sends them; waiting for a move
+//!   to end.
 //! - [`store`]: a router over one server and a tenant onboarded on it, for
 //!   the store's and the mover's own tests.
 
 mod app;
 mod cluster;
+pub mod files;
 pub mod s3;
 pub mod store;
 
@@ -90,5 +93,31 @@ impl Drop for TestDb {
             rt.block_on(TestDb::drop_all(&base, &name)).ok()
         })
         .join();
+    }
+}
+
+/// Waits until a child process stopped at a pause point (`FSA_MOVE_PAUSE_AT`
+/// names it; the process writes `pause_file` there); fails if it exits
+/// first (with its stderr) or never gets there.
+pub async fn wait_for_pause(
+    child: &mut std::process::Child,
+    pause_file: &std::path::Path,
+    point: &str,
+) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while !pause_file.exists() {
+        if let Ok(Some(status)) = child.try_wait() {
+            let mut err = String::new();
+            if let Some(mut e) = child.stderr.take() {
+                use std::io::Read;
+                let _ = e.read_to_string(&mut err);
+            }
+            panic!("the process exited ({status}) before reaching {point}: {err}");
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the process never reached {point}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
     }
 }

@@ -143,6 +143,22 @@ impl TestBucket {
         )
     }
 
+    /// The keys under `prefix` in the bucket, sorted.
+    pub async fn keys(&self, prefix: &str) -> Vec<String> {
+        let prefix = object_store::path::Path::from(prefix);
+        let mut keys: Vec<String> = self
+            .objects()
+            .list(Some(&prefix))
+            .try_collect::<Vec<_>>()
+            .await
+            .expect("the bucket lists")
+            .into_iter()
+            .map(|o| o.location.to_string())
+            .collect();
+        keys.sort();
+        keys
+    }
+
     async fn remove(endpoint: String, bucket: String, objects: Arc<dyn ObjectStore>) {
         let all: Vec<_> = objects.list(None).try_collect().await.unwrap_or_default();
         for o in all {

@@ -162,12 +162,7 @@ pub async fn run(config: Config, cmd: Command) -> anyhow::Result<()> {
                 plan: Some(plan),
                 ..TenantChange::default()
             };
-            let bars = super::moves::Bars::new(json);
-            let change = app
-                .change_tenant_with(&slug, req, RunMove::Here(bars.clone()))
-                .await;
-            bars.finish();
-            print_change(change, json)?;
+            change_here(&app, &slug, req, json).await?;
         }
         Command::Move(_) => anyhow::bail!("a tenant move is dispatched before the services open"),
         Command::SetRegion { slug, region, json } => {
@@ -175,12 +170,7 @@ pub async fn run(config: Config, cmd: Command) -> anyhow::Result<()> {
                 region: Some(region),
                 ..TenantChange::default()
             };
-            let bars = super::moves::Bars::new(json);
-            let change = app
-                .change_tenant_with(&slug, req, RunMove::Here(bars.clone()))
-                .await;
-            bars.finish();
-            print_change(change, json)?;
+            change_here(&app, &slug, req, json).await?;
         }
         Command::Suspend { slug, json } => {
             set_state(&app, &slug, TenantState::Suspended, json).await?;
@@ -207,6 +197,17 @@ async fn set_state(app: &App, slug: &str, to: TenantState, json: bool) -> anyhow
         println!("{} is {}", c.tenant.slug, c.tenant.state);
         Ok(())
     }
+}
+
+/// A plan or region change, running the move it needs here to its end
+/// with progress bars, then printed.
+async fn change_here(app: &App, slug: &str, req: TenantChange, json: bool) -> anyhow::Result<()> {
+    let bars = super::moves::Bars::new(json);
+    let change = app
+        .change_tenant_with(slug, req, RunMove::Here(bars.clone()))
+        .await;
+    bars.finish();
+    print_change(change, json)
 }
 
 fn print_change(result: Result<PlanChange, AppError>, json: bool) -> anyhow::Result<()> {

@@ -4,6 +4,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use fsa_testkit::files::{BOUNDARY, form, send_form};
 use fsa_testkit::s3::{TestBucket, closed_port};
 use fsa_testkit::{Backend, Json, TestApp};
 use object_store::ObjectStoreExt;
@@ -20,54 +21,22 @@ fn sha(b: &[u8]) -> String {
         .collect()
 }
 
+/// An S3 store on a port nothing listens on.
+fn down_store(port: u16) -> fsa_app::files::StoreConfig {
+    fsa_app::files::StoreConfig {
+        url: "s3://nowhere".into(),
+        endpoint: Some(format!("http://127.0.0.1:{port}")),
+        region: None,
+        access_key_id: Some("test".into()),
+        secret_access_key: Some("test".into()),
+    }
+}
+
 /// Bytes that differ from one offset to the next.
 fn data(len: usize, seed: u8) -> Vec<u8> {
     (0..len)
         .map(|i| ((i as u64 * 7919 + seed as u64 * 31) % 251) as u8)
         .collect()
-}
-
-const BOUNDARY: &str = "fsa-test-boundary-0c9e4f";
-
-/// A multipart form with a `file` part named by the raw `disposition` tail
-/// (e.g. `filename="a.txt"`) and optionally a `file_type` part.
-fn form(disposition: &str, content_type: &str, bytes: &[u8], file_type: Option<&str>) -> Vec<u8> {
-    let mut body = Vec::new();
-    if let Some(t) = file_type {
-        body.extend_from_slice(
-            format!(
-                "--{BOUNDARY}\r\nContent-Disposition: form-data; name=\"file_type\"\r\n\r\n{t}\r\n"
-            )
-            .as_bytes(),
-        );
-    }
-    body.extend_from_slice(
-        format!(
-            "--{BOUNDARY}\r\nContent-Disposition: form-data; name=\"file\"; {disposition}\r\nContent-Type: {content_type}\r\n\r\n"
-        )
-        .as_bytes(),
-    );
-    body.extend_from_slice(bytes);
-    body.extend_from_slice(format!("\r\n--{BOUNDARY}--\r\n").as_bytes());
-    body
-}
-
-async fn send_form(app: &TestApp, token: &str, wo: &str, body: Vec<u8>) -> (u16, Json) {
-    let res = app
-        .client
-        .post(format!("{}/api/v1/work-orders/{wo}/files", app.base))
-        .bearer_auth(token)
-        .header(
-            "content-type",
-            format!("multipart/form-data; boundary={BOUNDARY}"),
-        )
-        .body(body)
-        .send()
-        .await
-        .expect("the upload is sent");
-    let status = res.status().as_u16();
-    let body = res.bytes().await.unwrap_or_default();
-    (status, serde_json::from_slice(&body).unwrap_or(Json::Null))
 }
 
 async fn upload(app: &TestApp, token: &str, wo: &str, name: &str, bytes: &[u8]) -> (u16, Json) {
@@ -481,16 +450,7 @@ async fn hostile_file_names_come_back_safe_and_never_reach_the_key() {
 async fn an_s3_store_that_is_down_is_503_quickly() {
     let port = closed_port();
     let app = TestApp::start_with(Backend::Sqlite, move |c| {
-        c.files.stores.insert(
-            "premium".into(),
-            fsa_app::files::StoreConfig {
-                url: "s3://nowhere".into(),
-                endpoint: Some(format!("http://127.0.0.1:{port}")),
-                region: None,
-                access_key_id: Some("test".into()),
-                secret_access_key: Some("test".into()),
-            },
-        );
+        c.files.stores.insert("premium".into(), down_store(port));
     })
     .await
     .unwrap();

@@ -6,7 +6,7 @@
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
-use futures::TryStreamExt;
+use fsa_testkit::files::move_by_id_end;
 
 use super::*;
 
@@ -28,35 +28,9 @@ async fn change_plan(app: &TestApp, slug: &str, plan: &str) -> String {
 
 /// Waits for a move to be done; fails on a rollback.
 async fn done(app: &TestApp, id: &str) -> Json {
-    let deadline = Instant::now() + Duration::from_secs(120);
-    loop {
-        let (_, m) = app
-            .get(&format!("/admin/moves/{id}"), &app.admin_token)
-            .await;
-        match m["state"].as_str() {
-            Some("done") => return m,
-            Some("rolled_back") => panic!("the move rolled back: {m}"),
-            _ => {}
-        }
-        assert!(Instant::now() < deadline, "the move did not finish: {m}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
-
-/// The tenant's object keys in the bucket (under the store's prefix).
-async fn bucket_keys(bucket: &TestBucket, tenant: &str) -> Vec<String> {
-    let prefix = ObjectPath::from(format!("fsa/tenants/{tenant}"));
-    let mut keys: Vec<String> = bucket
-        .objects()
-        .list(Some(&prefix))
-        .try_collect::<Vec<_>>()
-        .await
-        .expect("the bucket lists")
-        .into_iter()
-        .map(|o| o.location.to_string())
-        .collect();
-    keys.sort();
-    keys
+    let m = move_by_id_end(app, id).await;
+    assert_eq!(m["state"], "done", "{m}");
+    m
 }
 
 fn local_keys(app: &TestApp, tenant: &str) -> Vec<String> {
@@ -179,7 +153,7 @@ async fn files_move_with_the_tenant_local_to_s3_and_back() {
         .keys()
         .map(|id| format!("fsa/tenants/{tenant}/{id}"))
         .collect();
-    assert_eq!(bucket_keys(&bucket, &tenant).await, want);
+    assert_eq!(bucket.keys(&format!("fsa/tenants/{tenant}")).await, want);
     let token = app.login_admin("carrier").await;
     all_read_back(&app, &token, &files).await;
 
@@ -189,7 +163,10 @@ async fn files_move_with_the_tenant_local_to_s3_and_back() {
     assert_eq!(r["to_store"], "local", "{r}");
     assert_eq!(r["checksums_verified"], r["objects"], "{r}");
     assert!(
-        bucket_keys(&bucket, &tenant).await.is_empty(),
+        bucket
+            .keys(&format!("fsa/tenants/{tenant}"))
+            .await
+            .is_empty(),
         "nothing of the tenant left in the bucket"
     );
     let want: Vec<String> = files
@@ -234,25 +211,18 @@ async fn a_damaged_object_rolls_the_move_back_and_its_copies_leave_the_target() 
     .unwrap();
 
     let id = change_plan(&app, "carrier", "premium").await;
-    let deadline = Instant::now() + Duration::from_secs(60);
-    let m = loop {
-        let (_, m) = app
-            .get(&format!("/admin/moves/{id}"), &app.admin_token)
-            .await;
-        if m["state"] == "rolled_back" {
-            break m;
-        }
-        assert_ne!(
-            m["state"], "done",
-            "a damaged object must stop the move: {m}"
-        );
-        assert!(Instant::now() < deadline, "the move did not end: {m}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    };
+    let m = move_by_id_end(&app, &id).await;
+    assert_eq!(
+        m["state"], "rolled_back",
+        "a damaged object must stop the move: {m}"
+    );
     let why = m["report"]["rolled_back_because"].as_str().unwrap_or("");
     assert!(why.contains(&damaged), "the cause names the object: {m}");
     assert!(
-        bucket_keys(&bucket, &tenant).await.is_empty(),
+        bucket
+            .keys(&format!("fsa/tenants/{tenant}"))
+            .await
+            .is_empty(),
         "the copies left the target store"
     );
     let (_, t) = app.get("/admin/tenants/carrier", &app.admin_token).await;
@@ -270,16 +240,7 @@ async fn a_damaged_object_rolls_the_move_back_and_its_copies_leave_the_target() 
 async fn a_target_store_that_is_down_rolls_the_move_back() {
     let port = closed_port();
     let app = TestApp::start_with(Backend::Sqlite, move |c| {
-        c.files.stores.insert(
-            "premium".into(),
-            fsa_app::files::StoreConfig {
-                url: "s3://nowhere".into(),
-                endpoint: Some(format!("http://127.0.0.1:{port}")),
-                region: None,
-                access_key_id: Some("test".into()),
-                secret_access_key: Some("test".into()),
-            },
-        );
+        c.files.stores.insert("premium".into(), down_store(port));
         c.move_cleanup = "0s".into();
     })
     .await
@@ -292,23 +253,15 @@ async fn a_target_store_that_is_down_rolls_the_move_back() {
 
     let started = Instant::now();
     let id = change_plan(&app, "carrier", "premium").await;
-    let m = loop {
-        let (_, m) = app
-            .get(&format!("/admin/moves/{id}"), &app.admin_token)
-            .await;
-        if m["state"] == "rolled_back" {
-            break m;
-        }
-        assert_ne!(
-            m["state"], "done",
-            "a store that is down cannot take the files: {m}"
-        );
-        assert!(
-            started.elapsed() < Duration::from_secs(60),
-            "the move did not give up: {m}"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    };
+    let m = move_by_id_end(&app, &id).await;
+    assert_eq!(
+        m["state"], "rolled_back",
+        "a store that is down cannot take the files: {m}"
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(30),
+        "the move gave up within seconds"
+    );
     let why = m["report"]["rolled_back_because"].as_str().unwrap_or("");
     assert!(why.contains("premium"), "the cause names the store: {m}");
     let (_, after) = app.get("/admin/tenants/carrier", &app.admin_token).await;
