@@ -21,6 +21,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
 use fsa_store::StoreError;
@@ -50,6 +51,7 @@ pub struct FileRow {
 /// The objects of one run of a move: the two stores, and what the target
 /// store is known to hold.
 pub(crate) struct Objects {
+    tenant: Uuid,
     files: Arc<FileStores>,
     src: Store,
     dst: Store,
@@ -115,6 +117,7 @@ impl Objects {
         let (src, dst) = (store(&r.from_store)?, store(&r.to_store)?);
         let at_target = dst.list(&prefix(run.t())).await?.into_iter().collect();
         Ok(Some(Objects {
+            tenant: run.t(),
             files,
             src,
             dst,
@@ -141,19 +144,37 @@ impl Objects {
             .cloned()
             .collect();
         let ends = self.ends();
+        // After a failure no new copy starts, but those in flight finish:
+        // none is left half-done behind the move's back.
+        let failed = Arc::new(AtomicBool::new(false));
         let mut done = futures::stream::iter(todo)
             .map(|r| {
-                let ends = ends.clone();
+                let (ends, failed) = (ends.clone(), failed.clone());
                 async move {
+                    if failed.load(Ordering::Relaxed) {
+                        return (r, Ok(Copy::NotStarted));
+                    }
                     let copied = copy_one(&ends, &r).await;
+                    if copied.is_err() {
+                        failed.store(true, Ordering::Relaxed);
+                    }
                     (r, copied)
                 }
             })
             .buffer_unordered(CONCURRENCY);
         let mut copied = 0;
+        let mut first_error = None;
         while let Some((row, outcome)) = done.next().await {
-            match outcome? {
-                Some(bytes) => {
+            let outcome = match outcome {
+                Ok(o) => o,
+                Err(e) => {
+                    first_error.get_or_insert(e);
+                    continue;
+                }
+            };
+            match outcome {
+                Copy::NotStarted => {}
+                Copy::Copied(bytes) => {
                     copied += 1;
                     report.copied += 1;
                     report.bytes += bytes;
@@ -161,7 +182,7 @@ impl Objects {
                     // Hashed on its way in; read back at the verification.
                     self.checked.remove(&row.key);
                 }
-                None => {
+                Copy::Missing => {
                     if !report.missing.contains(&row.key) {
                         report.missing_count += 1;
                         if report.missing.len() < LISTED_MISSING {
@@ -173,7 +194,10 @@ impl Objects {
             }
         }
         report.copy_ms += started.elapsed().as_millis() as u64;
-        Ok(copied)
+        match first_error {
+            Some(e) => Err(e),
+            None => Ok(copied),
+        }
     }
 
     /// Reads back from the target store every object `rows` name (that was
@@ -251,7 +275,7 @@ impl Objects {
                         Ok(_) => {}
                     }
                     if !at_target {
-                        if copy_one(&ends, &r).await?.is_none() {
+                        if let Copy::Missing = copy_one(&ends, &r).await? {
                             return Ok(0);
                         }
                         check_one(&ends.dst, &r).await?;
@@ -269,6 +293,14 @@ impl Objects {
     /// Rollback: each copy whose original the source store still holds
     /// leaves the target store. Returns the copies deleted.
     pub async fn clean_target(&mut self, rows: &[FileRow]) -> Result<u64, MoveError> {
+        // What the target holds now, not what this run saw: a copy cut off
+        // by the failure may have landed all the same.
+        self.at_target = self
+            .dst
+            .list(&prefix(self.tenant))
+            .await?
+            .into_iter()
+            .collect();
         let todo: Vec<FileRow> = rows
             .iter()
             .filter(|r| self.at_target.contains_key(&r.key))
@@ -315,10 +347,20 @@ impl Objects {
     }
 }
 
+/// What became of one object's copy.
+enum Copy {
+    /// Copied, this many bytes.
+    Copied(u64),
+    /// No store holds it.
+    Missing,
+    /// Not begun: another copy had failed.
+    NotStarted,
+}
+
 /// Copies one object to the target store, from the source store or, when
 /// the source lacks it, from whichever other store holds it; hashes it on
-/// the way and checks it against its row. `None`: no store holds it.
-async fn copy_one(ends: &Ends, row: &FileRow) -> Result<Option<u64>, MoveError> {
+/// the way and checks it against its row.
+async fn copy_one(ends: &Ends, row: &FileRow) -> Result<Copy, MoveError> {
     let Ends { files, src, dst } = ends;
     let mut got = None;
     for store in std::iter::once(src).chain(
@@ -335,7 +377,9 @@ async fn copy_one(ends: &Ends, row: &FileRow) -> Result<Option<u64>, MoveError> 
             Err(e) => return Err(e.into()),
         }
     }
-    let Some(got) = got else { return Ok(None) };
+    let Some(got) = got else {
+        return Ok(Copy::Missing);
+    };
     let stored = put_stream(dst, &row.key, got.into_stream(), u64::MAX).await?;
     if stored.sha256 != row.sha256 || stored.size != row.size {
         let _ = dst.delete(&row.key).await;
@@ -344,7 +388,7 @@ async fn copy_one(ends: &Ends, row: &FileRow) -> Result<Option<u64>, MoveError> 
             row.key, row.size, row.sha256, stored.size, stored.sha256
         )));
     }
-    Ok(Some(stored.size))
+    Ok(Copy::Copied(stored.size))
 }
 
 /// Reads one object back from the target store and checks its SHA-256 and

@@ -43,6 +43,13 @@ pub struct Report {
     pub rolled_back_because: Option<String>,
     /// The source was the tenant's own database, dropped after cleanup.
     pub source_dropped: bool,
+    /// File objects at the target store for the tenant's rows, their bytes,
+    /// and how many of them were read back there with their rows' SHA-256:
+    /// `files`' figures, here too for a quick look (0 when the move kept
+    /// the tenant's store).
+    pub objects: u64,
+    pub object_bytes: u64,
+    pub checksums_verified: u64,
     /// The tenant's file objects, when the move changed its store.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub files: Option<FilesReport>,

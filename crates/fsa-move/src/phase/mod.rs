@@ -225,6 +225,10 @@ impl<'a> Run<'a> {
         if check {
             o.drop_deleted(&rows).await?;
             o.check(&rows, r).await?;
+            let (n, bytes, verified) = (r.objects, r.object_bytes, r.checksums_verified);
+            self.m.report.objects = n;
+            self.m.report.object_bytes = bytes;
+            self.m.report.checksums_verified = verified;
         }
         self.cx.progress().table("file objects", r.copied);
         Ok(())

@@ -78,7 +78,7 @@ async fn all_read_back(app: &TestApp, token: &str, files: &BTreeMap<String, Stri
 }
 
 /// One plan change with an uploader running through its move; returns the
-/// move's report of the files.
+/// move's report.
 async fn move_with_uploads(
     app: &Arc<TestApp>,
     token: &str,
@@ -103,7 +103,7 @@ async fn move_with_uploads(
     stop.store(true, Ordering::Relaxed);
     files.extend(up.await.unwrap());
     assert_eq!(fivexx.load(Ordering::Relaxed), 0, "no upload saw a 5xx");
-    m["report"]["files"].clone()
+    m["report"].clone()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -135,7 +135,8 @@ async fn files_move_with_the_tenant_local_to_s3_and_back() {
     assert_eq!(local_keys(&app, &tenant).len(), files.len());
 
     // basic → premium: local disk → S3.
-    let r = move_with_uploads(&app, &token, &wo, "premium", &mut files, 10).await;
+    let report = move_with_uploads(&app, &token, &wo, "premium", &mut files, 10).await;
+    let r = &report["files"];
     assert_eq!(r["from_store"], "local", "{r}");
     assert_eq!(r["to_store"], "premium", "{r}");
     assert!(r["objects"].as_u64().unwrap() >= before, "{r}");
@@ -143,6 +144,11 @@ async fn files_move_with_the_tenant_local_to_s3_and_back() {
     assert!(r["copied"].as_u64().unwrap() >= before, "{r}");
     assert!(r["bytes"].as_u64().unwrap() >= 6 * 1024 * 1024, "{r}");
     assert_eq!(r["missing_count"], 0, "{r}");
+    assert_eq!(
+        report["objects"], r["objects"],
+        "the report's own figures: {report}"
+    );
+    assert_eq!(report["checksums_verified"], r["objects"], "{report}");
     assert!(r["deleted_at_source"].as_u64().unwrap() >= before, "{r}");
     assert!(
         local_keys(&app, &tenant).is_empty(),
@@ -158,7 +164,8 @@ async fn files_move_with_the_tenant_local_to_s3_and_back() {
     all_read_back(&app, &token, &files).await;
 
     // premium → basic: S3 → local disk.
-    let r = move_with_uploads(&app, &token, &wo, "basic", &mut files, 20).await;
+    let report = move_with_uploads(&app, &token, &wo, "basic", &mut files, 20).await;
+    let r = &report["files"];
     assert_eq!(r["from_store"], "premium", "{r}");
     assert_eq!(r["to_store"], "local", "{r}");
     assert_eq!(r["checksums_verified"], r["objects"], "{r}");
