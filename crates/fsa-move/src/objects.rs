@@ -60,6 +60,8 @@ pub(crate) struct Objects {
     at_target: HashMap<String, u64>,
     /// Keys read back from the target store and found equal to their rows.
     checked: HashSet<String>,
+    /// Keys whose object no store holds (the report lists the first ones).
+    missing: HashSet<String>,
 }
 
 /// The folder of a tenant's objects in a store.
@@ -93,10 +95,14 @@ impl Objects {
                 .as_deref()
                 .and_then(|p| p.parse().ok())
                 .unwrap_or(t.plan);
-            let (from, to) = (files.store_name(t.plan), files.store_name(after));
-            if from == to {
+            let (from, to) = (files.for_plan(t.plan), files.for_plan(after));
+            // Two names for one place (a folder or a bucket and prefix
+            // configured twice) are one store: copying onto itself and then
+            // cleaning "the source" would delete the only copy.
+            if from.name == to.name || from.location == to.location {
                 return Ok(None);
             }
+            let (from, to) = (from.name.as_str(), to.name.as_str());
             run.m.report.files = Some(FilesReport {
                 from_store: from.to_owned(),
                 to_store: to.to_owned(),
@@ -123,6 +129,7 @@ impl Objects {
             dst,
             at_target,
             checked: HashSet::new(),
+            missing: r.missing.iter().cloned().collect(),
         }))
     }
 
@@ -139,7 +146,7 @@ impl Objects {
         let todo: Vec<FileRow> = rows
             .iter()
             .filter(|r| self.at_target.get(&r.key) != Some(&r.size))
-            .filter(|r| !report.missing.contains(&r.key))
+            .filter(|r| !self.missing.contains(&r.key))
             .take(limit)
             .cloned()
             .collect();
@@ -183,7 +190,7 @@ impl Objects {
                     self.checked.remove(&row.key);
                 }
                 Copy::Missing => {
-                    if !report.missing.contains(&row.key) {
+                    if self.missing.insert(row.key.clone()) {
                         report.missing_count += 1;
                         if report.missing.len() < LISTED_MISSING {
                             report.missing.push(row.key.clone());

@@ -286,3 +286,45 @@ async fn a_target_store_that_is_down_rolls_the_move_back() {
     assert_eq!((s, sha(&got)), (200, sha(&bytes)));
     app.stop().await;
 }
+
+/// A row whose object no store holds (lost before the move) does not hold
+/// the tenant back: the move carries the rest and reports the lost one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_object_lost_before_the_move_is_reported_and_the_rest_move() {
+    let bucket = TestBucket::new().await;
+    let premium = bucket.store_config("fsa");
+    let app = TestApp::start_with(Backend::Sqlite, move |c| {
+        c.files.stores.insert("premium".into(), premium);
+        c.move_cleanup = "0s".into();
+    })
+    .await
+    .unwrap();
+    let (tenant, token, wo) = tenant_with_order(&app, "carrier", "basic").await;
+    let mut ids = Vec::new();
+    for i in 0..3u8 {
+        let (s, f) = upload(&app, &token, &wo, "f.pdf", &data(5_000, i)).await;
+        assert_eq!(s, 201, "{f}");
+        ids.push(f["id"].as_str().unwrap().to_owned());
+    }
+    let lost = format!("tenants/{tenant}/{}", ids[0]);
+    std::fs::remove_file(app.dir.path().join("files").join(&lost)).unwrap();
+
+    let id = change_plan(&app, "carrier", "premium").await;
+    let m = done(&app, &id).await;
+    let r = &m["report"]["files"];
+    assert_eq!(r["missing_count"], 1, "{r}");
+    assert_eq!(r["missing"], json!([lost]), "{r}");
+    assert_eq!(r["objects"], 2, "{r}");
+    assert_eq!(r["checksums_verified"], 2, "{r}");
+    let want: Vec<String> = ids[1..]
+        .iter()
+        .map(|id| format!("fsa/tenants/{tenant}/{id}"))
+        .collect::<std::collections::BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    assert_eq!(bucket.keys(&format!("fsa/tenants/{tenant}")).await, want);
+    let token = app.login_admin("carrier").await;
+    let (s, _, got) = download(&app, &token, &ids[1], reqwest::Method::GET, None).await;
+    assert_eq!((s, sha(&got)), (200, sha(&data(5_000, 1))));
+    app.stop().await;
+}
