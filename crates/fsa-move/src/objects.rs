@@ -24,6 +24,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
+use fsa_core::Plan;
 use fsa_store::StoreError;
 use fsa_store::objects::{FileError, FileStores, Store, Stored, put_stream};
 use futures::{StreamExt, TryStreamExt};
@@ -31,7 +32,6 @@ use uuid::Uuid;
 
 use crate::endpoint::Endpoint;
 use crate::error::MoveError;
-use crate::phase::Run;
 use crate::report::FilesReport;
 
 /// Objects copied (or read back) at once.
@@ -70,49 +70,30 @@ fn prefix(tenant: Uuid) -> String {
 }
 
 impl Objects {
-    /// The move's stores: decided once (`decide`: by the copy, before the
-    /// switch) from the plan the tenant has and the plan it will have, and
-    /// kept in the report; read from the report after. `None` when the
-    /// store does not change, or no stores are configured.
-    pub async fn open(run: &mut Run<'_>, decide: bool) -> Result<Option<Objects>, MoveError> {
-        let Some(files) = run.cx.files.clone() else {
-            return Ok(None);
-        };
-        if run.m.report.files.is_none() {
-            if !decide {
-                return Ok(None);
-            }
-            let t = run
-                .cx
-                .router()
-                .catalog()
-                .tenant_by_id(run.tenant())
-                .await?
-                .ok_or_else(|| StoreError::UnknownTenant(run.t().to_string()))?;
-            let after = run
-                .m
-                .plan_after
-                .as_deref()
-                .and_then(|p| p.parse().ok())
-                .unwrap_or(t.plan);
-            let (from, to) = (files.for_plan(t.plan), files.for_plan(after));
-            // Two names for one place (a folder or a bucket and prefix
-            // configured twice) are one store: copying onto itself and then
-            // cleaning "the source" would delete the only copy.
-            if from.name == to.name || from.location == to.location {
-                return Ok(None);
-            }
-            let (from, to) = (from.name.as_str(), to.name.as_str());
-            run.m.report.files = Some(FilesReport {
-                from_store: from.to_owned(),
-                to_store: to.to_owned(),
-                ..FilesReport::default()
-            });
-            run.save().await?;
+    /// The stores a tenant's objects go between when its plan changes
+    /// from `now` to `after`: `None` when they are one store (the same
+    /// name, or two names for one place: a folder or a bucket and prefix
+    /// configured twice, where copying onto itself and then cleaning "the
+    /// source" would delete the only copy).
+    pub fn stores_for(files: &FileStores, now: Plan, after: Plan) -> Option<FilesReport> {
+        let (from, to) = (files.for_plan(now), files.for_plan(after));
+        if from.name == to.name || from.location == to.location {
+            return None;
         }
-        let Some(r) = &run.m.report.files else {
-            return Ok(None);
-        };
+        Some(FilesReport {
+            from_store: from.name.clone(),
+            to_store: to.name.clone(),
+            ..FilesReport::default()
+        })
+    }
+
+    /// Opens the stores `r` names for `tenant`'s objects, and lists what
+    /// the target store holds of them.
+    pub async fn open(
+        files: Arc<FileStores>,
+        tenant: Uuid,
+        r: &FilesReport,
+    ) -> Result<Objects, MoveError> {
         let store = |name: &str| {
             files.get(name).cloned().ok_or_else(|| {
                 MoveError::Preflight(format!(
@@ -121,16 +102,16 @@ impl Objects {
             })
         };
         let (src, dst) = (store(&r.from_store)?, store(&r.to_store)?);
-        let at_target = dst.list(&prefix(run.t())).await?.into_iter().collect();
-        Ok(Some(Objects {
-            tenant: run.t(),
+        let at_target = dst.list(&prefix(tenant)).await?.into_iter().collect();
+        Ok(Objects {
+            tenant,
             files,
             src,
             dst,
             at_target,
             checked: HashSet::new(),
             missing: r.missing.iter().cloned().collect(),
-        }))
+        })
     }
 
     /// Copies the objects `rows` name that the target store lacks (at most

@@ -192,10 +192,35 @@ impl<'a> Run<'a> {
     /// the stores may be chosen now (before the switch) rather than read
     /// from the report.
     async fn open_objects(&mut self, decide: bool) -> Result<bool, MoveError> {
-        if !self.objects_opened {
-            self.objects = Objects::open(self, decide).await?;
-            self.objects_opened = true;
+        if self.objects_opened {
+            return Ok(self.objects.is_some());
         }
+        let Some(files) = self.cx.files.clone() else {
+            self.objects_opened = true;
+            return Ok(false);
+        };
+        if self.m.report.files.is_none() && decide {
+            let t = self
+                .cx
+                .router()
+                .catalog()
+                .tenant_by_id(self.tenant())
+                .await?
+                .ok_or_else(|| StoreError::UnknownTenant(self.t().to_string()))?;
+            let after = self
+                .m
+                .plan_after
+                .as_deref()
+                .and_then(|p| p.parse().ok())
+                .unwrap_or(t.plan);
+            self.m.report.files = Objects::stores_for(&files, t.plan, after);
+            self.save().await?;
+        }
+        self.objects = match &self.m.report.files {
+            Some(r) => Some(Objects::open(files, self.t(), r).await?),
+            None => None,
+        };
+        self.objects_opened = true;
         Ok(self.objects.is_some())
     }
 
