@@ -368,7 +368,7 @@ async fn copy_one(ends: &Ends, row: &FileRow) -> Result<Copy, MoveError> {
     let Some(got) = got else {
         return Ok(Copy::Missing);
     };
-    let stored = put_stream(dst, &row.key, got.into_stream(), u64::MAX).await?;
+    let stored = put_stream(dst, &row.key, fsa_store::objects::body(got), u64::MAX).await?;
     if stored.sha256 != row.sha256 || stored.size != row.size {
         let _ = dst.delete(&row.key).await;
         return Err(MoveError::Mismatch(format!(

@@ -18,16 +18,12 @@ use axum::extract::multipart::{Field, MultipartRejection};
 use axum::extract::{DefaultBodyLimit, Multipart, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use bytes::Bytes;
 use fsa_app::files::{Store, upload};
 use fsa_core::{Permission, Resource, new_id};
 use fsa_store::page::Page;
 use fsa_store::repo::files::{self, FileMeta, NewFile};
 use fsa_store::repo::work_orders;
 use fsa_store::{Mode, TenantTx};
-use futures::stream::BoxStream;
-use futures::{StreamExt, TryStreamExt};
-use object_store::GetResultPayload;
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -433,7 +429,7 @@ async fn content(
         let got = stores
             .read(caller.plan, &f.storage_key, range.clone())
             .await?;
-        Body::from_stream(content_stream(got))
+        Body::from_stream(fsa_app::files::body(got))
     };
     let mut res = (status, body).into_response();
     let h = res.headers_mut();
@@ -461,58 +457,6 @@ async fn content(
         h.insert(header::CONTENT_RANGE, v);
     }
     Ok(res)
-}
-
-/// Bytes read from a local file per chunk of a download.
-const FILE_CHUNK: u64 = 256 * 1024;
-
-/// The bytes of a read, as a stream. An S3 store's is its response body;
-/// a local file is read here [`FILE_CHUNK`] bytes at a time (one blocking
-/// task each), not through `GetResult::into_stream`, which reads 8 KiB per
-/// blocking task: a 1 GiB download was 131,072 tasks and as many body
-/// frames, and ran at a fifth of the speed of a plain read of the file.
-fn content_stream(
-    got: object_store::GetResult,
-) -> BoxStream<'static, Result<Bytes, std::io::Error>> {
-    match got.payload {
-        GetResultPayload::File(file, _) => file_chunks(file, got.range),
-        GetResultPayload::Stream(s) => s.map_err(std::io::Error::other).boxed(),
-    }
-}
-
-/// `range` of `file`, [`FILE_CHUNK`] bytes at a time. A file shorter than
-/// the range (changed underneath) ends the stream with an error, so the
-/// response is cut short rather than padded.
-fn file_chunks(
-    file: std::fs::File,
-    range: std::ops::Range<u64>,
-) -> BoxStream<'static, Result<Bytes, std::io::Error>> {
-    use std::io::{Read, Seek, SeekFrom};
-    let state = (file, range.start, range.end, false);
-    futures::stream::try_unfold(state, |(mut file, pos, end, positioned)| async move {
-        if pos >= end {
-            return Ok(None);
-        }
-        let n = (end - pos).min(FILE_CHUNK);
-        let (file, buf) = tokio::task::spawn_blocking(move || {
-            if !positioned {
-                file.seek(SeekFrom::Start(pos))?;
-            }
-            let mut buf = Vec::with_capacity(n as usize);
-            (&mut file).take(n).read_to_end(&mut buf)?;
-            if (buf.len() as u64) < n {
-                return Err(std::io::Error::new(
-                    std::io::ErrorKind::UnexpectedEof,
-                    "the file is shorter than its recorded size",
-                ));
-            }
-            Ok((file, buf))
-        })
-        .await
-        .map_err(std::io::Error::other)??;
-        Ok(Some((Bytes::from(buf), (file, pos + n, end, true))))
-    })
-    .boxed()
 }
 
 /// A range that starts past the end of the file.
@@ -664,38 +608,6 @@ mod tests {
             content_disposition("\"\"/"),
             "attachment; filename=\"file\"; filename*=UTF-8''file"
         );
-    }
-
-    #[tokio::test]
-    async fn local_files_are_read_in_large_chunks_within_their_range() {
-        use std::io::Write;
-        let len = FILE_CHUNK as usize * 2 + 1000;
-        let bytes: Vec<u8> = (0..len).map(|i| (i % 251) as u8).collect();
-        let mut f = tempfile::tempfile().unwrap();
-        f.write_all(&bytes).unwrap();
-        for range in [
-            0..len as u64,
-            10..len as u64 - 10,
-            5..6,
-            FILE_CHUNK - 1..FILE_CHUNK + 1,
-        ] {
-            let chunks: Vec<Bytes> = file_chunks(f.try_clone().unwrap(), range.clone())
-                .try_collect()
-                .await
-                .unwrap();
-            assert!(chunks.iter().all(|c| c.len() as u64 <= FILE_CHUNK));
-            assert_eq!(
-                chunks.len() as u64,
-                (range.end - range.start).div_ceil(FILE_CHUNK)
-            );
-            assert_eq!(
-                chunks.concat(),
-                &bytes[range.start as usize..range.end as usize]
-            );
-        }
-        // A file shorter than the range asked for is an error, not padding.
-        let r: Result<Vec<Bytes>, _> = file_chunks(f, 0..len as u64 + 1).try_collect().await;
-        assert_eq!(r.unwrap_err().kind(), std::io::ErrorKind::UnexpectedEof);
     }
 
     #[test]

@@ -12,10 +12,13 @@
 //!
 //! - [`put`]: an object streamed to a store while its SHA-256 is computed
 //!   (an upload, or a move's copy).
+//! - [`read`]: an object's bytes as a stream, a local file in large pieces.
 
 pub mod put;
+pub mod read;
 
 pub use put::{PARTS_IN_FLIGHT, Stored, hex, put_stream};
+pub use read::body;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -229,11 +232,17 @@ impl Store {
     pub async fn digest(&self, key: &str) -> Result<Stored, FileError> {
         use futures::StreamExt;
         use sha2::Digest;
-        let mut body = self.get(key, None).await?.into_stream();
+        let mut body = read::body(self.get(key, None).await?);
         let mut hash = sha2::Sha256::new();
         let mut size = 0u64;
         while let Some(chunk) = body.next().await {
-            let chunk = chunk.map_err(|e| FileError::store(&self.name, e))?;
+            let chunk = chunk.map_err(|e| FileError::Store {
+                store: self.name.clone(),
+                source: object_store::Error::Generic {
+                    store: "read",
+                    source: Box::new(e),
+                },
+            })?;
             size += chunk.len() as u64;
             hash.update(&chunk);
         }
