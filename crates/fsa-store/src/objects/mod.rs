@@ -268,9 +268,12 @@ pub struct FileStores {
     pub gc_every: Duration,
 }
 
-/// How long a store's client waits to connect, and for a whole request.
+/// How long a store's client waits to connect.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
-const REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
+/// How long a request may wait for the next bytes from a store. There is
+/// no limit on a whole request: a 1 GiB download to a slow client takes as
+/// long as it takes, and a store that stalls is still given up within this.
+const READ_TIMEOUT: Duration = Duration::from_secs(30);
 
 impl FileStores {
     /// Opens the stores of `cfg`; the local one defaults to `files/` under
@@ -412,7 +415,8 @@ fn open_store(name: &str, s: &StoreConfig) -> Result<Store, FileError> {
     }
     let client = object_store::ClientOptions::new()
         .with_connect_timeout(CONNECT_TIMEOUT)
-        .with_timeout(REQUEST_TIMEOUT)
+        .with_timeout_disabled()
+        .with_read_timeout(READ_TIMEOUT)
         .with_allow_http(
             s.endpoint
                 .as_deref()
