@@ -59,6 +59,23 @@ pub struct Config {
     /// File stores (`[files.stores.<name>]`), the plan → store map
     /// (`[files.plans]`), the largest upload and the collector's timing.
     pub files: fsa_app::files::FilesConfig,
+    /// `/metrics` (`[metrics] enabled`; on by default).
+    pub metrics: MetricsConfig,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MetricsConfig {
+    /// Whether requests are counted for `/metrics`. Off, `/metrics` lists
+    /// the metric names without samples; the per-tenant figures of the
+    /// admin API are kept either way.
+    pub enabled: bool,
+}
+
+impl Default for MetricsConfig {
+    fn default() -> Self {
+        MetricsConfig { enabled: true }
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -101,6 +118,7 @@ impl Default for Config {
             move_cleanup: "1h".to_owned(),
             login: crate::login_limits::LoginLimits::default(),
             files: fsa_app::files::FilesConfig::default(),
+            metrics: MetricsConfig::default(),
         }
     }
 }
@@ -298,6 +316,7 @@ const KNOWN_KEYS: &[&str] = &[
     "move_cleanup",
     "login",
     "files",
+    "metrics",
 ];
 
 fn toml_from_str<T: serde::de::DeserializeOwned>(text: &str) -> Result<T, String> {

@@ -419,3 +419,13 @@ pub fn password(v: &str) -> Result<(), ApiError> {
 pub fn ts(v: Option<Option<chrono::DateTime<chrono::Utc>>>) -> Option<Option<Ts>> {
     v.map(|o| o.map(Ts::from_datetime))
 }
+
+/// `GET /admin/analytics/work-orders`.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct AnalyticsQuery {
+    /// `status` (default), `plan` or `region`.
+    #[param(pattern = "^(status|plan|region)$")]
+    pub group_by: Option<String>,
+}

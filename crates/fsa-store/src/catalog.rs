@@ -159,6 +159,15 @@ impl Catalog {
         Ok(on_pool!(&self.pool, c => sqlx::query_as(sql).fetch_all(c).await?))
     }
 
+    /// How many tenants each placement holds, by plan: (placement, plan, count).
+    pub async fn tenants_by_placement_and_plan(
+        &self,
+    ) -> Result<Vec<(Uuid, String, i64)>, StoreError> {
+        const SQL: &str =
+            "SELECT placement_id, plan, count(*) FROM tenants GROUP BY placement_id, plan";
+        Ok(on_pool!(&self.pool, c => sqlx::query_as(SQL).fetch_all(c).await?))
+    }
+
     pub async fn placement(&self, id: Uuid) -> Result<Option<Placement>, StoreError> {
         const SQL: &str = "SELECT id, name, kind, region, server, db_name, capacity, state, created_at FROM placements WHERE id = $1";
         debug_assert!(SQL.contains(PLACEMENT_COLS));

@@ -7,6 +7,7 @@
 //! - [`server`]: a database server (a PostgreSQL URL or a folder of SQLite
 //!   files): creating, opening and migrating placement databases on it.
 //! - [`catalog`]: the control plane (servers, placements, tenants).
+//! - [`fleet`]: queries across every active tenant of a placement (analytics).
 //! - [`router`]: tenant → (placement, epoch), cached, and one lazily opened
 //!   pool per placement; [`router::Router::begin`] opens a tenant transaction.
 //! - [`schema`]: the placement migrations, the catalog's ledger of what each
@@ -18,6 +19,8 @@
 //!   the [`fsa_core::TenantId`] and, on PostgreSQL, sets the row-level
 //!   security context for the transaction.
 //! - [`repo`]: tenant-scoped repositories, one module per aggregate.
+//! - [`stats`]: per-tenant and per-placement figures the service measures
+//!   itself (requests, latency, transaction time), bounded in memory.
 //! - [`ts`]: a UTC timestamp stored identically sortable on both engines.
 //!
 //! Every placement has the same schema (`migrations/{postgres,sqlite}/placement`);
@@ -26,6 +29,7 @@
 pub mod catalog;
 pub mod db;
 pub mod error;
+pub mod fleet;
 pub mod page;
 pub mod pools;
 pub mod repo;
@@ -33,6 +37,7 @@ pub mod router;
 pub mod schema;
 pub mod server;
 pub mod session;
+pub mod stats;
 pub mod ts;
 pub mod tx;
 pub mod url;
