@@ -5,6 +5,8 @@
 //!
 //! # Layout
 //! - [`App`]: what the services need: the router and the plans' limits.
+//! - [`advice`]: the advisor: rules over the fleet's figures, evidence,
+//!   proposed moves (applied within a cap), the seed's cost table.
 //! - [`analytics`]: work orders counted across every placement, in parallel
 //!   within the connection budget; a placement that cannot answer is named.
 //! - [`error`]: [`AppError`], with the data each face needs to report it.
@@ -24,6 +26,7 @@
 //! With the `openapi` feature, the views and inputs derive their OpenAPI
 //! schemas (the HTTP server enables it; the CLI does not need it).
 
+pub mod advice;
 pub mod analytics;
 pub mod error;
 pub mod files;

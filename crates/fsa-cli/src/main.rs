@@ -50,6 +50,8 @@ enum Command {
     Health(cmd::health::Args),
     /// Work orders across every placement, grouped by status, plan or region.
     Analytics(cmd::analytics::Args),
+    /// The advisor: proposed moves with their evidence; `--apply` schedules them.
+    Advise(cmd::advise::Args),
     /// Demo data for a first look around.
     #[command(subcommand)]
     Demo(cmd::demo::Command),
@@ -90,6 +92,7 @@ fn main() -> ExitCode {
             Command::Move(c) => cmd::moves::run(config, c).await,
             Command::Health(a) => cmd::health::run(config, a).await,
             Command::Analytics(a) => cmd::analytics::run(config, a).await,
+            Command::Advise(a) => cmd::advise::run(config, a).await,
             Command::Demo(c) => cmd::demo::run(config, c).await,
         }
     });

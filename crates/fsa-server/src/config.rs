@@ -61,6 +61,9 @@ pub struct Config {
     pub files: fsa_app::files::FilesConfig,
     /// `/metrics` (`[metrics] enabled`; on by default).
     pub metrics: MetricsConfig,
+    /// The advisor's thresholds, its cap of moves per run and the cost
+    /// table's rates (`[advice]`).
+    pub advice: fsa_app::advice::AdviceConfig,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -119,6 +122,7 @@ impl Default for Config {
             login: crate::login_limits::LoginLimits::default(),
             files: fsa_app::files::FilesConfig::default(),
             metrics: MetricsConfig::default(),
+            advice: fsa_app::advice::AdviceConfig::default(),
         }
     }
 }
@@ -317,6 +321,7 @@ const KNOWN_KEYS: &[&str] = &[
     "login",
     "files",
     "metrics",
+    "advice",
 ];
 
 fn toml_from_str<T: serde::de::DeserializeOwned>(text: &str) -> Result<T, String> {

@@ -73,6 +73,9 @@ pub struct PatchTenant {
     /// `suspended` refuses the tenant's requests and logins (403
     /// `tenant_suspended`); `active` lifts the suspension.
     pub state: Option<TenantState>,
+    /// The tenant asks for a database of its own: the advisor proposes
+    /// the move to `dedicated` (and never proposes moving it back).
+    pub isolation_requested: Option<bool>,
 }
 
 impl From<CreateTenant> for fsa_app::Onboarding {
@@ -95,6 +98,7 @@ impl From<PatchTenant> for fsa_app::TenantChange {
             plan: b.plan,
             region: b.region,
             state: b.state,
+            isolation_requested: b.isolation_requested,
         }
     }
 }

@@ -455,6 +455,25 @@ impl Catalog {
 
     /// Suspends a tenant or lifts its suspension, and announces the route
     /// change (the route carries the flag). Returns whether the tenant exists.
+    /// Records whether the tenant asked for a database of its own (the
+    /// advisor proposes the move; nothing moves by this alone).
+    pub async fn set_isolation_requested(
+        &self,
+        id: TenantId,
+        requested: bool,
+    ) -> Result<bool, StoreError> {
+        let n = on_pool!(&self.pool, c => {
+            sqlx::query("UPDATE tenants SET isolation_requested = $2, updated_at = $3 WHERE id = $1")
+                .bind(id.as_uuid())
+                .bind(requested)
+                .bind(Ts::now())
+                .execute(c)
+                .await?
+                .rows_affected()
+        });
+        Ok(n > 0)
+    }
+
     pub async fn set_suspended(&self, id: TenantId, suspended: bool) -> Result<bool, StoreError> {
         let n = on_pool!(&self.pool, c => {
             sqlx::query("UPDATE tenants SET suspended = $2, updated_at = $3 WHERE id = $1")

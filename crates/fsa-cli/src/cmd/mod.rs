@@ -1,5 +1,6 @@
 //! The commands of `fsa`.
 
+pub mod advise;
 pub mod analytics;
 pub mod db;
 pub mod demo;

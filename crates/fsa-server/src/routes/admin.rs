@@ -11,6 +11,7 @@ use crate::dto::{AnalyticsQuery, CreateTenant, MoveBody, PatchTenant};
 use crate::error::ApiError;
 use crate::extract::{ApiJson, ApiPath, ApiQuery};
 use crate::state::AppState;
+use fsa_app::advice::{Advice, Applied};
 use fsa_app::analytics::{Analytics, GroupBy};
 use fsa_app::health::{Health, TenantStatsView};
 use fsa_app::{MoveStarted, MoveView, PlacementView, PlanChange, TenantView};
@@ -28,6 +29,8 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(health))
         .routes(routes!(tenant_stats))
         .routes(routes!(work_order_analytics))
+        .routes(routes!(advice))
+        .routes(routes!(apply_advice))
 }
 
 /// Onboards a tenant: places it by its plan and region and creates its first admin user.
@@ -156,4 +159,22 @@ async fn work_order_analytics(
 ) -> Result<Json<Analytics>, ApiError> {
     let group_by: GroupBy = q.group_by.as_deref().unwrap_or("status").parse()?;
     Ok(Json(app.app.work_order_analytics(group_by).await?))
+}
+
+/// The advisor's rules over the fleet's figures: each advice with its
+/// evidence and a proposed move or note, and the seed's cost table applied
+/// to the fleet as it is and as advised.
+#[utoipa::path(get, path = "/admin/advice", tag = "admin", security(("admin" = [])), responses((status = 200, body = Advice)))]
+async fn advice(State(app): State<AppState>, _: Operator) -> Result<Json<Advice>, ApiError> {
+    Ok(Json(app.app.advice(&app.config.advice).await?))
+}
+
+/// Schedules the advised moves (at most `[advice] max_moves_per_run`).
+#[utoipa::path(post, path = "/admin/advice/apply", tag = "admin", security(("admin" = [])), responses((status = 202, body = Applied)))]
+async fn apply_advice(
+    State(app): State<AppState>,
+    _: Operator,
+) -> Result<(StatusCode, Json<Applied>), ApiError> {
+    let applied = app.app.apply_advice(&app.config.advice).await?;
+    Ok((StatusCode::ACCEPTED, Json(applied)))
 }
