@@ -109,15 +109,16 @@ pub fn instance(id: &str) -> String {
 pub async fn observe(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
     let started = Instant::now();
     let id = request_id(req.headers().get(&REQUEST_ID));
-    let route: String = req
-        .extensions()
-        .get::<MatchedPath>()
-        .map_or_else(|| "unmatched".to_owned(), |m| route_label(m.as_str()));
+    let route = crate::prometheus::route(
+        req.extensions()
+            .get::<MatchedPath>()
+            .map(MatchedPath::as_str),
+    );
     let span = tracing::info_span!(
         "request",
         request_id = %id,
         method = %req.method(),
-        route = %route,
+        route = %route.label,
         tenant.id = tracing::field::Empty,
         tenant.plan = tracing::field::Empty,
         placement.id = tracing::field::Empty,
@@ -134,16 +135,7 @@ pub async fn observe(State(state): State<AppState>, mut req: Request, next: Next
     let tenant = ctx.tenant();
     if state.config.metrics.enabled {
         let plan = tenant.map_or("none", |(_, p)| p.as_str());
-        let status = res.status();
-        metrics::counter!(
-            crate::prometheus::HTTP_REQUESTS,
-            "plan" => plan,
-            "route" => route.clone(),
-            "status" => status.as_str().to_owned(),
-        )
-        .increment(1);
-        metrics::histogram!(crate::prometheus::HTTP_DURATION, "plan" => plan, "route" => route)
-            .record(elapsed.as_secs_f64());
+        route.record(plan, res.status().as_u16(), elapsed.as_secs_f64());
     }
     if let Some((t, _)) = tenant {
         state.router.stats().record_request(t, elapsed);

@@ -10,12 +10,13 @@
 //! template and status; per-tenant figures live in the router's
 //! [`fsa_store::stats::Stats`] and the admin API.
 
-use std::collections::HashSet;
-use std::sync::{Mutex, OnceLock};
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, LazyLock, Mutex, OnceLock, RwLock};
 
 use axum::extract::State;
 use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
+use metrics::{Counter, Histogram};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 
 use crate::state::AppState;
@@ -82,6 +83,69 @@ const FENCE_BUCKETS: &[f64] = &[
 ];
 
 static HANDLE: OnceLock<Option<PrometheusHandle>> = OnceLock::new();
+
+/// One route template's request metrics: its label, and the handles of its
+/// counter and histogram per plan and status, kept so that a request does
+/// not build and look up its metric keys again (that cost showed in the
+/// list benchmark). Bounded: routes × plans × statuses.
+#[derive(Debug)]
+pub struct RouteMetrics {
+    /// The template as a label (`/api/v1/work-orders/:id`).
+    pub label: String,
+    handles: RwLock<HashMap<(&'static str, u16), Handles>>,
+}
+
+/// A request counter and latency histogram of one route, plan and status.
+type Handles = (Counter, Histogram);
+
+impl RouteMetrics {
+    /// Counts a request of `plan` answered with `status` after `secs`.
+    pub fn record(&self, plan: &'static str, status: u16, secs: f64) {
+        if let Some((c, h)) = self
+            .handles
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&(plan, status))
+        {
+            c.increment(1);
+            h.record(secs);
+            return;
+        }
+        let c = metrics::counter!(HTTP_REQUESTS, "plan" => plan, "route" => self.label.clone(), "status" => status.to_string());
+        let h = metrics::histogram!(HTTP_DURATION, "plan" => plan, "route" => self.label.clone());
+        c.increment(1);
+        h.record(secs);
+        self.handles
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert((plan, status), (c, h));
+    }
+}
+
+/// The request metrics of every route template seen, like the recorder
+/// they feed: one per process.
+static ROUTES: LazyLock<RwLock<HashMap<String, Arc<RouteMetrics>>>> =
+    LazyLock::new(Default::default);
+
+/// The metrics of a route template (`None`: no route matched).
+pub fn route(template: Option<&str>) -> Arc<RouteMetrics> {
+    let key = template.unwrap_or("");
+    if let Some(r) = ROUTES.read().unwrap_or_else(|e| e.into_inner()).get(key) {
+        return r.clone();
+    }
+    let label = template.map_or_else(|| "unmatched".to_owned(), crate::observe::route_label);
+    ROUTES
+        .write()
+        .unwrap_or_else(|e| e.into_inner())
+        .entry(key.to_owned())
+        .or_insert_with(|| {
+            Arc::new(RouteMetrics {
+                label,
+                handles: RwLock::new(HashMap::new()),
+            })
+        })
+        .clone()
+}
 
 /// Installs the process's recorder on first call; its handle after that.
 /// `None` when another global recorder was installed first.
