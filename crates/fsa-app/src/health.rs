@@ -141,8 +141,8 @@ impl App {
     }
 }
 
-/// One tenant's figures as this process measured them
-/// (`GET /admin/tenants/{slug}/stats`).
+/// One tenant's figures as this process measured them, and its rows and
+/// file bytes (`GET /admin/tenants/{slug}/stats`).
 #[derive(Debug, Clone, Serialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct TenantStatsView {
@@ -151,18 +151,32 @@ pub struct TenantStatsView {
     pub placement: Uuid,
     #[serde(flatten)]
     pub figures: fsa_store::stats::TenantFigures,
+    /// Rows per resource and file bytes, read from the tenant's database;
+    /// null when it could not be read (its server down).
+    pub usage: Option<crate::Usage>,
 }
 
 impl App {
     /// The tenant's requests, latency and database time in this process.
     pub async fn tenant_stats(&self, slug: &str) -> Result<TenantStatsView, AppError> {
         let t = self.tenant_row(slug).await?;
+        // The figures first: reading the usage is a transaction of its own.
         let figures = self.router().stats().tenant(t.tenant_id());
+        let usage = match tokio::time::timeout(SERVER_WAIT, self.usage(t.tenant_id(), t.plan)).await
+        {
+            Ok(Ok(u)) => Some(u),
+            Ok(Err(e)) => {
+                tracing::warn!(tenant.slug = %t.slug, error = %e, "tenant usage not read");
+                None
+            }
+            Err(_) => None,
+        };
         Ok(TenantStatsView {
             tenant: t.slug,
             plan: t.plan.as_str().to_owned(),
             placement: t.placement_id,
             figures,
+            usage,
         })
     }
 }

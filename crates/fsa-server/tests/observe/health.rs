@@ -66,6 +66,8 @@ async fn health_names_the_stopped_server_and_completes_the_others() {
     assert!(stats["transactions"].as_u64().unwrap() >= 6, "{stats}");
     assert!(stats["latency_p95_ms"].as_f64().unwrap() > 0.0, "{stats}");
     assert!(stats["db_time_ms"].as_f64().unwrap() > 0.0, "{stats}");
+    assert_eq!(stats["usage"]["usage"]["clients"]["used"], 1, "{stats}");
+    assert_eq!(stats["usage"]["files"]["bytes"], 0, "{stats}");
     let (s, other) = app
         .get("/admin/tenants/h-eu-b/stats", &app.admin_token)
         .await;
