@@ -430,6 +430,24 @@ pub fn ts(v: Option<Option<chrono::DateTime<chrono::Utc>>>) -> Option<Option<Ts>
 #[serde(deny_unknown_fields)]
 pub struct AnalyticsQuery {
     /// `status` (default), `plan` or `region`.
-    #[param(pattern = "^(status|plan|region)$")]
-    pub group_by: Option<String>,
+    pub group_by: Option<GroupBy>,
+}
+
+/// What analytics group work orders by.
+#[derive(Debug, Clone, Copy, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum GroupBy {
+    Status,
+    Plan,
+    Region,
+}
+
+impl From<GroupBy> for fsa_app::analytics::GroupBy {
+    fn from(g: GroupBy) -> Self {
+        match g {
+            GroupBy::Status => fsa_app::analytics::GroupBy::Status,
+            GroupBy::Plan => fsa_app::analytics::GroupBy::Plan,
+            GroupBy::Region => fsa_app::analytics::GroupBy::Region,
+        }
+    }
 }

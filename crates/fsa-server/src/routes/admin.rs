@@ -147,7 +147,8 @@ async fn tenant_stats(
     Ok(Json(app.app.tenant_stats(&slug).await?))
 }
 
-/// Work orders across every placement, grouped by status, plan or region.
+/// Work orders across every placement, grouped by status, plan or region
+/// (another `group_by` is 400 `invalid_query`).
 /// Placements are asked in parallel within the connection budget, each
 /// within a timeout; one that cannot answer is named in `placements.failed`.
 #[utoipa::path(get, path = "/admin/analytics/work-orders", tag = "admin", params(AnalyticsQuery), security(("admin" = [])),
@@ -157,7 +158,7 @@ async fn work_order_analytics(
     _: Operator,
     ApiQuery(q): ApiQuery<AnalyticsQuery>,
 ) -> Result<Json<Analytics>, ApiError> {
-    let group_by: GroupBy = q.group_by.as_deref().unwrap_or("status").parse()?;
+    let group_by = q.group_by.map_or(GroupBy::Status, Into::into);
     Ok(Json(app.app.work_order_analytics(group_by).await?))
 }
 

@@ -140,7 +140,11 @@ async fn analytics_add_up_across_engines_and_name_a_down_placement() {
     let (s, b) = app
         .get("/admin/analytics/work-orders?group_by=tenant", &admin)
         .await;
-    assert_problem(s, &b, 422, "validation_failed");
+    assert_problem(s, &b, 400, "invalid_query");
+    let (s, b) = app
+        .get("/admin/analytics/work-orders?group_by=", &admin)
+        .await;
+    assert_problem(s, &b, 400, "invalid_query");
     let (s, b) = app.get("/admin/analytics/work-orders", "wrong").await;
     assert_problem(s, &b, 401, "token_invalid");
 
