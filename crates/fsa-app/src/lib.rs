@@ -5,6 +5,10 @@
 //!
 //! # Layout
 //! - [`App`]: what the services need: the router and the plans' limits.
+//! - [`advice`]: the advisor: rules over the fleet's figures, evidence,
+//!   proposed moves (applied within a cap), the seed's cost table.
+//! - [`analytics`]: work orders counted across every placement, in parallel
+//!   within the connection budget; a placement that cannot answer is named.
 //! - [`error`]: [`AppError`], with the data each face needs to report it.
 //! - [`tenants`]: onboarding, tenant and placement reads, plan, region and
 //!   suspension changes (and the move a plan change schedules).
@@ -13,6 +17,8 @@
 //! - [`schema`]: schema migrations across the fleet (canaries, waves,
 //!   resume) and the fleet's schema status from the catalog's ledger.
 //! - [`usage`]: a tenant's usage against its plan's limits.
+//! - [`health`]: fleet health (servers asked in parallel, bounded) and a
+//!   tenant's measured figures.
 //! - [`files`]: the file stores by plan, streamed uploads, the collector.
 //! - [`validate`]: the checks of operator input (names, emails, passwords).
 //! - [`password`]: argon2 password hashes.
@@ -20,8 +26,11 @@
 //! With the `openapi` feature, the views and inputs derive their OpenAPI
 //! schemas (the HTTP server enables it; the CLI does not need it).
 
+pub mod advice;
+pub mod analytics;
 pub mod error;
 pub mod files;
+pub mod health;
 pub mod moves;
 pub mod password;
 pub mod schema;

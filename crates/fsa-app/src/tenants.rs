@@ -158,6 +158,8 @@ pub struct TenantChange {
     pub plan: Option<Plan>,
     pub region: Option<Region>,
     pub state: Option<TenantState>,
+    /// The tenant asks for (or no longer asks for) a database of its own.
+    pub isolation_requested: Option<bool>,
 }
 
 /// The regions a tenant may be placed in: the standard three, `default`,
@@ -391,6 +393,15 @@ impl App {
                 router.invalidate(t.tenant_id());
                 tracing::info!(tenant.slug = %t.slug, suspended = suspend, "tenant suspension changed");
             }
+        }
+        if let Some(wanted) = req.isolation_requested
+            && wanted != t.isolation_requested
+        {
+            router
+                .catalog()
+                .set_isolation_requested(t.tenant_id(), wanted)
+                .await?;
+            tracing::info!(tenant.slug = %t.slug, isolation_requested = wanted, "tenant isolation request changed");
         }
         if req.plan.is_none() && req.region.is_none() {
             return Ok(PlanChange {

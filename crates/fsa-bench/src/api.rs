@@ -29,6 +29,8 @@ pub struct ServiceSpec<'a> {
     pub admin_token: &'a str,
     pub jwt_secret: &'a str,
     pub data_dir: &'a Path,
+    /// Further environment variables for the service.
+    pub env: &'a [(&'a str, &'a str)],
 }
 
 impl Service {
@@ -61,6 +63,7 @@ impl Service {
             .env("FSA_LIMITS__FREE__REQUESTS_PER_SECOND", "10000000")
             .env("FSA_LIMITS__FREE__CONCURRENT_REQUESTS", "10000")
             .env("FSA_LIMITS__FREE__WORK_MS_PER_SECOND", "100000000")
+            .envs(spec.env.iter().copied())
             .stdin(Stdio::null())
             .stdout(Stdio::from(out))
             .stderr(Stdio::from(err))

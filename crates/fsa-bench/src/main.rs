@@ -5,11 +5,16 @@
 //! server with skewed tenants, then measures the work order list: at the
 //! database (p50/p99 of the exact statement, as the service runs it) and
 //! through the HTTP API against `pgbench` running the same statement.
+//!
+//! `fsa-bench metrics`, `analytics` and `advisor` measure the cost of
+//! `/metrics` on that list, analytics across databases in parallel against
+//! one after another, and the advisor at 10,000 tenants.
 
 mod api;
 mod cpu;
 mod dblat;
 mod load;
+mod observe;
 mod pgbench;
 mod stats;
 
@@ -39,6 +44,12 @@ struct Cli {
 enum Cmd {
     /// Work order list on one shared placement: DB latency and API vs pgbench.
     List(ListArgs),
+    /// The list through the API with /metrics counting on and off.
+    Metrics(observe::MetricsArgs),
+    /// Analytics across N databases: in parallel against one after another.
+    Analytics(observe::AnalyticsArgs),
+    /// The advisor's rules over a synthetic fleet of N tenants.
+    Advisor(observe::AdvisorArgs),
 }
 
 #[derive(Debug, clap::Args)]
@@ -127,6 +138,9 @@ fn main() -> std::process::ExitCode {
     let result = runtime.block_on(async move {
         match cli.command {
             Cmd::List(a) => list(a).await,
+            Cmd::Metrics(a) => observe::metrics(a).await,
+            Cmd::Analytics(a) => observe::analytics(a).await,
+            Cmd::Advisor(a) => observe::advisor(a),
         }
     });
     match result {
@@ -203,7 +217,7 @@ fn redact(url: &str) -> String {
 }
 
 /// Drops every database whose name starts with `prefix`.
-async fn drop_all(base: &str, prefix: &str) -> anyhow::Result<usize> {
+pub(crate) async fn drop_all(base: &str, prefix: &str) -> anyhow::Result<usize> {
     let mut conn = PgConnection::connect(&format!("{base}/postgres")).await?;
     let names: Vec<String> = sqlx::query_scalar(
         "SELECT datname::text FROM pg_database WHERE starts_with(datname::text, $1)",
@@ -390,6 +404,7 @@ async fn run_list(
         admin_token: &admin_token,
         jwt_secret: &jwt_secret,
         data_dir: &serve_dir,
+        env: &[],
     })
     .await?;
     println!(

@@ -46,8 +46,12 @@ enum Command {
     /// Database maintenance.
     #[command(subcommand)]
     Db(cmd::db::Command),
-    /// Check the catalog and every placement database.
+    /// The fleet's health: tenants by plan; per placement reachability, size, tenants.
     Health(cmd::health::Args),
+    /// Work orders across every placement, grouped by status, plan or region.
+    Analytics(cmd::analytics::Args),
+    /// The advisor: proposed moves with their evidence; `--apply` schedules them.
+    Advise(cmd::advise::Args),
     /// Demo data for a first look around.
     #[command(subcommand)]
     Demo(cmd::demo::Command),
@@ -87,6 +91,8 @@ fn main() -> ExitCode {
             Command::Files(c) => cmd::files::run(config, c).await,
             Command::Move(c) => cmd::moves::run(config, c).await,
             Command::Health(a) => cmd::health::run(config, a).await,
+            Command::Analytics(a) => cmd::analytics::run(config, a).await,
+            Command::Advise(a) => cmd::advise::run(config, a).await,
             Command::Demo(c) => cmd::demo::run(config, c).await,
         }
     });

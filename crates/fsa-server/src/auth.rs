@@ -194,6 +194,9 @@ impl FromRequestParts<AppState> for Caller {
         let tenant = TenantId::from_verified(claims.tid);
         tracing::Span::current().record("tenant.id", tracing::field::display(tenant));
         let route = state.router.route(tenant).await?;
+        if let Some(ctx) = parts.extensions.get::<crate::observe::RequestCtx>() {
+            ctx.set_tenant(tenant, route.plan, route.placement_id);
+        }
         if route.suspended {
             return Err(ApiError::tenant_suspended());
         }
@@ -207,6 +210,15 @@ impl FromRequestParts<AppState> for Caller {
         }
         let in_flight = admitted.map_err(|r| {
             use crate::limiter::Refusal;
+            let reason = match r {
+                Refusal::Rate { .. } => "rate",
+                Refusal::Work { .. } => "work",
+                Refusal::Concurrency => "concurrency",
+            };
+            if state.config.metrics.enabled {
+                metrics::counter!(crate::prometheus::LIMIT_REFUSALS, "plan" => route.plan.as_str(), "reason" => reason)
+                    .increment(1);
+            }
             let (allowed, what, retry_after) = match r {
                 Refusal::Rate { retry_after } => (
                     limits.requests_per_second,

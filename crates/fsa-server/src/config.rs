@@ -59,6 +59,26 @@ pub struct Config {
     /// File stores (`[files.stores.<name>]`), the plan → store map
     /// (`[files.plans]`), the largest upload and the collector's timing.
     pub files: fsa_app::files::FilesConfig,
+    /// `/metrics` (`[metrics] enabled`; on by default).
+    pub metrics: MetricsConfig,
+    /// The advisor's thresholds, its cap of moves per run and the cost
+    /// table's rates (`[advice]`).
+    pub advice: fsa_app::advice::AdviceConfig,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MetricsConfig {
+    /// Whether requests are counted for `/metrics`. Off, `/metrics` lists
+    /// the metric names without samples; the per-tenant figures of the
+    /// admin API are kept either way.
+    pub enabled: bool,
+}
+
+impl Default for MetricsConfig {
+    fn default() -> Self {
+        MetricsConfig { enabled: true }
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -101,6 +121,8 @@ impl Default for Config {
             move_cleanup: "1h".to_owned(),
             login: crate::login_limits::LoginLimits::default(),
             files: fsa_app::files::FilesConfig::default(),
+            metrics: MetricsConfig::default(),
+            advice: fsa_app::advice::AdviceConfig::default(),
         }
     }
 }
@@ -298,6 +320,8 @@ const KNOWN_KEYS: &[&str] = &[
     "move_cleanup",
     "login",
     "files",
+    "metrics",
+    "advice",
 ];
 
 fn toml_from_str<T: serde::de::DeserializeOwned>(text: &str) -> Result<T, String> {

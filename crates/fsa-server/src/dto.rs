@@ -73,6 +73,9 @@ pub struct PatchTenant {
     /// `suspended` refuses the tenant's requests and logins (403
     /// `tenant_suspended`); `active` lifts the suspension.
     pub state: Option<TenantState>,
+    /// The tenant asks for a database of its own: the advisor proposes
+    /// the move to `dedicated` (and never proposes moving it back).
+    pub isolation_requested: Option<bool>,
 }
 
 impl From<CreateTenant> for fsa_app::Onboarding {
@@ -95,6 +98,7 @@ impl From<PatchTenant> for fsa_app::TenantChange {
             plan: b.plan,
             region: b.region,
             state: b.state,
+            isolation_requested: b.isolation_requested,
         }
     }
 }
@@ -418,4 +422,32 @@ pub fn password(v: &str) -> Result<(), ApiError> {
 
 pub fn ts(v: Option<Option<chrono::DateTime<chrono::Utc>>>) -> Option<Option<Ts>> {
     v.map(|o| o.map(Ts::from_datetime))
+}
+
+/// `GET /admin/analytics/work-orders`.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct AnalyticsQuery {
+    /// `status` (default), `plan` or `region`.
+    pub group_by: Option<GroupBy>,
+}
+
+/// What analytics group work orders by.
+#[derive(Debug, Clone, Copy, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum GroupBy {
+    Status,
+    Plan,
+    Region,
+}
+
+impl From<GroupBy> for fsa_app::analytics::GroupBy {
+    fn from(g: GroupBy) -> Self {
+        match g {
+            GroupBy::Status => fsa_app::analytics::GroupBy::Status,
+            GroupBy::Plan => fsa_app::analytics::GroupBy::Plan,
+            GroupBy::Region => fsa_app::analytics::GroupBy::Region,
+        }
+    }
 }

@@ -208,7 +208,11 @@ impl IntoResponse for ApiError {
                 limit,
                 used,
                 plan,
-            } => (Some(*resource), Some(*limit), Some(*used), Some(*plan)),
+            } => {
+                metrics::counter!(crate::prometheus::LIMIT_REFUSALS, "plan" => plan.as_str(), "reason" => "plan_limit")
+                    .increment(1);
+                (Some(*resource), Some(*limit), Some(*used), Some(*plan))
+            }
             ApiError::FileTooLarge { limit } => (None, Some(*limit), None, None),
             _ => (None, None, None, None),
         };

@@ -8,6 +8,9 @@
 //! - [`dto`]: request bodies and query strings, with validation helpers.
 //! - [`limiter`]: per-tenant request rate and concurrency limits.
 //! - [`login_limits`]: login attempts per tenant and email and per address.
+//! - [`observe`]: each request's id (header, log span, problem `instance`),
+//!   its metrics and its tenant's figures.
+//! - [`prometheus`]: the Prometheus recorder and `/metrics`.
 //! - [`passwords`]: argon2 work, bounded, and the same for unknown users.
 //! - [`standing`]: whether a token's user still stands as the token says.
 //! - [`json`]: list pages written as JSON without serde's general path.
@@ -23,8 +26,10 @@ pub mod extract;
 pub mod json;
 pub mod limiter;
 pub mod login_limits;
+pub mod observe;
 pub mod openapi;
 pub mod passwords;
+pub mod prometheus;
 pub mod routes;
 pub mod standing;
 pub mod state;
@@ -57,9 +62,14 @@ pub fn app(state: AppState) -> axum::Router {
     let (routes, openapi) = api_routes().split_for_parts();
     let openapi = openapi::finish(openapi, &state.app.region_names());
     let body_limit = state.config.body_limit_bytes;
+    if state.config.metrics.enabled {
+        prometheus::handle();
+    }
+    let observing = state.clone();
     routes
         .route("/health", get(routes::health::health))
         .route("/ready", get(routes::health::ready))
+        .route("/metrics", get(prometheus::render))
         .merge(SwaggerUi::new("/docs").external_url_unchecked("/openapi.json", openapi))
         .fallback(|| async { problem(StatusCode::NOT_FOUND, "route_not_found", "no such route") })
         .layer(DefaultBodyLimit::max(body_limit))
@@ -73,6 +83,7 @@ pub fn app(state: AppState) -> axum::Router {
             )
         }))
         .layer(TraceLayer::new_for_http())
+        .layer(middleware::from_fn_with_state(observing, observe::observe))
         .with_state(state)
 }
 
@@ -113,6 +124,9 @@ async fn retry_moved_reads(req: Request, next: Next) -> Response {
         .version(parts.version);
     if let Some(h) = again.headers_mut() {
         h.extend(parts.headers.iter().map(|(k, v)| (k.clone(), v.clone())));
+    }
+    if let Some(ctx) = parts.extensions.get::<observe::RequestCtx>() {
+        again = again.extension(ctx.clone());
     }
     let res = next.clone().run(Request::from_parts(parts, body)).await;
     if res.extensions().get::<error::RetryableRead>().is_none() {

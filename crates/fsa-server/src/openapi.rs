@@ -346,6 +346,7 @@ fn problem_schema() -> Value {
             "title": { "type": "string" },
             "status": { "type": "integer", "minimum": 100, "maximum": 599 },
             "detail": { "type": "string" },
+            "instance": { "type": "string", "description": "The request, as `urn:fsa:request:<id>`; the id is also the response's `x-request-id` header." },
             "code": { "type": "string", "description": "Stable and machine-readable, e.g. `invalid_id`, `validation_failed`, `plan_limit_reached`, `rate_limited`." },
             "field": { "type": "string", "description": "The field a validation failure is about." },
             "from": status(),

@@ -159,6 +159,15 @@ impl Catalog {
         Ok(on_pool!(&self.pool, c => sqlx::query_as(sql).fetch_all(c).await?))
     }
 
+    /// How many tenants each placement holds, by plan: (placement, plan, count).
+    pub async fn tenants_by_placement_and_plan(
+        &self,
+    ) -> Result<Vec<(Uuid, String, i64)>, StoreError> {
+        const SQL: &str =
+            "SELECT placement_id, plan, count(*) FROM tenants GROUP BY placement_id, plan";
+        Ok(on_pool!(&self.pool, c => sqlx::query_as(SQL).fetch_all(c).await?))
+    }
+
     pub async fn placement(&self, id: Uuid) -> Result<Option<Placement>, StoreError> {
         const SQL: &str = "SELECT id, name, kind, region, server, db_name, capacity, state, created_at FROM placements WHERE id = $1";
         debug_assert!(SQL.contains(PLACEMENT_COLS));
@@ -446,6 +455,25 @@ impl Catalog {
 
     /// Suspends a tenant or lifts its suspension, and announces the route
     /// change (the route carries the flag). Returns whether the tenant exists.
+    /// Records whether the tenant asked for a database of its own (the
+    /// advisor proposes the move; nothing moves by this alone).
+    pub async fn set_isolation_requested(
+        &self,
+        id: TenantId,
+        requested: bool,
+    ) -> Result<bool, StoreError> {
+        let n = on_pool!(&self.pool, c => {
+            sqlx::query("UPDATE tenants SET isolation_requested = $2, updated_at = $3 WHERE id = $1")
+                .bind(id.as_uuid())
+                .bind(requested)
+                .bind(Ts::now())
+                .execute(c)
+                .await?
+                .rows_affected()
+        });
+        Ok(n > 0)
+    }
+
     pub async fn set_suspended(&self, id: TenantId, suspended: bool) -> Result<bool, StoreError> {
         let n = on_pool!(&self.pool, c => {
             sqlx::query("UPDATE tenants SET suspended = $2, updated_at = $3 WHERE id = $1")

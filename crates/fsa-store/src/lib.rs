@@ -7,6 +7,7 @@
 //! - [`server`]: a database server (a PostgreSQL URL or a folder of SQLite
 //!   files): creating, opening and migrating placement databases on it.
 //! - [`catalog`]: the control plane (servers, placements, tenants).
+//! - [`fleet`]: queries across every active tenant of a placement (analytics).
 //! - [`router`]: tenant → (placement, epoch), cached, and one lazily opened
 //!   pool per placement; [`router::Router::begin`] opens a tenant transaction.
 //! - [`schema`]: the placement migrations, the catalog's ledger of what each
@@ -20,6 +21,8 @@
 //! - [`repo`]: tenant-scoped repositories, one module per aggregate.
 //! - [`objects`]: the file stores (local disk, S3) by plan, and objects
 //!   streamed into them while hashed; used by uploads and by moves.
+//! - [`stats`]: per-tenant and per-placement figures the service measures
+//!   itself (requests, latency, transaction time), bounded in memory.
 //! - [`ts`]: a UTC timestamp stored identically sortable on both engines.
 //!
 //! Every placement has the same schema (`migrations/{postgres,sqlite}/placement`);
@@ -28,6 +31,7 @@
 pub mod catalog;
 pub mod db;
 pub mod error;
+pub mod fleet;
 pub mod objects;
 pub mod page;
 pub mod pools;
@@ -36,6 +40,7 @@ pub mod router;
 pub mod schema;
 pub mod server;
 pub mod session;
+pub mod stats;
 pub mod ts;
 pub mod tx;
 pub mod url;

@@ -240,6 +240,15 @@ impl PoolCache {
         }
     }
 
+    /// Each open pool's placement and the connections it holds now.
+    pub fn connections(&self) -> Vec<(Uuid, String, u32)> {
+        let st = self.lock();
+        st.pools
+            .values()
+            .map(|p| (p.placement.id, p.placement.name.clone(), p.pool.size()))
+            .collect()
+    }
+
     pub fn stats(&self) -> PoolStats {
         let st = self.lock();
         PoolStats {

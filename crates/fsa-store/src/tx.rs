@@ -89,6 +89,9 @@ pub struct TenantTx {
     pub(crate) inner: TxInner,
     /// Keeps the placement's pool open while the transaction lives.
     _lease: Lease,
+    /// Records the transaction's time in the router's stats when dropped
+    /// (declared after `inner`, so after the commit or rollback).
+    _timer: Option<crate::stats::TxTimer>,
 }
 
 /// SQLSTATEs `fsa_begin` raises for a tenant not active in the placement.
@@ -194,6 +197,7 @@ impl TenantTx {
                     tenant,
                     inner,
                     _lease: lease,
+                    _timer: None,
                 })
             }
             PlacementPool::Sqlite(p) => {
@@ -212,6 +216,7 @@ impl TenantTx {
                         tenant,
                         inner: TxInner::Sqlite(tx),
                         _lease: lease,
+                        _timer: None,
                     }),
                     Some("moving_in") | None => Err(StoreError::TenantNotInPlacement(tenant)),
                     Some(_) => Err(StoreError::Moved(tenant)),
@@ -247,6 +252,7 @@ impl TenantTx {
             tenant,
             inner,
             _lease: lease,
+            _timer: None,
         };
         on_tx!(tx, c => {
             sqlx::query("INSERT INTO tenant_state (tenant_id, state, epoch) VALUES ($1, 'active', 1)")
@@ -259,6 +265,22 @@ impl TenantTx {
 
     pub fn tenant(&self) -> TenantId {
         self.tenant
+    }
+
+    /// Times the transaction from `started` into `stats`, under its placement.
+    pub(crate) fn timed(
+        mut self,
+        stats: std::sync::Arc<crate::stats::Stats>,
+        placement: uuid::Uuid,
+        started: std::time::Instant,
+    ) -> Self {
+        self._timer = Some(crate::stats::TxTimer {
+            stats,
+            tenant: self.tenant,
+            placement,
+            started,
+        });
+        self
     }
 
     pub fn engine(&self) -> Engine {

@@ -1,7 +1,11 @@
-//! `fsa health`: can the catalog and every placement database be reached?
+//! `fsa health`: the catalog (it must answer for the command to run) and,
+//! per placement, whether its database answers, its size and its tenants.
+//! `--json` prints what `GET /admin/health` answers. This command is not
+//! the service: it has served no requests, so its query times are null and
+//! its connection counts 0; the service's `/admin/health` has live ones.
+//! Exits non-zero when a placement is unreachable.
 
 use fsa_server::config::Config;
-use serde::Serialize;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -9,53 +13,48 @@ pub struct Args {
     json: bool,
 }
 
-#[derive(Serialize)]
-struct Check {
-    name: String,
-    ok: bool,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    error: Option<String>,
-}
-
 pub async fn run(config: Config, args: Args) -> anyhow::Result<()> {
     let app = super::app(config).await?;
-    let mut checks = vec![Check {
-        name: "catalog".into(),
-        ok: true,
-        error: None,
-    }];
-    for p in app.router().catalog().placements().await? {
-        let handle = app.router().placement(p.placement.id).await;
-        let result = match handle {
-            Ok(h) => h.pool().ping().await.map_err(|e| e.to_string()),
-            Err(e) => Err(e.to_string()),
-        };
-        checks.push(Check {
-            name: p.placement.name,
-            ok: result.is_ok(),
-            error: result.err(),
-        });
-    }
-    let healthy = checks.iter().all(|c| c.ok);
-    if args.json {
-        super::print_json(&serde_json::json!({ "healthy": healthy, "checks": checks }))?;
-    } else {
-        for c in &checks {
-            println!(
-                "{:<28} {}",
-                c.name,
-                if c.ok {
-                    "ok".to_owned()
-                } else {
-                    format!("FAILED: {}", c.error.as_deref().unwrap_or(""))
-                }
-            );
-        }
-    }
+    let health = app.health().await;
     app.router().close().await;
-    if healthy {
+    let health = health?;
+    let unreachable: Vec<&str> = health
+        .placements
+        .iter()
+        .filter(|p| !p.reachable)
+        .map(|p| p.name.as_str())
+        .collect();
+    if args.json {
+        super::print_json(&health)?;
+    } else {
+        println!("catalog ok");
+        let plans: Vec<String> = health
+            .tenants_by_plan
+            .iter()
+            .map(|(plan, n)| format!("{plan} {n}"))
+            .collect();
+        println!("tenants: {}", plans.join(", "));
+        super::print_table(
+            [
+                "NAME", "KIND", "REGION", "SERVER", "STATE", "SIZE", "TENANTS",
+            ],
+            health.placements.iter().map(|p| {
+                [
+                    p.name.clone(),
+                    p.kind.to_string(),
+                    p.region.clone(),
+                    p.server.clone(),
+                    if p.reachable { "ok" } else { "UNREACHABLE" }.to_owned(),
+                    p.size_bytes
+                        .map_or_else(|| "-".to_owned(), |b| format!("{:.1} MB", b as f64 / 1e6)),
+                    p.tenants.to_string(),
+                ]
+            }),
+        );
+    }
+    if unreachable.is_empty() {
         Ok(())
     } else {
-        anyhow::bail!("some databases are unreachable")
+        anyhow::bail!("unreachable placements: {}", unreachable.join(", "))
     }
 }

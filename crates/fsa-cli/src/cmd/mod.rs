@@ -1,5 +1,7 @@
 //! The commands of `fsa`.
 
+pub mod advise;
+pub mod analytics;
 pub mod db;
 pub mod demo;
 pub mod files;

@@ -41,7 +41,9 @@ pub(crate) async fn run(run: &mut Run<'_>) -> Result<MoveState, MoveError> {
     run.sync_objects(&mut d, true).await?;
     drop(d);
     switch(run, epoch).await?;
-    run.m.report.fence_ms = started.elapsed().as_millis() as u64;
+    let fenced = started.elapsed();
+    metrics::histogram!("fsa_move_fence_seconds").record(fenced.as_secs_f64());
+    run.m.report.fence_ms = fenced.as_millis() as u64;
     run.m.report.fence_delta_rows = delta_rows;
     run.save().await?;
     run.cx.pause("switched").await;

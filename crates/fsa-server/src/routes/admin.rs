@@ -7,10 +7,13 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::auth::Operator;
-use crate::dto::{CreateTenant, MoveBody, PatchTenant};
+use crate::dto::{AnalyticsQuery, CreateTenant, MoveBody, PatchTenant};
 use crate::error::ApiError;
-use crate::extract::{ApiJson, ApiPath};
+use crate::extract::{ApiJson, ApiPath, ApiQuery};
 use crate::state::AppState;
+use fsa_app::advice::{Advice, Applied};
+use fsa_app::analytics::{Analytics, GroupBy};
+use fsa_app::health::{Health, TenantStatsView};
 use fsa_app::{MoveStarted, MoveView, PlacementView, PlanChange, TenantView};
 use uuid::Uuid;
 
@@ -23,6 +26,11 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(list_moves))
         .routes(routes!(get_move))
         .routes(routes!(cancel_move))
+        .routes(routes!(health))
+        .routes(routes!(tenant_stats))
+        .routes(routes!(work_order_analytics))
+        .routes(routes!(advice))
+        .routes(routes!(apply_advice))
 }
 
 /// Onboards a tenant: places it by its plan and region and creates its first admin user.
@@ -118,4 +126,56 @@ async fn cancel_move(
 ) -> Result<(StatusCode, Json<MoveStarted>), ApiError> {
     let started = app.app.cancel_move(id).await?;
     Ok((StatusCode::ACCEPTED, Json(started)))
+}
+
+/// The fleet's health: tenants by plan and, per placement, reachability,
+/// size, tenants, connections and the query times this process measured.
+/// Each server is asked once, in parallel and within a few seconds.
+#[utoipa::path(get, path = "/admin/health", tag = "admin", security(("admin" = [])), responses((status = 200, body = Health)))]
+async fn health(State(app): State<AppState>, _: Operator) -> Result<Json<Health>, ApiError> {
+    Ok(Json(app.app.health().await?))
+}
+
+/// One tenant's requests, latency and database time, as this process measured them.
+#[utoipa::path(get, path = "/admin/tenants/{slug}/stats", tag = "admin", params(("slug" = String, Path, pattern = "^[a-z]([a-z0-9-]{0,61}[a-z0-9])$")), security(("admin" = [])),
+    responses((status = 200, body = TenantStatsView), (status = 404)))]
+async fn tenant_stats(
+    State(app): State<AppState>,
+    _: Operator,
+    ApiPath(slug): ApiPath<String>,
+) -> Result<Json<TenantStatsView>, ApiError> {
+    Ok(Json(app.app.tenant_stats(&slug).await?))
+}
+
+/// Work orders across every placement, grouped by status, plan or region
+/// (another `group_by` is 400 `invalid_query`).
+/// Placements are asked in parallel within the connection budget, each
+/// within a timeout; one that cannot answer is named in `placements.failed`.
+#[utoipa::path(get, path = "/admin/analytics/work-orders", tag = "admin", params(AnalyticsQuery), security(("admin" = [])),
+    responses((status = 200, body = Analytics)))]
+async fn work_order_analytics(
+    State(app): State<AppState>,
+    _: Operator,
+    ApiQuery(q): ApiQuery<AnalyticsQuery>,
+) -> Result<Json<Analytics>, ApiError> {
+    let group_by = q.group_by.map_or(GroupBy::Status, Into::into);
+    Ok(Json(app.app.work_order_analytics(group_by).await?))
+}
+
+/// The advisor's rules over the fleet's figures: each advice with its
+/// evidence and a proposed move or note, and the seed's cost table applied
+/// to the fleet as it is and as advised.
+#[utoipa::path(get, path = "/admin/advice", tag = "admin", security(("admin" = [])), responses((status = 200, body = Advice)))]
+async fn advice(State(app): State<AppState>, _: Operator) -> Result<Json<Advice>, ApiError> {
+    Ok(Json(app.app.advice(&app.config.advice).await?))
+}
+
+/// Schedules the advised moves (at most `[advice] max_moves_per_run`).
+#[utoipa::path(post, path = "/admin/advice/apply", tag = "admin", security(("admin" = [])), responses((status = 202, body = Applied)))]
+async fn apply_advice(
+    State(app): State<AppState>,
+    _: Operator,
+) -> Result<(StatusCode, Json<Applied>), ApiError> {
+    let applied = app.app.apply_advice(&app.config.advice).await?;
+    Ok((StatusCode::ACCEPTED, Json(applied)))
 }

@@ -51,9 +51,13 @@ async fn login(
     let attempt = app
         .logins
         .admit(&req.tenant, &req.email, addr)
-        .map_err(|retry_after| ApiError::RateLimited {
-            detail: "too many login attempts; wait before trying again".into(),
-            retry_after,
+        .map_err(|retry_after| {
+            metrics::counter!(crate::prometheus::LIMIT_REFUSALS, "plan" => "none", "reason" => "login")
+                .increment(1);
+            ApiError::RateLimited {
+                detail: "too many login attempts; wait before trying again".into(),
+                retry_after,
+            }
         })?;
     let tenant = app
         .router

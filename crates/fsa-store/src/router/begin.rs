@@ -93,8 +93,9 @@ impl Router {
                 .limits
                 .for_plan(route.plan)
                 .statement_timeout_ms;
+            let started = Instant::now();
             match TenantTx::begin(lease, tenant, mode, timeout_ms).await {
-                Ok(tx) => return Ok(tx),
+                Ok(tx) => return Ok(tx.timed(self.stats.clone(), route.placement_id, started)),
                 Err(e @ (StoreError::Moved(_) | StoreError::TenantNotInPlacement(_))) => {
                     self.invalidate(tenant);
                     if Instant::now() >= deadline {

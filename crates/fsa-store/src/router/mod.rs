@@ -43,6 +43,7 @@ use crate::catalog::{Catalog, Placement};
 use crate::db::Pool;
 use crate::error::StoreError;
 use crate::pools::PoolCache;
+use crate::stats::Stats;
 
 pub use crate::tx::Mode;
 pub use placements::PlacementHandle;
@@ -65,6 +66,9 @@ pub struct Router {
     placements: RwLock<HashMap<Uuid, Placement>>,
     /// Servers found unreachable, with the probe that watches for their return.
     down: std::sync::Mutex<HashSet<String>>,
+    /// Transaction times per tenant and placement, and request figures
+    /// the HTTP layer adds.
+    stats: Arc<Stats>,
 }
 
 impl Router {
@@ -101,6 +105,7 @@ impl Router {
             pools: PoolCache::new(settings_budget),
             placements: RwLock::new(HashMap::new()),
             down: std::sync::Mutex::new(HashSet::new()),
+            stats: Arc::new(Stats::new()),
         };
         router.reload_routes().await?;
         let router = Arc::new(router);
@@ -120,6 +125,16 @@ impl Router {
 
     pub fn settings(&self) -> &RouterSettings {
         &self.settings
+    }
+
+    /// The figures this process measured per tenant and placement.
+    pub fn stats(&self) -> &Arc<Stats> {
+        &self.stats
+    }
+
+    /// Whether the server is known to be down (a probe watches for its return).
+    pub fn server_down(&self, server: &str) -> bool {
+        self.is_down(server)
     }
 
     /// Closes one placement's pool in this process (a dropped database).

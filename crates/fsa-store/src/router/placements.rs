@@ -93,4 +93,9 @@ impl Router {
     pub fn pool_stats(&self) -> PoolStats {
         self.pools.stats()
     }
+
+    /// Each open pool's placement (id, name) and its connections now.
+    pub fn pool_connections(&self) -> Vec<(Uuid, String, u32)> {
+        self.pools.connections()
+    }
 }
