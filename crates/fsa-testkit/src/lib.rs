@@ -121,3 +121,28 @@ pub async fn wait_for_pause(
         tokio::time::sleep(std::time::Duration::from_millis(10)).await;
     }
 }
+
+/// Starts `n` throwaway clusters side by side.
+pub async fn clusters(n: usize) -> Vec<PgCluster> {
+    let handles: Vec<_> = (0..n)
+        .map(|_| tokio::task::spawn_blocking(PgCluster::start))
+        .collect();
+    let mut out = Vec::new();
+    for h in handles {
+        out.push(
+            h.await
+                .expect("a cluster starts")
+                .expect("a cluster starts"),
+        );
+    }
+    out
+}
+
+/// A database server of the configuration, in `region`.
+pub fn server(name: &str, region: &str, url: String) -> fsa_server::config::ServerConfig {
+    fsa_server::config::ServerConfig {
+        name: name.into(),
+        region: fsa_core::Region::parse(region).expect("a region"),
+        url,
+    }
+}

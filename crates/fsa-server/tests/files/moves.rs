@@ -189,11 +189,13 @@ async fn files_move_with_the_tenant_local_to_s3_and_back() {
     }
 }
 
-/// An object whose bytes no longer match its row's SHA-256 stops the move
-/// before its switch: it rolls back, the copies already made leave the
-/// target store, and the tenant stays where it was with every file.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_damaged_object_rolls_the_move_back_and_its_copies_leave_the_target() {
+/// A service whose premium plan's store is a bucket (cleanup at once), and
+/// a basic tenant `carrier` with `n` files of `size` bytes (`data(size, i)`):
+/// the bucket, the service, the tenant's id, a token and the files' ids.
+async fn basic_tenant_with_files(
+    n: u8,
+    size: usize,
+) -> (TestBucket, TestApp, String, String, Vec<String>) {
     let bucket = TestBucket::new().await;
     let premium = bucket.store_config("fsa");
     let app = TestApp::start_with(Backend::Sqlite, move |c| {
@@ -204,11 +206,20 @@ async fn a_damaged_object_rolls_the_move_back_and_its_copies_leave_the_target() 
     .unwrap();
     let (tenant, token, wo) = tenant_with_order(&app, "carrier", "basic").await;
     let mut ids = Vec::new();
-    for i in 0..12u8 {
-        let (s, f) = upload(&app, &token, &wo, "f.pdf", &data(50_000, i)).await;
+    for i in 0..n {
+        let (s, f) = upload(&app, &token, &wo, "f.pdf", &data(size, i)).await;
         assert_eq!(s, 201, "{f}");
         ids.push(f["id"].as_str().unwrap().to_owned());
     }
+    (bucket, app, tenant, token, ids)
+}
+
+/// An object whose bytes no longer match its row's SHA-256 stops the move
+/// before its switch: it rolls back, the copies already made leave the
+/// target store, and the tenant stays where it was with every file.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_damaged_object_rolls_the_move_back_and_its_copies_leave_the_target() {
+    let (bucket, app, tenant, token, ids) = basic_tenant_with_files(12, 50_000).await;
     // One object changes on disk behind the service's back.
     let damaged = format!("tenants/{tenant}/{}", ids[11]);
     std::fs::write(
@@ -291,21 +302,7 @@ async fn a_target_store_that_is_down_rolls_the_move_back() {
 /// the tenant back: the move carries the rest and reports the lost one.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_object_lost_before_the_move_is_reported_and_the_rest_move() {
-    let bucket = TestBucket::new().await;
-    let premium = bucket.store_config("fsa");
-    let app = TestApp::start_with(Backend::Sqlite, move |c| {
-        c.files.stores.insert("premium".into(), premium);
-        c.move_cleanup = "0s".into();
-    })
-    .await
-    .unwrap();
-    let (tenant, token, wo) = tenant_with_order(&app, "carrier", "basic").await;
-    let mut ids = Vec::new();
-    for i in 0..3u8 {
-        let (s, f) = upload(&app, &token, &wo, "f.pdf", &data(5_000, i)).await;
-        assert_eq!(s, 201, "{f}");
-        ids.push(f["id"].as_str().unwrap().to_owned());
-    }
+    let (bucket, app, tenant, _, ids) = basic_tenant_with_files(3, 5_000).await;
     let lost = format!("tenants/{tenant}/{}", ids[0]);
     std::fs::remove_file(app.dir.path().join("files").join(&lost)).unwrap();
 

@@ -5,30 +5,11 @@
 
 use std::time::{Duration, Instant};
 
-use fsa_server::config::ServerConfig;
-use fsa_testkit::{Backend, PgCluster, TestApp};
+pub use fsa_testkit::server;
+use fsa_testkit::{Backend, TestApp, clusters};
 use serde_json::json;
 
 use super::assert_problem;
-
-async fn clusters(n: usize) -> Vec<PgCluster> {
-    let handles: Vec<_> = (0..n)
-        .map(|_| tokio::task::spawn_blocking(PgCluster::start))
-        .collect();
-    let mut out = Vec::new();
-    for h in handles {
-        out.push(h.await.unwrap().unwrap());
-    }
-    out
-}
-
-pub fn server(name: &str, region: &str, url: String) -> ServerConfig {
-    ServerConfig {
-        name: name.into(),
-        region: fsa_core::Region::parse(region).unwrap(),
-        url,
-    }
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn health_names_the_stopped_server_and_completes_the_others() {
