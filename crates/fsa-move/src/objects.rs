@@ -6,7 +6,7 @@
 //! |---|---|
 //! | copy, catch-up | after each row pass, the objects the target's rows name and the target store lacks are streamed over, a few at a time, each hashed on the way and checked against its row's SHA-256 |
 //! | verify | the same, then every object the target's rows name is read back from the target store and its SHA-256 compared with its row's |
-//! | fence | after the fence commits, before the switch: the objects of the last delta, copied and read back. The switch changes the plan, and with it the store, under the new epoch |
+//! | switch | the switch changes the plan, and with it the store, under the new epoch; right after it, outside the write pause, the objects of the last delta are copied and read back (nothing is dropped: uploads now go to the target store, an object before its row) |
 //! | cleanup | each object the tenant's rows name leaves the source store once the target store is seen to hold it (an upload that straddled the switch and left its object at the source only is copied over first) |
 //! | rollback | each copy the source store also holds leaves the target store |
 //!

@@ -71,27 +71,16 @@ pub async fn upload(app: &TestApp, token: &str, wo: &str, name: &str, bytes: &[u
 /// The tenant's latest move, read whole once it has ended (`done` or
 /// `rolled_back`).
 pub async fn move_end(app: &TestApp, slug: &str) -> Json {
-    let deadline = Instant::now() + Duration::from_secs(120);
-    loop {
-        let (_, moves) = app.get("/admin/moves", &app.admin_token).await;
-        let m = moves
-            .as_array()
-            .into_iter()
-            .flatten()
-            .chain(moves["items"].as_array().into_iter().flatten())
-            .find(|m| m["tenant"] == slug)
-            .cloned()
-            .expect("the tenant's move is listed");
-        if m["state"] == "done" || m["state"] == "rolled_back" {
-            let id = m["id"].as_str().expect("a move id");
-            return app
-                .get(&format!("/admin/moves/{id}"), &app.admin_token)
-                .await
-                .1;
-        }
-        assert!(Instant::now() < deadline, "the move never ended: {m}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    let (_, moves) = app.get("/admin/moves", &app.admin_token).await;
+    let m = moves
+        .as_array()
+        .into_iter()
+        .flatten()
+        .chain(moves["items"].as_array().into_iter().flatten())
+        .find(|m| m["tenant"] == slug)
+        .cloned()
+        .expect("the tenant's move is listed");
+    move_by_id_end(app, m["id"].as_str().expect("a move id")).await
 }
 
 /// A move by id, once it has ended.

@@ -4,7 +4,7 @@
 //! snapshot stays open for the verification.
 
 use super::pass::{MAX_PASSES, Pass, SMALL_DELTA, barrier, copy_pass};
-use super::{Carry, Run};
+use super::{Carry, ObjectPass, Run};
 use crate::error::MoveError;
 use crate::state::MoveState;
 
@@ -29,7 +29,7 @@ pub(crate) async fn run(run: &mut Run<'_>) -> Result<MoveState, MoveError> {
         snap.commit().await?;
         w = wi;
     };
-    run.sync_objects(&mut d, false).await?;
+    run.sync_objects(&mut d, ObjectPass::Copy).await?;
     run.m.report.catch_up_passes = passes as u32;
     run.m.watermark = Some(wn);
     run.carry = Some(Carry {

@@ -13,7 +13,7 @@
 use std::time::Instant;
 
 use super::pass::{Pass, barrier, copy_pass};
-use super::{Carry, INITIAL_WO_NUMBER, Run, clear_tenant};
+use super::{Carry, INITIAL_WO_NUMBER, ObjectPass, Run, clear_tenant};
 use crate::endpoint::Endpoint;
 use crate::error::MoveError;
 use crate::state::MoveState;
@@ -49,7 +49,7 @@ pub(crate) async fn run(run: &mut Run<'_>) -> Result<MoveState, MoveError> {
     snap.commit().await?;
     run.m.report.bytes = copied.bytes;
     // The objects the copied rows name, when the tenant's store changes.
-    run.sync_objects(&mut d, false).await?;
+    run.sync_objects(&mut d, ObjectPass::Copy).await?;
     run.m.report.copy_ms = started.elapsed().as_millis() as u64;
     run.m.watermark = Some(w0);
     run.carry = Some(Carry { dst: d, snap: None });

@@ -1,6 +1,6 @@
-//! `fenced` → `switched`: the write pause. (File objects of the last delta
-//! follow after the fence commits and before the switch, which changes the
-//! tenant's plan, and so its store, with the epoch.) Under the tenant's write lock
+//! `fenced` → `switched`: the write pause. (The switch changes the tenant's
+//! plan, and so its store, with the epoch; the file objects of the last
+//! delta follow after the pause.) Under the tenant's write lock
 //! taken exclusively, the last delta is copied and checked row by row, the
 //! target's state row says `active` and the source's `moved_out`, with a
 //! new epoch; then the catalog points the tenant at the target. Work is
@@ -15,7 +15,7 @@ use fsa_store::db::Pool;
 use uuid::Uuid;
 
 use super::pass::{Pass, copy_pass};
-use super::{INITIAL_WO_NUMBER, Run};
+use super::{INITIAL_WO_NUMBER, ObjectPass, Run};
 use crate::endpoint::Endpoint;
 use crate::error::MoveError;
 use crate::lease::MoveLease;
@@ -34,12 +34,6 @@ pub(crate) async fn run(run: &mut Run<'_>) -> Result<MoveState, MoveError> {
     let w = run.m.watermark.unwrap_or(0);
     let (epoch, delta_rows, started) = fence(run.lease, &src_pool, &dst_pool, t, w).await?;
     run.cx.pause("fence-committed").await;
-    // The objects of the last delta, before the switch changes the store.
-    // A crash here switches without them; cleanup copies them before it
-    // deletes anything, and reads find them where they are meanwhile.
-    let mut d = Endpoint::acquire(&dst_pool).await?;
-    run.sync_objects(&mut d, true).await?;
-    drop(d);
     switch(run, epoch).await?;
     let fenced = started.elapsed();
     metrics::histogram!("fsa_move_fence_seconds").record(fenced.as_secs_f64());
@@ -47,6 +41,23 @@ pub(crate) async fn run(run: &mut Run<'_>) -> Result<MoveState, MoveError> {
     run.m.report.fence_delta_rows = delta_rows;
     run.save().await?;
     run.cx.pause("switched").await;
+    // The objects of the last delta, after the write pause: the pause is
+    // the last row delta only. Until they are copied, reads find them in
+    // the store they were uploaded to; cleanup copies any still missing
+    // before it deletes anything, so a failure here only waits for it.
+    let settled = async {
+        let mut d = Endpoint::acquire(&dst_pool).await?;
+        run.sync_objects(&mut d, ObjectPass::Settle).await?;
+        run.save().await?;
+        Ok::<(), MoveError>(())
+    }
+    .await;
+    if let Err(e) = settled {
+        if e.is_lease_lost() {
+            return Err(e);
+        }
+        tracing::warn!(tenant.id = %t, error = %e, "the last objects were not copied after the switch; cleanup copies them");
+    }
     let (from, to) = (run.source().await?.name, run.target().await?.name);
     tracing::info!(tenant.id = %t, move.fence_ms = run.m.report.fence_ms, %from, %to, "tenant switched");
     Ok(MoveState::Switched)

@@ -65,6 +65,19 @@ impl End {
     }
 }
 
+/// What a pass over the tenant's objects does besides copying the missing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum ObjectPass {
+    /// Copy only (the bulk copy, catch-up).
+    Copy,
+    /// Before the fence: drop copies whose rows are gone, then read every
+    /// object back against its row's SHA-256.
+    Verify,
+    /// After the switch: read the new copies back, but drop nothing: the
+    /// tenant's uploads now go to the target store, an object before its row.
+    Settle,
+}
+
 /// One driver's run of one move: the move, its lease, its two ends.
 pub(crate) struct Run<'a> {
     pub cx: &'a Context,
@@ -225,11 +238,16 @@ impl<'a> Run<'a> {
     }
 
     /// Carries to the target store the objects the target's rows (read
-    /// through `d`) name and it lacks; with `check`, then drops copies
-    /// whose rows are gone and reads every object back against its row's
-    /// SHA-256. A no-op when the move does not change the tenant's store.
-    pub async fn sync_objects(&mut self, d: &mut Endpoint, check: bool) -> Result<(), MoveError> {
-        if !self.open_objects(!self.objects_opened).await? {
+    /// through `d`) name and it lacks, then does what `pass` adds. A no-op
+    /// when the move does not change the tenant's store.
+    pub async fn sync_objects(
+        &mut self,
+        d: &mut Endpoint,
+        pass: ObjectPass,
+    ) -> Result<(), MoveError> {
+        // The stores are chosen only before the switch, from the plan the
+        // tenant still has.
+        if !self.open_objects(self.m.state.before_switch()).await? {
             return Ok(());
         }
         let rows = objects::rows(d, self.t()).await?;
@@ -247,8 +265,10 @@ impl<'a> Run<'a> {
             return Ok(());
         };
         o.copy_missing(&rows, usize::MAX, r).await?;
-        if check {
-            o.drop_deleted(&rows).await?;
+        if pass != ObjectPass::Copy {
+            if pass == ObjectPass::Verify {
+                o.drop_deleted(&rows).await?;
+            }
             o.check(&rows, r).await?;
             let (n, bytes, verified) = (r.objects, r.object_bytes, r.checksums_verified);
             self.m.report.objects = n;

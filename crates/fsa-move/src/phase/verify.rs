@@ -14,7 +14,7 @@ use fsa_store::StoreError;
 use uuid::Uuid;
 
 use super::pass::{MAX_PASSES, PAGE, Pass, SMALL_DELTA, barrier, copy_pass};
-use super::{Carry, Run};
+use super::{Carry, ObjectPass, Run};
 use crate::endpoint::Endpoint;
 use crate::error::MoveError;
 use crate::progress::NoProgress;
@@ -59,7 +59,7 @@ pub(crate) async fn run(run: &mut Run<'_>) -> Result<MoveState, MoveError> {
         }
     }
     // Every object the target's rows name, read back at the target store.
-    run.sync_objects(&mut d, true).await?;
+    run.sync_objects(&mut d, ObjectPass::Verify).await?;
     drop(d);
     run.verified = true;
     run.advance(MoveState::Fenced).await

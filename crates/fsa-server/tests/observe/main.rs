@@ -5,6 +5,7 @@
 //! counts requests of the `basic` plan; the other tests here use other
 //! plans.
 
+mod access;
 mod advice;
 mod analytics;
 mod health;
