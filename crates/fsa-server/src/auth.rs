@@ -189,8 +189,10 @@ impl FromRequestParts<AppState> for Caller {
         parts: &mut Parts,
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
-        let token = bearer(parts)?;
-        let claims = state.tokens.verify(token)?;
+        let claims = match bearer(parts).and_then(|t| state.tokens.verify(t)) {
+            Ok(claims) => claims,
+            Err(e) => return Err(refused_token(parts, state, e)),
+        };
         let tenant = TenantId::from_verified(claims.tid);
         tracing::Span::current().record("tenant.id", tracing::field::display(tenant));
         let route = state.router.route(tenant).await?;
@@ -242,10 +244,17 @@ impl FromRequestParts<AppState> for Caller {
             }
         })?;
         // After admission: a tenant over its rate costs no user lookup.
-        state
+        if let Err(e) = state
             .standing
             .check(&state.router, tenant, route, &claims)
-            .await?;
+            .await
+        {
+            return Err(if e.status() == axum::http::StatusCode::UNAUTHORIZED {
+                refused_token(parts, state, e)
+            } else {
+                e
+            });
+        }
         Ok(Caller {
             tenant,
             slug: claims.ten,
@@ -269,21 +278,45 @@ impl FromRequestParts<AppState> for Operator {
         parts: &mut Parts,
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
-        let token = bearer(parts)?;
-        if state.tokens.is_admin_token(token) {
-            return Ok(Operator);
-        }
-        if state.tokens.verify(token).is_ok() {
-            return Err(ApiError::Forbidden {
+        let refused = match bearer(parts) {
+            Ok(token) if state.tokens.is_admin_token(token) => return Ok(Operator),
+            Ok(token) if state.tokens.verify(token).is_ok() => ApiError::Forbidden {
                 code: "admin_token_required",
                 detail: "a tenant user's token does not give access to /admin".into(),
-            });
-        }
-        Err(ApiError::Unauthorized {
-            code: "token_invalid",
-            detail: "the admin token is not valid".into(),
-        })
+            },
+            Ok(_) => ApiError::Unauthorized {
+                code: "token_invalid",
+                detail: "the admin token is not valid".into(),
+            },
+            Err(e) => e,
+        };
+        crate::security::record(
+            crate::security::Kind::AdminTokenRefused,
+            Some(client_of(parts, state)),
+            &[("path", parts.uri.path()), ("code", refused.code())],
+        );
+        Err(refused)
     }
+}
+
+/// The client of a request, as the login limits see it.
+pub fn client_of(parts: &Parts, state: &AppState) -> std::net::IpAddr {
+    let peer = parts
+        .extensions
+        .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+        .map_or(std::net::Ipv4Addr::UNSPECIFIED.into(), |c| c.0.ip());
+    state.proxies.client(peer, &parts.headers)
+}
+
+/// A tenant API request whose token is missing, forged, expired or
+/// revoked: a security event, then the refusal.
+fn refused_token(parts: &Parts, state: &AppState, e: ApiError) -> ApiError {
+    crate::security::record(
+        crate::security::Kind::TokenRefused,
+        Some(client_of(parts, state)),
+        &[("path", parts.uri.path()), ("code", e.code())],
+    );
+    e
 }
 
 #[cfg(test)]

@@ -64,6 +64,17 @@ pub struct Config {
     /// The advisor's thresholds, its cap of moves per run and the cost
     /// table's rates (`[advice]`).
     pub advice: fsa_app::advice::AdviceConfig,
+    /// The HTTP server's connections and the proxies it believes (`[server]`).
+    pub server: ServerSettings,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServerSettings {
+    /// Addresses and CIDRs of proxies whose `Forwarded`/`X-Forwarded-For`
+    /// is believed about the client's address (nobody's by default).
+    #[serde(deserialize_with = "crate::proxies::one_or_many")]
+    pub trusted_proxies: Vec<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -123,6 +134,7 @@ impl Default for Config {
             files: fsa_app::files::FilesConfig::default(),
             metrics: MetricsConfig::default(),
             advice: fsa_app::advice::AdviceConfig::default(),
+            server: ServerSettings::default(),
         }
     }
 }

@@ -15,23 +15,21 @@ use serde::de::{DeserializeOwned, Deserializer, Visitor};
 use crate::error::ApiError;
 use crate::json::WriteJson;
 
-/// The address of the client at the other end of the connection (not a
-/// forwarding header, which a client could write itself); the unspecified
-/// address when the service runs without connection info (in-process tests).
+/// The address of the client: the connection's peer, or the client a
+/// trusted proxy names ([`crate::proxies`]); a forwarding header from anyone
+/// else is not believed. The unspecified address when the service runs
+/// without connection info (in-process tests).
 #[derive(Debug, Clone, Copy)]
 pub struct ClientAddr(pub std::net::IpAddr);
 
-impl<S: Send + Sync> FromRequestParts<S> for ClientAddr {
+impl FromRequestParts<crate::state::AppState> for ClientAddr {
     type Rejection = std::convert::Infallible;
 
-    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
-        use axum::extract::ConnectInfo;
-        Ok(ClientAddr(
-            parts
-                .extensions
-                .get::<ConnectInfo<std::net::SocketAddr>>()
-                .map_or(std::net::Ipv4Addr::UNSPECIFIED.into(), |c| c.0.ip()),
-        ))
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &crate::state::AppState,
+    ) -> Result<Self, Self::Rejection> {
+        Ok(ClientAddr(crate::auth::client_of(parts, state)))
     }
 }
 

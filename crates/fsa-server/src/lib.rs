@@ -12,6 +12,8 @@
 //!   its metrics and its tenant's figures.
 //! - [`prometheus`]: the Prometheus recorder and `/metrics`.
 //! - [`passwords`]: argon2 work, bounded, and the same for unknown users.
+//! - [`proxies`]: the client's address behind trusted proxies.
+//! - [`security`]: security events, logged and counted.
 //! - [`standing`]: whether a token's user still stands as the token says.
 //! - [`json`]: list pages written as JSON without serde's general path.
 //! - [`openapi`]: the document's common problem responses and create bodies.
@@ -30,7 +32,9 @@ pub mod observe;
 pub mod openapi;
 pub mod passwords;
 pub mod prometheus;
+pub mod proxies;
 pub mod routes;
+pub mod security;
 pub mod standing;
 pub mod state;
 
@@ -212,6 +216,8 @@ pub async fn build_state(
     for w in warnings {
         tracing::warn!("{w}");
     }
+    let proxies = proxies::TrustedProxies::parse(&config.server.trusted_proxies)
+        .map_err(|e| anyhow::anyhow!("invalid configuration: {e}"))?;
     let tokens = Tokens::new(
         config.jwt_secret.as_deref().unwrap_or_default(),
         config.admin_token.as_deref().unwrap_or_default(),
@@ -226,6 +232,7 @@ pub async fn build_state(
             passwords: Arc::new(passwords::Passwords::new(config.login.hash_concurrency)),
             logins: Arc::new(login_limits::LoginLimiter::new(config.login.clone())),
             standing: Arc::new(standing::StandingCache::new(STANDING_MAX_AGE)),
+            proxies: Arc::new(proxies),
             config: Arc::new(config),
         },
         secrets,

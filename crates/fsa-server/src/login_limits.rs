@@ -1,6 +1,12 @@
-//! Limits on login attempts, per tenant and email and per client address,
-//! so passwords cannot be guessed at speed and a flood of logins is turned
-//! away before it costs any argon2 work.
+//! Limits on login attempts, per client address and per tenant, email and
+//! address, so passwords cannot be guessed at speed and a flood of logins
+//! is turned away before it costs any argon2 work.
+//!
+//! The account's bucket is keyed by the address too: failures sent for a
+//! victim's email from one address exhaust that address's buckets only, so
+//! the owner, from an address that has not failed, logs in at once. (A
+//! bucket per account alone would let anyone keep any owner out for as long
+//! as they like.) Guessing from many addresses is bounded per address.
 //!
 //! Each key has a token bucket: `attempts` deep, refilled at
 //! `refill_per_minute`. An attempt takes a token from both of its buckets
@@ -8,8 +14,9 @@
 //! failures (and attempts still running) count. An empty bucket answers 429
 //! `rate_limited` with the seconds until it holds a token again.
 //!
-//! The address is the connection's peer (a forwarding proxy's header is not
-//! trusted); IPv6 addresses count per /64, the block one host usually holds.
+//! The address is the connection's peer, or the client a trusted proxy
+//! names (`[server] trusted_proxies`); IPv6 addresses count per /64, the
+//! block one host usually holds.
 
 use std::collections::HashMap;
 use std::hash::Hash;
@@ -23,7 +30,8 @@ use serde::{Deserialize, Serialize};
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct LoginLimits {
-    /// Failed attempts in a row one tenant and email may make; 0: no limit.
+    /// Failed attempts in a row one tenant and email may make from one
+    /// address; 0: no limit.
     pub account_attempts: u32,
     /// Attempts given back per minute to a tenant and email.
     pub account_refill_per_minute: f64,
@@ -117,9 +125,9 @@ fn refill(b: &mut Bucket, depth: f64, per_sec: f64, now: Instant) {
     b.last = now;
 }
 
-/// The key of an account: the tenant's slug and the email, as typed
-/// (trimmed, lower case).
-type Account = (String, String);
+/// The key of an account as tried from one address: the tenant's slug and
+/// the email, as typed (trimmed, lower case), and the address's block.
+type Account = (String, String, IpAddr);
 
 pub struct LoginLimiter {
     limits: LoginLimits,
@@ -150,7 +158,7 @@ impl LoginLimiter {
         let address = block_of(address);
         // A key is at most as long as a real slug or email can be: what a
         // client sends beyond that (up to the body limit) is not kept.
-        let account = (clipped(tenant, 63), clipped(email, 320));
+        let account = (clipped(tenant, 63), clipped(email, 320), address);
         let l = &self.limits;
         if let Some(depth) = on(l.address_attempts) {
             let per_sec = l.address_refill_per_minute / 60.0;
@@ -236,6 +244,21 @@ mod tests {
         assert!((1..=60).contains(&wait), "{wait}");
         l.admit("acme", "b@acme.test", ip).unwrap();
         l.admit("other", "a@acme.test", ip).unwrap();
+    }
+
+    #[test]
+    fn failures_elsewhere_do_not_lock_the_owner_out() {
+        let l = limiter(3, 1000);
+        let attacker: IpAddr = "203.0.113.66".parse().unwrap();
+        let owner: IpAddr = "198.51.100.7".parse().unwrap();
+        for _ in 0..3 {
+            l.admit("acme", "owner@acme.test", attacker).unwrap();
+        }
+        for _ in 0..100 {
+            assert!(l.admit("acme", "owner@acme.test", attacker).is_err());
+        }
+        let at = l.admit("acme", "owner@acme.test", owner).unwrap();
+        l.succeeded(at);
     }
 
     #[test]

@@ -129,7 +129,13 @@ pub async fn observe(State(state): State<AppState>, mut req: Request, next: Next
         tenant: OnceLock::new(),
     }));
     req.extensions_mut().insert(ctx.clone());
-    let mut res = next.run(req).instrument(span).await;
+    let peer = req
+        .extensions()
+        .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+        .map(|c| c.0.ip());
+    let client = peer.map(|p| state.proxies.client(p, req.headers()));
+    let path_has_id = route.label.contains("/:");
+    let mut res = next.run(req).instrument(span.clone()).await;
 
     let elapsed = started.elapsed();
     let tenant = ctx.tenant();
@@ -139,6 +145,16 @@ pub async fn observe(State(state): State<AppState>, mut req: Request, next: Next
     }
     if let Some((t, _)) = tenant {
         state.router.stats().record_request(t, elapsed);
+        // A tenant's user naming an id its tenant does not have: another
+        // tenant's id, or a guess.
+        if path_has_id && res.status() == axum::http::StatusCode::NOT_FOUND {
+            let _in = span.enter();
+            crate::security::record(
+                crate::security::Kind::UnknownId,
+                client,
+                &[("route", route.label.as_str())],
+            );
+        }
     }
     if let Ok(v) = HeaderValue::from_str(ctx.id()) {
         res.headers_mut().insert(REQUEST_ID.clone(), v);

@@ -39,6 +39,11 @@ const FAMILIES: &[(&str, &str, &str)] = &[
         "HTTP requests answered, by plan (none for requests without a tenant), route template and status.",
     ),
     (
+        crate::security::EVENTS,
+        "counter",
+        "Security events by kind: login_failed, login_limited, admin_token_refused, token_refused, unknown_id.",
+    ),
+    (
         HTTP_DURATION,
         "histogram",
         "HTTP request latency in seconds, by plan and route template.",
@@ -46,7 +51,7 @@ const FAMILIES: &[(&str, &str, &str)] = &[
     (
         POOL_CONNECTIONS,
         "gauge",
-        "Connections open in each placement's pool in this process.",
+        "Connections open in each placement's pool in this process, by placement id.",
     ),
     (
         CONNECTION_BUDGET,
@@ -190,13 +195,16 @@ fn sample_gauges(state: &AppState) {
     let open = state.router.pool_connections();
     let mut seen = POOL_NAMES.lock().unwrap_or_else(|e| e.into_inner());
     let seen = seen.get_or_insert_with(HashSet::new);
-    let now: HashSet<String> = open.iter().map(|(_, name, _)| name.clone()).collect();
+    // By the placement's id: a dedicated placement's name is made from its
+    // tenant's slug, and /metrics is open to anyone who can reach it.
+    let now: HashSet<String> = open.iter().map(|(id, _, _)| id.to_string()).collect();
     for gone in seen.difference(&now) {
         metrics::gauge!(POOL_CONNECTIONS, "placement" => gone.clone()).set(0.0);
     }
-    for (_, name, size) in open {
-        metrics::gauge!(POOL_CONNECTIONS, "placement" => name.clone()).set(f64::from(size));
-        seen.insert(name);
+    for (id, _, size) in open {
+        let id = id.to_string();
+        metrics::gauge!(POOL_CONNECTIONS, "placement" => id.clone()).set(f64::from(size));
+        seen.insert(id);
     }
 }
 

@@ -24,4 +24,6 @@ pub struct AppState {
     pub logins: Arc<crate::login_limits::LoginLimiter>,
     /// Whether tokens' users still stand as their tokens say.
     pub standing: Arc<crate::standing::StandingCache>,
+    /// Whose forwarding headers name the client (`[server] trusted_proxies`).
+    pub proxies: Arc<crate::proxies::TrustedProxies>,
 }

@@ -14,6 +14,7 @@ use crate::auth::Caller;
 use crate::dto::LoginRequest;
 use crate::error::ApiError;
 use crate::extract::{ApiJson, ClientAddr};
+use crate::security::{self, Kind};
 use crate::state::AppState;
 
 pub fn router() -> OpenApiRouter<AppState> {
@@ -37,28 +38,37 @@ fn bad_credentials() -> ApiError {
 
 /// Exchanges a tenant slug, email and password for a token.
 ///
-/// Attempts are limited per tenant and email and per client address (429
-/// with Retry-After). An unknown tenant or email, or an inactive user, costs
-/// the same argon2 work as a wrong password.
+/// Attempts are limited per client address and per tenant, email and
+/// address (429 with Retry-After), so failures from elsewhere never lock
+/// the owner out. An unknown tenant or email, an inactive user or a
+/// suspended tenant cost the same argon2 work as a wrong password and get
+/// the same answer; a suspended tenant's 403 comes only after its user's
+/// password is verified.
 #[utoipa::path(post, path = "/api/v1/auth/login", tag = "auth", request_body = LoginRequest,
     responses((status = 200, body = LoginResponse), (status = 401, description = "wrong credentials"),
-        (status = 403, description = "the tenant is suspended"), (status = 429, description = "too many attempts")))]
+        (status = 403, description = "the tenant is suspended (only with a right password)"), (status = 429, description = "too many attempts")))]
 async fn login(
     State(app): State<AppState>,
     ClientAddr(addr): ClientAddr,
     ApiJson(req): ApiJson<LoginRequest>,
 ) -> Result<Json<LoginResponse>, ApiError> {
+    let tried = [("tenant", req.tenant.as_str()), ("email", req.email.as_str())];
     let attempt = app
         .logins
         .admit(&req.tenant, &req.email, addr)
         .map_err(|retry_after| {
             metrics::counter!(crate::prometheus::LIMIT_REFUSALS, "plan" => "none", "reason" => "login")
                 .increment(1);
+            security::record(Kind::LoginLimited, Some(addr), &tried);
             ApiError::RateLimited {
                 detail: "too many login attempts; wait before trying again".into(),
                 retry_after,
             }
         })?;
+    let failed = || {
+        security::record(Kind::LoginFailed, Some(addr), &tried);
+        bad_credentials()
+    };
     let tenant = app
         .router
         .catalog()
@@ -66,26 +76,26 @@ async fn login(
         .await?;
     let Some(tenant) = tenant.filter(|t| t.state == "active") else {
         app.passwords.verify_nobody(req.password).await;
-        return Err(bad_credentials());
+        return Err(failed());
     };
-    if tenant.suspended {
-        return Err(ApiError::tenant_suspended());
-    }
     let mut tx = app.router.begin(tenant.tenant_id(), Mode::Read).await?;
     let user = users::by_email(&mut tx, req.email.trim()).await?;
     tx.commit().await?;
     let Some(user) = user.filter(|u| u.is_active) else {
         app.passwords.verify_nobody(req.password).await;
-        return Err(bad_credentials());
+        return Err(failed());
     };
     if !app
         .passwords
         .verify(req.password, user.password_hash.clone())
         .await
     {
-        return Err(bad_credentials());
+        return Err(failed());
     }
     app.logins.succeeded(attempt);
+    if tenant.suspended {
+        return Err(ApiError::tenant_suspended());
+    }
     let (token, expires_at) = app.tokens.issue(
         tenant.tenant_id(),
         &tenant.slug,

@@ -1,5 +1,6 @@
 //! `/api/v1/work-orders`.
 
+use futures::StreamExt;
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -202,7 +203,7 @@ async fn update(
     Ok(Json(w))
 }
 
-/// Deletes a work order with its tasks.
+/// Deletes a work order with its tasks and files.
 #[utoipa::path(delete, path = "/api/v1/work-orders/{id}", tag = "work orders", params(("id" = Uuid, Path)), security(("bearer" = [])),
     responses((status = 204), (status = 404)))]
 async fn delete(
@@ -211,7 +212,11 @@ async fn delete(
     ApiPath(id): ApiPath<Uuid>,
 ) -> Result<StatusCode, ApiError> {
     let mut tx = super::begin(&app, &caller, Permission::ManageData, Mode::Write).await?;
-    work_orders::delete(&mut tx, id).await?;
+    let keys = work_orders::delete(&mut tx, id).await?;
     tx.commit().await?;
+    let stores = app.app.files();
+    futures::stream::iter(keys)
+        .for_each_concurrent(8, |key| async move { stores.remove(caller.plan, &key).await })
+        .await;
     Ok(StatusCode::NO_CONTENT)
 }

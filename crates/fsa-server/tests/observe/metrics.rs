@@ -126,7 +126,7 @@ async fn metrics_count_the_traffic_by_plan_route_and_status() {
         value(&after, "fsa_connection_budget", &[("state", "total")]),
         f64::from(app.state.config.connection_budget)
     );
-    let placement = tenant["placement"]["name"].as_str().unwrap();
+    let placement = tenant["placement"]["id"].as_str().unwrap();
     assert!(value(&after, "fsa_pool_connections", &[("placement", placement)]) >= 1.0);
 
     // No label value names the tenant; no route is a raw path.

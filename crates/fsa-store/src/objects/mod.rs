@@ -372,6 +372,21 @@ impl FileStores {
         Err(missing)
     }
 
+    /// Deletes a file's object from the store that holds it, once its row
+    /// is gone. A failure is logged and left to the collector: the row is
+    /// gone, so the object is an orphan it deletes after its grace period.
+    pub async fn remove(&self, plan: Plan, key: &str) {
+        let store = match self.locate(plan, key).await {
+            Ok(store) => store,
+            Err(FileError::Missing) => return,
+            // A store that does not answer: try the plan's own.
+            Err(_) => self.for_plan(plan),
+        };
+        if let Err(e) = store.delete(key).await {
+            tracing::warn!(store = %store.name, key, error = %e, "deleting a file's object failed; the files gc will");
+        }
+    }
+
     /// An object's bytes (or a range of them) from the plan's store, or on
     /// a miss from the store that holds it ([`FileStores::locate`]): one
     /// request when the plan's store has it, as it does but for files

@@ -5,7 +5,10 @@
 //! whose parts are sent while the next are read, at most
 //! [`PARTS_IN_FLIGHT`] at a time, so memory stays near
 //! `part_bytes × (PARTS_IN_FLIGHT + 1)` whatever the file's size. On any failure (too large, the body broken,
-//! the store failing) the partial upload is aborted.
+//! the store failing) the partial upload is aborted, and so it is when the
+//! upload is dropped before it finished (its client went away while the
+//! request ran): an S3 store keeps and bills the parts of an upload that is
+//! neither completed nor aborted, and no listing of objects shows them.
 
 use bytes::Bytes;
 use futures::{Stream, StreamExt};
@@ -87,7 +90,11 @@ where
         .put_multipart(&path)
         .await
         .map_err(|e| store.error(e))?;
-    let mut w = WriteMultipart::new_with_chunk_size(upload, store.part_bytes);
+    let mut w = Unfinished::new(
+        WriteMultipart::new_with_chunk_size(upload, store.part_bytes),
+        store,
+        key,
+    );
     for b in head {
         w.put(b);
     }
@@ -104,9 +111,7 @@ where
     }
     .await;
     if let Err(e) = streamed {
-        if let Err(a) = w.abort().await {
-            tracing::warn!(store = %store.name, key, error = %a, "aborting an upload failed");
-        }
+        w.abort().await;
         return Err(e);
     }
     w.finish().await.map_err(|e| store.error(e))?;
@@ -114,6 +119,68 @@ where
         size,
         sha256: hex(&hash.finalize()),
     })
+}
+
+/// A multipart upload that is aborted unless it is finished, also when it
+/// is dropped half-way (the abort then runs as a task of its own).
+struct Unfinished {
+    upload: Option<WriteMultipart>,
+    store: String,
+    key: String,
+}
+
+impl Unfinished {
+    fn new(upload: WriteMultipart, store: &Store, key: &str) -> Self {
+        Unfinished {
+            upload: Some(upload),
+            store: store.name.clone(),
+            key: key.to_owned(),
+        }
+    }
+
+    fn put(&mut self, b: Bytes) {
+        if let Some(w) = &mut self.upload {
+            w.put(b);
+        }
+    }
+
+    async fn wait_for_capacity(&mut self, parts: usize) -> object_store::Result<()> {
+        match &mut self.upload {
+            Some(w) => w.wait_for_capacity(parts).await,
+            None => Ok(()),
+        }
+    }
+
+    async fn finish(mut self) -> object_store::Result<()> {
+        match self.upload.take() {
+            Some(w) => w.finish().await.map(|_| ()),
+            None => Ok(()),
+        }
+    }
+
+    async fn abort(mut self) {
+        if let Some(w) = self.upload.take()
+            && let Err(e) = w.abort().await
+        {
+            tracing::warn!(store = %self.store, key = %self.key, error = %e, "aborting an upload failed");
+        }
+    }
+}
+
+impl Drop for Unfinished {
+    fn drop(&mut self) {
+        let Some(w) = self.upload.take() else { return };
+        let Ok(rt) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        let (store, key) = (std::mem::take(&mut self.store), std::mem::take(&mut self.key));
+        rt.spawn(async move {
+            match w.abort().await {
+                Ok(()) => tracing::info!(store = %store, key = %key, "an upload whose request ended was aborted"),
+                Err(e) => tracing::warn!(store = %store, key = %key, error = %e, "aborting an upload whose request ended failed"),
+            }
+        });
+    }
 }
 
 /// Lowercase hex of bytes.

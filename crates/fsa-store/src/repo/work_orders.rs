@@ -389,9 +389,15 @@ pub async fn update(
     Ok(row)
 }
 
-/// Deletes a work order with its tasks and file records.
-pub async fn delete(tx: &mut TenantTx, id: Uuid) -> Result<(), StoreError> {
+/// Deletes a work order with its tasks and file records, and returns the
+/// storage keys of its files: the caller deletes their objects once this
+/// commits, so that the bytes leave the store as they leave the plan's
+/// `file_bytes` (an upload, delete, upload loop cannot outgrow the plan).
+pub async fn delete(tx: &mut TenantTx, id: Uuid) -> Result<Vec<String>, StoreError> {
     let tenant = tx.tenant().as_uuid();
+    let keys: Vec<String> = on_tx!(tx, c => sqlx::query_scalar(
+        "DELETE FROM file_metadata WHERE tenant_id = $1 AND work_order_id = $2 RETURNING storage_key")
+        .bind(tenant).bind(id).fetch_all(&mut *c).await?);
     let n = on_tx!(tx, c => sqlx::query("DELETE FROM work_orders WHERE tenant_id = $1 AND id = $2")
         .bind(tenant).bind(id).execute(&mut *c).await?.rows_affected());
     if n == 0 {
@@ -399,7 +405,7 @@ pub async fn delete(tx: &mut TenantTx, id: Uuid) -> Result<(), StoreError> {
             entity: "work order",
         })
     } else {
-        Ok(())
+        Ok(keys)
     }
 }
 

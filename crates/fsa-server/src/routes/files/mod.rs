@@ -14,8 +14,7 @@
 
 use axum::Json;
 use axum::body::Body;
-use axum::extract::multipart::{Field, MultipartRejection};
-use axum::extract::{DefaultBodyLimit, Multipart, State};
+use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use fsa_app::files::{Store, upload};
@@ -35,11 +34,16 @@ use crate::error::{ApiError, problem};
 use crate::extract::{ApiPath, ApiQuery};
 use crate::state::AppState;
 
+mod form;
+
+use form::{Form, multipart_error};
+
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(list, create))
-        // An upload is bounded by `files.max_file_bytes` as it streams, not
-        // by the body limit of JSON requests.
+        // An upload is bounded by `files.max_file_bytes` as it streams, and
+        // its framing by the form reader, not by the body limit of JSON
+        // requests.
         .layer(DefaultBodyLimit::disable())
         .merge(
             OpenApiRouter::new()
@@ -64,8 +68,6 @@ pub struct FileUpload {
 
 /// The `file_type` of an upload that names none.
 const DEFAULT_FILE_TYPE: &str = "attachment";
-/// Parts an upload may have (the file and its type; more are refused).
-const MAX_PARTS: usize = 16;
 /// Bytes of a text part.
 const MAX_TEXT_PART: usize = 1024;
 /// What a form may add to its file: boundaries, part headers, `file_type`.
@@ -120,7 +122,7 @@ async fn create(
     caller: Caller,
     ApiPath(wo): ApiPath<Uuid>,
     headers: HeaderMap,
-    form: Result<Multipart, MultipartRejection>,
+    body: Body,
 ) -> Result<(StatusCode, Json<FileMeta>), ApiError> {
     let mut tx = super::begin(&app, &caller, Permission::UpdateAssigned, Mode::Read).await?;
     files::require_work_order(&mut tx, wo).await?;
@@ -137,11 +139,26 @@ async fn create(
     if declared.is_some_and(|n| n > max.saturating_add(FORM_OVERHEAD)) {
         return Err(ApiError::FileTooLarge { limit: max });
     }
-    let mut form = form.map_err(|_| ApiError::Status {
-        status: StatusCode::UNSUPPORTED_MEDIA_TYPE,
-        code: "unsupported_media_type",
-        detail: "send the file as multipart/form-data with a part named `file`".into(),
-    })?;
+    let mut form = Form::new(&headers, body, max)?;
+    // The upload runs to its end (stored and committed, or refused and its
+    // object deleted) even when its client goes away meanwhile: a request
+    // dropped half-way would leave an object no row names, or an S3
+    // multipart upload neither completed nor aborted.
+    let task = tokio::spawn(async move { store_file(&app, &caller, wo, &mut form, max).await });
+    let meta = task.await.map_err(|e| ApiError::Internal(e.into()))??;
+    Ok((StatusCode::CREATED, Json(meta)))
+}
+
+/// Streams the form's file to the plan's store, then commits its row under
+/// the plan's `file_bytes`; the object is deleted if the row does not
+/// commit.
+async fn store_file(
+    app: &AppState,
+    caller: &Caller,
+    wo: Uuid,
+    form: &mut Form,
+    max: u64,
+) -> Result<FileMeta, ApiError> {
     let store = app.app.files().for_plan(caller.plan);
     let id = new_id();
     let key = Store::key(caller.tenant, id);
@@ -150,7 +167,7 @@ async fn create(
         key: &key,
         stored: None,
     };
-    let read = upload.read(&mut form, max).await;
+    let read = upload.read(form, max).await;
     let committed = async {
         let ReadForm {
             file_type,
@@ -159,7 +176,7 @@ async fn create(
             content_type,
         } = read?;
         let stored_size = stored.size;
-        let mut tx = super::begin(&app, &caller, Permission::UpdateAssigned, Mode::Write).await?;
+        let mut tx = super::begin(app, caller, Permission::UpdateAssigned, Mode::Write).await?;
         fsa_app::usage::check_adding(
             &mut tx,
             &app.config.limits,
@@ -186,13 +203,10 @@ async fn create(
         Ok::<_, ApiError>(meta)
     }
     .await;
-    match committed {
-        Ok(meta) => Ok((StatusCode::CREATED, Json(meta))),
-        Err(e) => {
-            upload.discard().await;
-            Err(e)
-        }
+    if committed.is_err() {
+        upload.discard().await;
     }
+    committed
 }
 
 /// An upload in progress: what it stored, to be deleted if it fails.
@@ -213,18 +227,10 @@ struct ReadForm {
 
 impl Upload<'_> {
     /// Reads the form, streaming its `file` part to the store.
-    async fn read(&mut self, form: &mut Multipart, max: u64) -> Result<ReadForm, ApiError> {
+    async fn read(&mut self, form: &mut Form, max: u64) -> Result<ReadForm, ApiError> {
         let mut file_type: Option<String> = None;
         let mut file: Option<(String, String)> = None;
-        let mut parts = 0;
-        while let Some(field) = form.next_field().await.map_err(multipart_error)? {
-            parts += 1;
-            if parts > MAX_PARTS {
-                return Err(ApiError::bad_request(
-                    "invalid_multipart",
-                    format!("an upload has at most {MAX_PARTS} parts"),
-                ));
-            }
+        while let Some(field) = form.next().await? {
             match field.name() {
                 Some("file") => {
                     if file.is_some() {
@@ -233,6 +239,7 @@ impl Upload<'_> {
                     let name = clean_name(field.file_name().unwrap_or_default());
                     let content_type = field
                         .content_type()
+                        .map(|t| t.as_ref())
                         .filter(|t| valid_content_type(t))
                         .unwrap_or("application/octet-stream")
                         .to_owned();
@@ -274,12 +281,8 @@ impl Upload<'_> {
     }
 }
 
-fn multipart_error(e: axum::extract::multipart::MultipartError) -> ApiError {
-    ApiError::bad_request("invalid_multipart", e.body_text())
-}
-
 /// A small text part, read up to [`MAX_TEXT_PART`] bytes.
-async fn text_part(mut field: Field<'_>, name: &str) -> Result<String, ApiError> {
+async fn text_part(mut field: multer::Field<'_>, name: &str) -> Result<String, ApiError> {
     let mut buf = Vec::new();
     while let Some(chunk) = field.chunk().await.map_err(multipart_error)? {
         if buf.len() + chunk.len() > MAX_TEXT_PART {
@@ -315,11 +318,24 @@ fn clean_file_type(t: Option<String>) -> Result<String, ApiError> {
     })
 }
 
-/// The file name as kept: control characters dropped, at most 255
-/// characters; `file` when none is left. (It is data only: the object key
-/// never holds it, and a download's Content-Disposition is made safe.)
+/// Whether `c` is a control, format or separator character: the C0/C1
+/// controls, the bidirectional overrides and isolates (a name such as
+/// `invoice\u{202E}fdp.exe` shows as `invoiceexe.pdf`), zero-width and other
+/// invisible format characters, and the line and paragraph separators.
+fn is_hidden(c: char) -> bool {
+    c.is_control()
+        || matches!(c,
+            '\u{00AD}' | '\u{061C}' | '\u{06DD}' | '\u{070F}' | '\u{180E}'
+            | '\u{200B}'..='\u{200F}' | '\u{2028}'..='\u{202E}' | '\u{2060}'..='\u{206F}'
+            | '\u{0600}'..='\u{0605}' | '\u{FEFF}' | '\u{FFF9}'..='\u{FFFB}')
+}
+
+/// The file name as kept: control, bidirectional and invisible characters
+/// dropped, at most 255 characters; `file` when none is left. (It is data
+/// only: the object key never holds it, and a download's
+/// Content-Disposition is made safe.)
 fn clean_name(name: &str) -> String {
-    let n: String = name.chars().filter(|c| !c.is_control()).take(255).collect();
+    let n: String = name.chars().filter(|c| !is_hidden(*c)).take(255).collect();
     let n = n.trim();
     if n.is_empty() {
         "file".to_owned()
@@ -366,16 +382,7 @@ async fn delete(
     let mut tx = super::begin(&app, &caller, Permission::ManageData, Mode::Write).await?;
     let f = files::delete(&mut tx, id).await?;
     tx.commit().await?;
-    let store = match app.app.files().locate(caller.plan, &f.storage_key).await {
-        Ok(store) => store,
-        // Nothing to delete, or a store that does not answer: the
-        // collector finds what is left.
-        Err(_) => app.app.files().for_plan(caller.plan),
-    };
-    if let Err(e) = store.delete(&f.storage_key).await {
-        // The row is gone: the object is an orphan the collector deletes.
-        tracing::warn!(store = %store.name, key = %f.storage_key, error = %e, "deleting a file's object failed; the files gc will");
-    }
+    app.app.files().remove(caller.plan, &f.storage_key).await;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -446,9 +453,16 @@ async fn content(
         h.insert(header::CONTENT_DISPOSITION, v);
     }
     h.insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
+    // The bytes are a user's: never sniffed into another type, and, should
+    // a browser render them (an HTML or SVG upload opened in a tab), run in
+    // a sandbox without scripts, forms or the service's origin.
     h.insert(
         header::X_CONTENT_TYPE_OPTIONS,
         HeaderValue::from_static("nosniff"),
+    );
+    h.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static("sandbox; default-src 'none'"),
     );
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("private"));
     if let Some(r) = &range
@@ -531,7 +545,7 @@ fn content_disposition(name: &str) -> String {
     let safe: String = name
         .chars()
         .filter(|c| {
-            !c.is_control() && !matches!(c, '"' | '\\' | '/' | ':' | '*' | '?' | '<' | '>' | '|')
+            !is_hidden(*c) && !matches!(c, '"' | '\\' | '/' | ':' | '*' | '?' | '<' | '>' | '|')
         })
         .collect();
     let safe = safe.trim().trim_start_matches('.').trim();
@@ -598,6 +612,10 @@ mod tests {
             d.starts_with("attachment; filename=\"abSet-Cookie x=1.txt\""),
             "{d}"
         );
+        let d = content_disposition("invoice\u{202E}fdp.exe\u{200B}");
+        assert!(d.contains("filename*=UTF-8''invoicefdp.exe"), "{d}");
+        assert_eq!(clean_name("a\u{2066}b\u{2069}c\u{FEFF}.txt\u{0007}"), "abc.txt");
+        assert_eq!(clean_name("\u{202E}\u{200F}"), "file");
         let d = content_disposition("résumé 1.pdf");
         assert!(d.contains("filename=\"r_sum_ 1.pdf\""), "{d}");
         assert!(
