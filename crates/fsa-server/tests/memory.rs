@@ -92,6 +92,12 @@ async fn endless_part_headers_leave_memory_flat_and_neighbours_served() {
         assert_eq!(s, 200, "a neighbour's request during the attack: {b}");
         answered += 1;
         peak = peak.max(rss());
+        assert!(
+            peak < idle + 64 * 1024 * 1024,
+            "RSS grew from {} MiB to {} MiB during the attack",
+            idle >> 20,
+            peak >> 20
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     for a in attackers {
