@@ -63,3 +63,58 @@ pub fn record(kind: Kind, client: Option<IpAddr>, what: &[(&str, &str)]) {
         "security event"
     );
 }
+
+#[cfg(test)]
+mod tests {
+    use std::io::Write;
+    use std::sync::{Arc, Mutex};
+
+    use super::*;
+
+    /// Log output written to a shared buffer.
+    #[derive(Clone, Default)]
+    struct Captured(Arc<Mutex<Vec<u8>>>);
+
+    impl Write for Captured {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn one_escaped_line_per_event_on_the_security_target() {
+        let out = Captured::default();
+        let writer = out.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_env_filter("warn")
+            .with_ansi(false)
+            .with_writer(move || writer.clone())
+            .finish();
+        tracing::subscriber::with_default(subscriber, || {
+            record(
+                Kind::LoginFailed,
+                Some("203.0.113.7".parse().unwrap()),
+                &[
+                    ("tenant", "acme"),
+                    ("email", "x@acme.test\nsecurity: event=forged"),
+                ],
+            );
+        });
+        let text = String::from_utf8(out.0.lock().unwrap().clone()).unwrap();
+        assert_eq!(text.lines().count(), 1, "{text}");
+        assert!(text.contains(" WARN security: "), "{text}");
+        assert!(text.contains("event=login_failed"), "{text}");
+        assert!(text.contains("client=203.0.113.7"), "{text}");
+        assert!(text.contains("x@acme.test\\nsecurity"), "{text}");
+    }
+
+    #[test]
+    fn what_is_tried_is_clipped() {
+        assert_eq!(clip(&"a".repeat(1000)).len(), 100);
+        assert_eq!(clip("é".repeat(200).as_str()).chars().count(), 100);
+    }
+}
