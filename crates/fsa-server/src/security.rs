@@ -107,8 +107,8 @@ mod tests {
         let text = String::from_utf8(out.0.lock().unwrap().clone()).unwrap();
         assert_eq!(text.lines().count(), 1, "{text}");
         assert!(text.contains(" WARN security: "), "{text}");
-        assert!(text.contains("event=login_failed"), "{text}");
-        assert!(text.contains("client=203.0.113.7"), "{text}");
+        assert!(text.contains("event=\"login_failed\""), "{text}");
+        assert!(text.contains("client=\"203.0.113.7\""), "{text}");
         assert!(text.contains("x@acme.test\\nsecurity"), "{text}");
     }
 
