@@ -45,12 +45,13 @@ fi
 data=$(mktemp -d)
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 base="http://127.0.0.1:$port"
-admin_token="fuzz-admin-$RANDOM$RANDOM$RANDOM"
+# The service refuses secrets shorter than 32 characters.
+admin_token="fuzz-admin-$(python3 -c 'import secrets; print(secrets.token_hex(24))')"
 catalog="sqlite://$data/catalog.db"
 prefix="fsa_fuzz_$$_$RANDOM"
 [ -n "${FSA_FUZZ_PG:-}" ] && catalog="${FSA_FUZZ_PG%/}/$prefix"
 FSA_DATA_DIR="$data" FSA_LISTEN="127.0.0.1:$port" FSA_ADMIN_TOKEN="$admin_token" \
-    FSA_DATABASE_URL="$catalog" FSA_JWT_SECRET="fuzz-jwt-$RANDOM$RANDOM$RANDOM" \
+    FSA_DATABASE_URL="$catalog" FSA_JWT_SECRET="fuzz-jwt-$(python3 -c 'import secrets; print(secrets.token_hex(24))')" \
     RUST_LOG="${RUST_LOG:-warn}" "$bin" serve >"$data/serve.log" 2>&1 &
 server=$!
 cleanup() {
