@@ -141,7 +141,10 @@ pub async fn serve(
 /// Completes when no request has come `timeout` after the connection was
 /// accepted; never once one has.
 async fn first_request_overdue(asked: &Notify, timeout: Duration) {
-    if tokio::time::timeout(timeout, asked.notified()).await.is_ok() {
+    if tokio::time::timeout(timeout, asked.notified())
+        .await
+        .is_ok()
+    {
         std::future::pending::<()>().await;
     }
 }

@@ -691,7 +691,12 @@ mod tests {
         let ops = operations(&doc);
         let by_id: std::collections::HashMap<&str, (&str, &str)> = ops
             .iter()
-            .map(|(m, p, op)| (op["operationId"].as_str().unwrap(), (m.as_str(), p.as_str())))
+            .map(|(m, p, op)| {
+                (
+                    op["operationId"].as_str().unwrap(),
+                    (m.as_str(), p.as_str()),
+                )
+            })
             .collect();
         let mut seen = 0;
         for (method, path, op) in &ops {
@@ -704,7 +709,9 @@ mod tests {
                     seen += 1;
                     let at = format!("{method} {path} {status} → {name}");
                     let target = link["operationId"].as_str().unwrap();
-                    let (tm, tp) = by_id.get(target).unwrap_or_else(|| panic!("{at}: no such operation"));
+                    let (tm, tp) = by_id
+                        .get(target)
+                        .unwrap_or_else(|| panic!("{at}: no such operation"));
                     let params = link["parameters"].as_object().unwrap();
                     for seg in tp.split('/').filter(|s| s.starts_with('{')) {
                         let p = seg.trim_matches(|c| c == '{' || c == '}');
@@ -713,12 +720,23 @@ mod tests {
                     for (p, e) in params {
                         let e = e.as_str().unwrap();
                         if let Some(field) = e.strip_prefix("$response.body#/") {
-                            let required = body["required"].as_array().unwrap_or_else(|| panic!("{at}: no required fields"));
-                            assert!(required.contains(&json!(field)), "{at}: {p} from {field}, which may be absent");
+                            let required = body["required"]
+                                .as_array()
+                                .unwrap_or_else(|| panic!("{at}: no required fields"));
+                            assert!(
+                                required.contains(&json!(field)),
+                                "{at}: {p} from {field}, which may be absent"
+                            );
                             let f = resolve(&doc, &body["properties"][field]);
-                            assert!(!nullable(f), "{at}: {p} from {field}, which may be null: {f}");
+                            assert!(
+                                !nullable(f),
+                                "{at}: {p} from {field}, which may be null: {f}"
+                            );
                         } else if let Some(q) = e.strip_prefix("$request.path.") {
-                            assert!(path.contains(&format!("{{{q}}}")), "{at}: {path} has no {q}");
+                            assert!(
+                                path.contains(&format!("{{{q}}}")),
+                                "{at}: {path} has no {q}"
+                            );
                         } else {
                             panic!("{at}: {p} = {e}");
                         }
@@ -728,7 +746,11 @@ mod tests {
         }
         let expected: usize = LINKS
             .iter()
-            .map(|l| l.to.iter().map(|t| doc["paths"][*t].as_object().map_or(0, |i| i.len())).sum::<usize>())
+            .map(|l| {
+                l.to.iter()
+                    .map(|t| doc["paths"][*t].as_object().map_or(0, |i| i.len()))
+                    .sum::<usize>()
+            })
             .sum();
         assert_eq!(seen, expected, "every link of the table is in the document");
         assert!(seen > 20, "{seen}");

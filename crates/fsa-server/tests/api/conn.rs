@@ -19,8 +19,7 @@ fn addr(app: &TestApp) -> String {
 /// Sends `script` a byte at a time, every [`DRIP`], until the server closes
 /// the connection; returns how long after connecting that was, or `None`
 /// when it is still open at `give_up`.
-async fn drip(addr: String, script: &'static [u8], give_up: Duration) -> Option<Duration> {
-    let mut s = TcpStream::connect(&addr).await.expect("connect");
+async fn drip(mut s: TcpStream, script: &'static [u8], give_up: Duration) -> Option<Duration> {
     let start = Instant::now();
     let mut buf = [0u8; 1024];
     let mut next = script.iter().cycle();
@@ -71,7 +70,11 @@ async fn one_request(s: &mut TcpStream) {
         assert!(n > 0, "closed before answering");
         got.extend_from_slice(&buf[..n]);
     }
-    assert!(got.starts_with(b"HTTP/1.1 200"), "{}", String::from_utf8_lossy(&got));
+    assert!(
+        got.starts_with(b"HTTP/1.1 200"),
+        "{}",
+        String::from_utf8_lossy(&got)
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -91,9 +94,15 @@ async fn slow_header_connections_are_closed_within_the_header_timeout() {
         b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n",
         b"",
     ];
-    let slow: Vec<_> = (0..SLOW_CLIENTS)
-        .map(|i| tokio::spawn(drip(addr(&app), scripts[i % 3], give_up)))
-        .collect();
+    // Connected one after another: a thousand at once overflow the listen
+    // backlog, and a silent client whose handshake the kernel dropped is
+    // not yet a connection the server could time (it becomes one when the
+    // SYN-ACK is retried, seconds later).
+    let mut slow = Vec::with_capacity(SLOW_CLIENTS);
+    for i in 0..SLOW_CLIENTS {
+        let s = TcpStream::connect(addr(&app)).await.unwrap();
+        slow.push(tokio::spawn(drip(s, scripts[i % 3], give_up)));
+    }
 
     // Meanwhile a normal client is served, and a kept-alive connection
     // idle after its request is closed like a slow one.
@@ -108,18 +117,31 @@ async fn slow_header_connections_are_closed_within_the_header_timeout() {
     let mut idle = TcpStream::connect(addr(&app)).await.unwrap();
     one_request(&mut idle).await;
     let idle_since = Instant::now();
-    assert!(closed_within(&mut idle, give_up).await, "an idle kept-alive connection stays open");
+    assert!(
+        closed_within(&mut idle, give_up).await,
+        "an idle kept-alive connection stays open"
+    );
     assert!(idle_since.elapsed() >= timeout - Duration::from_millis(200));
 
     let mut latest = Duration::ZERO;
+    let mut open = Vec::new();
     for (i, t) in slow.into_iter().enumerate() {
-        let closed = t.await.unwrap();
-        let after = closed.unwrap_or_else(|| panic!("slow client {i} still open after {give_up:?}"));
-        latest = latest.max(after);
+        match t.await.unwrap() {
+            Some(after) => latest = latest.max(after),
+            None => open.push(i),
+        }
     }
+    assert!(
+        open.is_empty(),
+        "slow clients still open after {give_up:?}: {open:?}"
+    );
     assert!(latest <= give_up, "{latest:?}");
     // Served again once they are gone.
-    let res = client.get(format!("{}/health", app.base)).send().await.unwrap();
+    let res = client
+        .get(format!("{}/health", app.base))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(res.status(), 200);
     app.stop().await;
 }
@@ -151,7 +173,10 @@ async fn clients_over_the_cap_wait_and_are_served_once_connections_go() {
     });
     // Not served while every slot is held: the accept loop waits.
     tokio::time::sleep(Duration::from_millis(500)).await;
-    assert!(!waiting.is_finished(), "a connection over the cap was served");
+    assert!(
+        !waiting.is_finished(),
+        "a connection over the cap was served"
+    );
     drop(holders);
     let status = tokio::time::timeout(Duration::from_secs(10), waiting)
         .await
@@ -170,14 +195,20 @@ async fn a_short_secret_stops_the_start() {
         .err()
         .expect("a short JWT secret is refused");
     let e = format!("{e:#}");
-    assert!(e.contains("FSA_JWT_SECRET") && e.contains("minimum is 32 bytes"), "{e}");
+    assert!(
+        e.contains("FSA_JWT_SECRET") && e.contains("minimum is 32 bytes"),
+        "{e}"
+    );
 
     let e = TestApp::start_with(Backend::Sqlite, |c| c.admin_token = Some(short.clone()))
         .await
         .err()
         .expect("a short admin token is refused");
     let e = format!("{e:#}");
-    assert!(e.contains("FSA_ADMIN_TOKEN") && e.contains("minimum is 32 characters"), "{e}");
+    assert!(
+        e.contains("FSA_ADMIN_TOKEN") && e.contains("minimum is 32 characters"),
+        "{e}"
+    );
 
     // 32 characters of two bytes each are 64 bytes: a token counts in
     // characters, a secret in bytes.
