@@ -64,18 +64,60 @@ pub struct Config {
     /// The advisor's thresholds, its cap of moves per run and the cost
     /// table's rates (`[advice]`).
     pub advice: fsa_app::advice::AdviceConfig,
-    /// The HTTP server's connections and the proxies it believes (`[server]`).
-    pub server: ServerSettings,
+    /// The HTTP connections: header timeout, connection cap, trusted
+    /// proxies (`[server]`).
+    pub server: HttpServer,
 }
 
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+/// The `[server]` section: what one client's connection may hold.
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
-pub struct ServerSettings {
+pub struct HttpServer {
+    /// Seconds a connection has to send a request's whole header, from
+    /// when it is accepted and, on HTTP/1, from the end of the previous
+    /// response (so it is also how long a kept-alive connection may idle).
+    pub header_timeout: f64,
+    /// Connections served at once; at the cap, new ones wait in the
+    /// listen backlog until one closes.
+    pub max_connections: usize,
     /// Addresses and CIDRs of proxies whose `Forwarded`/`X-Forwarded-For`
-    /// is believed about the client's address (nobody's by default).
+    /// is believed about the client's address (nobody's by default; a list,
+    /// or from the environment one comma-separated string).
     #[serde(deserialize_with = "crate::proxies::one_or_many")]
     pub trusted_proxies: Vec<String>,
 }
+
+impl Default for HttpServer {
+    fn default() -> Self {
+        HttpServer {
+            header_timeout: 10.0,
+            max_connections: 10_000,
+            trusted_proxies: Vec::new(),
+        }
+    }
+}
+
+impl HttpServer {
+    /// The header timeout, refused when it is not a positive number of
+    /// seconds: 0 would close every connection at once, not disable it.
+    pub fn header_timeout(&self) -> Result<Duration, String> {
+        Duration::try_from_secs_f64(self.header_timeout)
+            .ok()
+            .filter(|d| !d.is_zero())
+            .ok_or_else(|| {
+                format!(
+                    "invalid configuration: server.header_timeout (FSA_SERVER__HEADER_TIMEOUT) is {}; it is a number of seconds above 0",
+                    self.header_timeout
+                )
+            })
+    }
+}
+
+/// The shortest JWT secret accepted, in bytes: HS256's key is as strong as
+/// the secret, and 32 bytes is its hash's size.
+pub const MIN_JWT_SECRET_BYTES: usize = 32;
+/// The shortest admin token accepted, in characters.
+pub const MIN_ADMIN_TOKEN_CHARS: usize = 32;
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -134,7 +176,7 @@ impl Default for Config {
             files: fsa_app::files::FilesConfig::default(),
             metrics: MetricsConfig::default(),
             advice: fsa_app::advice::AdviceConfig::default(),
-            server: ServerSettings::default(),
+            server: HttpServer::default(),
         }
     }
 }
@@ -170,6 +212,14 @@ pub enum ConfigError {
     },
     #[error("{0}")]
     Store(#[from] fsa_store::StoreError),
+    #[error(
+        "invalid configuration: jwt_secret (FSA_JWT_SECRET) is {0} bytes; the minimum is {MIN_JWT_SECRET_BYTES} bytes"
+    )]
+    ShortJwtSecret(usize),
+    #[error(
+        "invalid configuration: admin_token (FSA_ADMIN_TOKEN) is {0} characters; the minimum is {MIN_ADMIN_TOKEN_CHARS} characters"
+    )]
+    ShortAdminToken(usize),
 }
 
 impl Config {
@@ -312,6 +362,24 @@ impl Config {
         }
         Ok(Some(path))
     }
+
+    /// Refuses a secret too short to be one: a guessable admin token opens
+    /// every tenant, a short JWT secret lets anyone sign tokens. Secrets not
+    /// configured pass (they are generated long enough).
+    pub fn check_secrets(&self) -> Result<(), ConfigError> {
+        if let Some(s) = &self.jwt_secret
+            && s.len() < MIN_JWT_SECRET_BYTES
+        {
+            return Err(ConfigError::ShortJwtSecret(s.len()));
+        }
+        if let Some(t) = &self.admin_token {
+            let n = t.chars().count();
+            if n < MIN_ADMIN_TOKEN_CHARS {
+                return Err(ConfigError::ShortAdminToken(n));
+            }
+        }
+        Ok(())
+    }
 }
 
 const KNOWN_KEYS: &[&str] = &[
@@ -334,6 +402,7 @@ const KNOWN_KEYS: &[&str] = &[
     "files",
     "metrics",
     "advice",
+    "server",
 ];
 
 fn toml_from_str<T: serde::de::DeserializeOwned>(text: &str) -> Result<T, String> {

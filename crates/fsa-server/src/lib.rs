@@ -2,6 +2,8 @@
 //!
 //! # Layout
 //! - [`config`]: defaults, TOML file, `FSA_*` variables; generated secrets.
+//! - [`conn`]: the accept loop: header timeout, connection cap, graceful
+//!   shutdown.
 //! - [`auth`]: password hashes, user tokens, the `Caller` and `Operator` extractors.
 //! - [`error`]: `ApiError`, the one problem+json error type.
 //! - [`extract`]: JSON, path and query extractors with problem+json rejections.
@@ -22,6 +24,7 @@
 
 pub mod auth;
 pub mod config;
+pub mod conn;
 pub mod dto;
 pub mod error;
 pub mod extract;
@@ -211,7 +214,14 @@ async fn open_app_noting(config: &Config) -> anyhow::Result<(fsa_app::App, Vec<S
 pub async fn build_state(
     mut config: Config,
 ) -> anyhow::Result<(AppState, Option<std::path::PathBuf>)> {
+    // Before anything is written, and again for what the secrets file held.
+    config.check_secrets()?;
     let secrets = config.ensure_secrets()?;
+    config.check_secrets()?;
+    config
+        .server
+        .header_timeout()
+        .map_err(|e| anyhow::anyhow!(e))?;
     let (app, warnings) = open_app_noting(&config).await?;
     for w in warnings {
         tracing::warn!("{w}");
@@ -250,11 +260,8 @@ pub async fn serve(
     let gc = collect_files_in_background(state.app.clone());
     let passwords = state.passwords.clone();
     tokio::spawn(async move { passwords.warm().await });
-    // The peer address reaches handlers (login limits count per address).
-    let service = app(state).into_make_service_with_connect_info::<std::net::SocketAddr>();
-    axum::serve(listener, service)
-        .with_graceful_shutdown(shutdown)
-        .await?;
+    let limits = conn::Limits::from_config(&state.config.server);
+    conn::serve(listener, app(state), limits, shutdown).await;
     gc.abort();
     router.close().await;
     Ok(())

@@ -103,6 +103,131 @@ const CREATES: &[Create] = &[
     },
 ];
 
+/// The document's links: from an operation's success to the operations a
+/// client follows it with, every parameter from a field that response
+/// always has (an id, never a nullable reference such as a personnel's
+/// `user_id`, which would send a client to `…/None`).
+struct Link {
+    method: &'static str,
+    path: &'static str,
+    status: &'static str,
+    /// Every operation on each of these paths is a target.
+    to: &'static [&'static str],
+    params: &'static [(&'static str, &'static str)],
+}
+
+const BODY_ID: &[(&str, &str)] = &[("id", "$response.body#/id")];
+
+const LINKS: &[Link] = &[
+    Link {
+        method: "post",
+        path: "/api/v1/clients",
+        status: "201",
+        to: &["/api/v1/clients/{id}"],
+        params: BODY_ID,
+    },
+    Link {
+        method: "post",
+        path: "/api/v1/personnel",
+        status: "201",
+        to: &["/api/v1/personnel/{id}"],
+        params: BODY_ID,
+    },
+    Link {
+        method: "post",
+        path: "/api/v1/users",
+        status: "201",
+        to: &["/api/v1/users/{id}"],
+        params: BODY_ID,
+    },
+    Link {
+        method: "post",
+        path: "/api/v1/work-orders",
+        status: "201",
+        to: &[
+            "/api/v1/work-orders/{id}",
+            "/api/v1/work-orders/{id}/tasks",
+            "/api/v1/work-orders/{id}/files",
+        ],
+        params: BODY_ID,
+    },
+    Link {
+        method: "post",
+        path: "/api/v1/work-orders/{id}/tasks",
+        status: "201",
+        to: &["/api/v1/work-orders/{id}/tasks/{task_id}"],
+        params: &[
+            ("id", "$request.path.id"),
+            ("task_id", "$response.body#/id"),
+        ],
+    },
+    Link {
+        method: "post",
+        path: "/api/v1/work-orders/{id}/files",
+        status: "201",
+        to: &["/api/v1/files/{id}", "/api/v1/files/{id}/content"],
+        params: BODY_ID,
+    },
+    Link {
+        method: "post",
+        path: "/admin/tenants",
+        status: "201",
+        to: &[
+            "/admin/tenants/{slug}",
+            "/admin/tenants/{slug}/stats",
+            "/admin/tenants/{slug}/move",
+        ],
+        params: &[("slug", "$response.body#/slug")],
+    },
+    Link {
+        method: "post",
+        path: "/admin/tenants/{slug}/move",
+        status: "202",
+        to: &["/admin/moves/{id}", "/admin/moves/{id}/cancel"],
+        params: BODY_ID,
+    },
+];
+
+/// Puts [`LINKS`] into the finished document, targets by operation id.
+fn add_links(v: &mut Value) {
+    let op_id = |v: &Value, method: &str, path: &str| {
+        v["paths"][path][method]["operationId"]
+            .as_str()
+            .map(str::to_owned)
+    };
+    for l in LINKS {
+        let mut links = Map::new();
+        for to in l.to {
+            let Some(item) = v["paths"][*to].as_object() else {
+                continue;
+            };
+            for method in item.keys() {
+                let Some(id) = op_id(v, method, to) else {
+                    continue;
+                };
+                let params: Map<String, Value> = l
+                    .params
+                    .iter()
+                    .map(|(k, e)| ((*k).to_owned(), Value::from(*e)))
+                    .collect();
+                links.insert(
+                    id.clone(),
+                    json!({ "operationId": id, "parameters": params }),
+                );
+            }
+        }
+        let at = format!(
+            "/paths/{}/{}/responses/{}",
+            l.path.replace('~', "~0").replace('/', "~1"),
+            l.method,
+            l.status
+        );
+        if let Some(res) = v.pointer_mut(&at).and_then(Value::as_object_mut) {
+            res.insert("links".into(), Value::Object(links));
+        }
+    }
+}
+
 /// Request bodies with a `region` field.
 const REGION_BODIES: &[&str] = &["CreateTenant", "PatchTenant", "MoveBody"];
 
@@ -187,6 +312,7 @@ pub fn finish(doc: utoipa::openapi::OpenApi, regions: &[String]) -> Value {
             }
         }
     }
+    add_links(&mut v);
     v
 }
 
@@ -530,6 +656,104 @@ mod tests {
 
     fn doc() -> Value {
         crate::openapi_document(&["EU".into(), "default".into()])
+    }
+
+    /// `s`, or the component schema its `$ref` names.
+    fn resolve<'a>(doc: &'a Value, s: &'a Value) -> &'a Value {
+        match s["$ref"].as_str() {
+            Some(r) => doc
+                .pointer(r.trim_start_matches('#'))
+                .unwrap_or_else(|| panic!("{r} is not in the document")),
+            None => s,
+        }
+    }
+
+    fn nullable(s: &Value) -> bool {
+        s["nullable"] == json!(true)
+            || s["type"] == json!("null")
+            || s["type"]
+                .as_array()
+                .is_some_and(|t| t.contains(&json!("null")))
+            || ["oneOf", "anyOf"].iter().any(|k| {
+                s[*k]
+                    .as_array()
+                    .is_some_and(|a| a.iter().any(|s| s["type"] == json!("null")))
+            })
+    }
+
+    /// A client following the document's links never sends a value the
+    /// response may leave out or set to null: every `$response.body#/…`
+    /// names a required, non-nullable field, and every path parameter of
+    /// the target is given.
+    #[test]
+    fn links_feed_path_ids_from_fields_that_are_always_there() {
+        let doc = doc();
+        let ops = operations(&doc);
+        let by_id: std::collections::HashMap<&str, (&str, &str)> = ops
+            .iter()
+            .map(|(m, p, op)| {
+                (
+                    op["operationId"].as_str().unwrap(),
+                    (m.as_str(), p.as_str()),
+                )
+            })
+            .collect();
+        let mut seen = 0;
+        for (method, path, op) in &ops {
+            for (status, res) in op["responses"].as_object().unwrap() {
+                let Some(links) = res["links"].as_object() else {
+                    continue;
+                };
+                let body = resolve(&doc, &res["content"]["application/json"]["schema"]);
+                for (name, link) in links {
+                    seen += 1;
+                    let at = format!("{method} {path} {status} → {name}");
+                    let target = link["operationId"].as_str().unwrap();
+                    let (tm, tp) = by_id
+                        .get(target)
+                        .unwrap_or_else(|| panic!("{at}: no such operation"));
+                    let params = link["parameters"].as_object().unwrap();
+                    for seg in tp.split('/').filter(|s| s.starts_with('{')) {
+                        let p = seg.trim_matches(|c| c == '{' || c == '}');
+                        assert!(params.contains_key(p), "{at}: {tm} {tp} needs {p}");
+                    }
+                    for (p, e) in params {
+                        let e = e.as_str().unwrap();
+                        if let Some(field) = e.strip_prefix("$response.body#/") {
+                            let required = body["required"]
+                                .as_array()
+                                .unwrap_or_else(|| panic!("{at}: no required fields"));
+                            assert!(
+                                required.contains(&json!(field)),
+                                "{at}: {p} from {field}, which may be absent"
+                            );
+                            let f = resolve(&doc, &body["properties"][field]);
+                            assert!(
+                                !nullable(f),
+                                "{at}: {p} from {field}, which may be null: {f}"
+                            );
+                        } else if let Some(q) = e.strip_prefix("$request.path.") {
+                            assert!(
+                                path.contains(&format!("{{{q}}}")),
+                                "{at}: {path} has no {q}"
+                            );
+                        } else {
+                            panic!("{at}: {p} = {e}");
+                        }
+                    }
+                }
+            }
+        }
+        let expected: usize = LINKS
+            .iter()
+            .map(|l| {
+                l.to.iter()
+                    .map(|t| doc["paths"][*t].as_object().map_or(0, |i| i.len()))
+                    .sum::<usize>()
+            })
+            .sum();
+        assert_eq!(seen, expected, "every link of the table is in the document");
+        assert!(seen > 20, "{seen}");
     }
 
     /// Every operation, as (method, path, operation).

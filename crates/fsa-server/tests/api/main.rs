@@ -2,6 +2,7 @@
 
 mod bad_input;
 mod concurrent_patch;
+mod conn;
 mod isolation;
 mod limits;
 mod spec;
