@@ -204,7 +204,10 @@ mod tests {
         let p = proxies(&["10.0.0.0/8", "fd00::/8"]);
         let h = headers(&[
             ("x-forwarded-for", "198.51.100.1"),
-            ("forwarded", "for=\"[2001:db8:cafe::17]:4711\";proto=https, for=10.0.0.9:80"),
+            (
+                "forwarded",
+                "for=\"[2001:db8:cafe::17]:4711\";proto=https, for=10.0.0.9:80",
+            ),
         ]);
         assert_eq!(p.client(ip("fd00::1"), &h), ip("2001:db8:cafe::17"));
         let h = headers(&[("forwarded", "for=unknown, for=10.0.0.9")]);

@@ -31,7 +31,9 @@ async fn endless_header(base: &str, token: &str, wo: &str, total: u64) -> u64 {
          Content-Type: multipart/form-data; boundary=XyZ\r\nTransfer-Encoding: chunked\r\n\r\n"
     );
     s.write_all(head.as_bytes()).await.expect("sends its head");
-    let mut first = b"--XyZ\r\nContent-Disposition: form-data; name=\"file\"; filename=\"a\"\r\nX-Junk: ".to_vec();
+    let mut first =
+        b"--XyZ\r\nContent-Disposition: form-data; name=\"file\"; filename=\"a\"\r\nX-Junk: "
+            .to_vec();
     let junk = vec![b'a'; 256 * 1024];
     let mut sent = 0u64;
     while sent < total {

@@ -52,7 +52,10 @@ async fn login(
     ClientAddr(addr): ClientAddr,
     ApiJson(req): ApiJson<LoginRequest>,
 ) -> Result<Json<LoginResponse>, ApiError> {
-    let tried = [("tenant", req.tenant.as_str()), ("email", req.email.as_str())];
+    let tried = [
+        ("tenant", req.tenant.as_str()),
+        ("email", req.email.as_str()),
+    ];
     let attempt = app
         .logins
         .admit(&req.tenant, &req.email, addr)

@@ -1,6 +1,5 @@
 //! `/api/v1/work-orders`.
 
-use futures::StreamExt;
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -10,6 +9,7 @@ use fsa_store::page::{CursorKey, Page};
 use fsa_store::repo::work_orders::{
     self, Sort, StatusChange, WorkOrder, WorkOrderFields, WorkOrderFilter,
 };
+use futures::StreamExt;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use uuid::Uuid;
@@ -216,7 +216,10 @@ async fn delete(
     tx.commit().await?;
     let stores = app.app.files();
     futures::stream::iter(keys)
-        .for_each_concurrent(8, |key| async move { stores.remove(caller.plan, &key).await })
+        .for_each_concurrent(
+            8,
+            |key| async move { stores.remove(caller.plan, &key).await },
+        )
         .await;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -174,7 +174,10 @@ async fn metrics_of_a_fleet_with_dedicated_tenants_name_no_tenant() {
         let text = metrics_text(&app).await;
         for slug in slugs {
             assert!(!text.contains(slug), "{backend:?}: /metrics names {slug}");
-            assert!(!text.contains(&slug[..7]), "{backend:?}: /metrics names {slug}");
+            assert!(
+                !text.contains(&slug[..7]),
+                "{backend:?}: /metrics names {slug}"
+            );
         }
         // The pools are there, by placement id.
         for id in &placements {
@@ -245,7 +248,12 @@ async fn upload_delete_upload_never_outgrows_file_bytes() {
                 &app,
                 &token,
                 &wo,
-                form("filename=\"a.bin\"", "application/octet-stream", &bytes, None),
+                form(
+                    "filename=\"a.bin\"",
+                    "application/octet-stream",
+                    &bytes,
+                    None,
+                ),
             )
             .await;
             assert_eq!(s, 201, "{backend:?} round {round}: {b}");
@@ -255,14 +263,24 @@ async fn upload_delete_upload_never_outgrows_file_bytes() {
                 &app,
                 &token,
                 &wo,
-                form("filename=\"b.bin\"", "application/octet-stream", &bytes, None),
+                form(
+                    "filename=\"b.bin\"",
+                    "application/octet-stream",
+                    &bytes,
+                    None,
+                ),
             )
             .await;
             assert_eq!(s, 403, "{backend:?} round {round}: {b}");
             assert_eq!(b["code"], "plan_limit_reached");
             // Deleting the order takes its files' bytes out of the store at
             // once, not hours later.
-            assert_eq!(app.delete(&format!("/api/v1/work-orders/{wo}"), &token).await.0, 204);
+            assert_eq!(
+                app.delete(&format!("/api/v1/work-orders/{wo}"), &token)
+                    .await
+                    .0,
+                204
+            );
             assert_eq!(stored_bytes(&app), 0, "{backend:?} round {round}");
         }
         app.stop().await;
@@ -309,7 +327,12 @@ async fn s3_uploads_cut_off_by_their_clients_leave_no_parts_behind() {
     let wo = work_order(&app, &token, &client).await;
     // Large enough for a multipart upload (parts of 5 MiB).
     let bytes: Vec<u8> = (0..12 * 1024 * 1024).map(|i| (i % 253) as u8).collect();
-    let body = form("filename=\"big.bin\"", "application/octet-stream", &bytes, None);
+    let body = form(
+        "filename=\"big.bin\"",
+        "application/octet-stream",
+        &bytes,
+        None,
+    );
     // Half the body, then gone; then the whole body, then gone before the
     // answer.
     for send in [body.len() / 2, body.len()] {
@@ -368,20 +391,35 @@ async fn files_are_served_sandboxed_under_clean_names() {
     assert_eq!(f["filename"], "invoicelmth.pdf");
     let res = app
         .client
-        .get(format!("{}/api/v1/files/{}/content", app.base, f["id"].as_str().unwrap()))
+        .get(format!(
+            "{}/api/v1/files/{}/content",
+            app.base,
+            f["id"].as_str().unwrap()
+        ))
         .bearer_auth(&token)
         .send()
         .await
         .unwrap();
     assert_eq!(res.status(), 200);
     let h = res.headers();
-    let get = |n: &str| h.get(n).and_then(|v| v.to_str().ok()).unwrap_or("").to_owned();
+    let get = |n: &str| {
+        h.get(n)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .to_owned()
+    };
     assert_eq!(get("x-content-type-options"), "nosniff");
-    assert!(get("content-security-policy").starts_with("sandbox"), "{h:?}");
+    assert!(
+        get("content-security-policy").starts_with("sandbox"),
+        "{h:?}"
+    );
     let disposition = get("content-disposition");
     assert!(disposition.starts_with("attachment;"), "{disposition}");
     assert!(!disposition.contains("%E2%80%AE"), "{disposition}");
-    assert!(disposition.contains("filename*=UTF-8''invoicelmth.pdf"), "{disposition}");
+    assert!(
+        disposition.contains("filename*=UTF-8''invoicelmth.pdf"),
+        "{disposition}"
+    );
     app.stop().await;
 }
 
@@ -399,9 +437,16 @@ async fn forwarding_headers_are_believed_from_trusted_proxies_only() {
     let mut last = 0;
     for i in 0..3 {
         let xff = format!("198.51.100.{i}");
-        last = login_as(&app, &client, &[("x-forwarded-for", &xff)], "proxied", "a@proxied.test", "x")
-            .await
-            .0;
+        last = login_as(
+            &app,
+            &client,
+            &[("x-forwarded-for", &xff)],
+            "proxied",
+            "a@proxied.test",
+            "x",
+        )
+        .await
+        .0;
     }
     assert_eq!(last, 429);
     app.stop().await;
@@ -418,7 +463,9 @@ async fn forwarding_headers_are_believed_from_trusted_proxies_only() {
         let (app, client) = (&app, &client);
         async move {
             let h: Vec<(&str, &str)> = headers.iter().map(|(k, v)| (*k, v.as_str())).collect();
-            login_as(app, client, &h, "proxied", "a@proxied.test", "x").await.0
+            login_as(app, client, &h, "proxied", "a@proxied.test", "x")
+                .await
+                .0
         }
     };
     let one = || vec![("x-forwarded-for", "203.0.113.1".to_owned())];
@@ -426,8 +473,14 @@ async fn forwarding_headers_are_believed_from_trusted_proxies_only() {
     assert_eq!(attempt(one()).await, 401);
     assert_eq!(attempt(one()).await, 429);
     // Another client behind the balancer, by either header.
-    assert_eq!(attempt(vec![("x-forwarded-for", "203.0.113.2".into())]).await, 401);
-    assert_eq!(attempt(vec![("forwarded", "for=\"203.0.113.3:4711\"".into())]).await, 401);
+    assert_eq!(
+        attempt(vec![("x-forwarded-for", "203.0.113.2".into())]).await,
+        401
+    );
+    assert_eq!(
+        attempt(vec![("forwarded", "for=\"203.0.113.3:4711\"".into())]).await,
+        401
+    );
     // A client that writes the header itself stands left of what the
     // balancer adds: it is still 203.0.113.1.
     assert_eq!(
@@ -461,10 +514,15 @@ async fn security_events_are_counted() {
     let before = metrics_text(&app).await;
     let client = reqwest::Client::new();
     assert_eq!(
-        login_as(&app, &client, &[], "watched", "admin@watched.test", "wrong").await.0,
+        login_as(&app, &client, &[], "watched", "admin@watched.test", "wrong")
+            .await
+            .0,
         401
     );
-    assert_eq!(app.get("/admin/tenants", "not-the-admin-token").await.0, 401);
+    assert_eq!(
+        app.get("/admin/tenants", "not-the-admin-token").await.0,
+        401
+    );
     assert_eq!(app.get("/admin/tenants", &token).await.0, 403);
     assert_eq!(app.get("/api/v1/clients", "forged").await.0, 401);
     let other = format!("/api/v1/work-orders/{}", uuid::Uuid::now_v7());

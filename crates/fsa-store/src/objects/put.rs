@@ -173,7 +173,10 @@ impl Drop for Unfinished {
         let Ok(rt) = tokio::runtime::Handle::try_current() else {
             return;
         };
-        let (store, key) = (std::mem::take(&mut self.store), std::mem::take(&mut self.key));
+        let (store, key) = (
+            std::mem::take(&mut self.store),
+            std::mem::take(&mut self.key),
+        );
         rt.spawn(async move {
             match w.abort().await {
                 Ok(()) => tracing::info!(store = %store, key = %key, "an upload whose request ended was aborted"),

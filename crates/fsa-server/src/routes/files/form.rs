@@ -96,8 +96,8 @@ impl Form {
             })?;
         let meter = Arc::new(Meter::default());
         let whole = max_file.saturating_add(FRAMING_BYTES.saturating_mul(MAX_PARTS as u64 + 1));
-        let limits = multer::Constraints::new()
-            .size_limit(multer::SizeLimit::new().whole_stream(whole));
+        let limits =
+            multer::Constraints::new().size_limit(multer::SizeLimit::new().whole_stream(whole));
         let stream = Metered {
             body: body.into_data_stream(),
             meter: meter.clone(),
@@ -134,9 +134,7 @@ impl Form {
 /// body's bytes.
 pub fn multipart_error(e: multer::Error) -> ApiError {
     let detail = match &e {
-        multer::Error::StreamReadFailed(inner) if inner.is::<FramingTooLong>() => {
-            inner.to_string()
-        }
+        multer::Error::StreamReadFailed(inner) if inner.is::<FramingTooLong>() => inner.to_string(),
         multer::Error::StreamReadFailed(_) => "the body could not be read to its end".into(),
         multer::Error::StreamSizeExceeded { limit } => {
             format!("the form is over {limit} bytes")

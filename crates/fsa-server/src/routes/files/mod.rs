@@ -614,7 +614,10 @@ mod tests {
         );
         let d = content_disposition("invoice\u{202E}fdp.exe\u{200B}");
         assert!(d.contains("filename*=UTF-8''invoicefdp.exe"), "{d}");
-        assert_eq!(clean_name("a\u{2066}b\u{2069}c\u{FEFF}.txt\u{0007}"), "abc.txt");
+        assert_eq!(
+            clean_name("a\u{2066}b\u{2069}c\u{FEFF}.txt\u{0007}"),
+            "abc.txt"
+        );
         assert_eq!(clean_name("\u{202E}\u{200F}"), "file");
         let d = content_disposition("résumé 1.pdf");
         assert!(d.contains("filename=\"r_sum_ 1.pdf\""), "{d}");
