@@ -9,6 +9,13 @@
 //! object may be an upload in flight. An object is kept when its tenant's
 //! rows could not be read. A row whose object is in no store is reported,
 //! never deleted (its object may come back from a backup).
+//!
+//! Uploads left unfinished (a process killed mid-upload: S3 parts no
+//! object listing shows, a local staging file) are aborted too once older
+//! than the grace period.
+//!
+//! A store that does not answer is reported and the others are still
+//! collected; while one's objects are unlisted, no row is called missing.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
@@ -41,6 +48,34 @@ pub struct GcReport {
     pub skipped_tenants: Vec<SkippedTenant>,
     /// Orphans deleted (0 on a dry run).
     pub deleted: u64,
+    /// Uploads never completed nor aborted, older than the grace period.
+    pub incomplete_uploads: Vec<IncompleteUpload>,
+    /// Unfinished uploads younger than the grace period: kept, they may
+    /// be in flight.
+    pub young_incomplete_uploads: u64,
+    /// Unfinished uploads aborted (0 on a dry run).
+    pub incomplete_uploads_aborted: u64,
+    /// Stores that did not answer (or refused), by step: the others were
+    /// still collected, and no row is called missing while one is here.
+    pub failed_stores: Vec<FailedStore>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct IncompleteUpload {
+    pub store: String,
+    pub key: String,
+    /// S3's upload id; none for a local staging file.
+    pub upload_id: Option<String>,
+    pub initiated: DateTime<Utc>,
+    pub aborted: bool,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct FailedStore {
+    pub store: String,
+    /// `uploads` (listing unfinished uploads) or `objects` (listing objects).
+    pub step: &'static str,
+    pub error: String,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -83,19 +118,34 @@ pub async fn collect(
         dry_run,
         ..Default::default()
     };
+    let grace = chrono::Duration::from_std(stores.gc_grace).unwrap_or(chrono::Duration::MAX);
+    // Apart from the objects: no row ever names an upload.
+    sweep_uploads(stores, grace, dry_run, &mut report).await;
     // Objects first: an upload whose row commits after this is young.
     let mut listed: BTreeMap<String, Vec<object_store::ObjectMeta>> = BTreeMap::new();
     for store in stores.all() {
         let prefix = Store::path("tenants");
-        let objects: Vec<object_store::ObjectMeta> = store
-            .objects
-            .list(Some(&prefix))
-            .try_collect()
-            .await
-            .map_err(|e| AppError::File(store.error(e)))?;
-        report.objects += objects.len() as u64;
-        listed.insert(store.name.clone(), objects);
+        let objects: Result<Vec<object_store::ObjectMeta>, _> =
+            store.objects.list(Some(&prefix)).try_collect().await;
+        match objects {
+            Ok(objects) => {
+                report.objects += objects.len() as u64;
+                listed.insert(store.name.clone(), objects);
+            }
+            Err(e) => {
+                let e = store.error(e);
+                tracing::warn!(store = %store.name, error = %e, "files gc: the store's objects could not be listed; it is skipped");
+                report.failed_stores.push(FailedStore {
+                    store: store.name.clone(),
+                    step: "objects",
+                    error: e.to_string(),
+                });
+            }
+        }
     }
+    // A row whose object is in no store that answered may be in one that
+    // did not: it cannot be called missing.
+    let unlisted = stores.all().count() > listed.len();
     let mut rows: HashSet<String> = HashSet::new();
     let mut expected: Vec<(String, Uuid, fsa_core::Plan, String)> = Vec::new();
     let mut skipped: HashSet<String> = HashSet::new();
@@ -127,7 +177,6 @@ pub async fn collect(
         }
     }
     let now = Utc::now();
-    let grace = chrono::Duration::from_std(stores.gc_grace).unwrap_or(chrono::Duration::MAX);
     let mut present: HashMap<&str, HashSet<&str>> = HashMap::new();
     for (name, objects) in &listed {
         let store = stores.get(name).expect("listed from the stores");
@@ -166,7 +215,7 @@ pub async fn collect(
     for (tenant, file_id, plan, key) in expected {
         // In any store: a tenant whose plan changed stores keeps its earlier
         // objects where they were uploaded until they are copied over.
-        if present.values().any(|s| s.contains(key.as_str())) {
+        if unlisted || present.values().any(|s| s.contains(key.as_str())) {
             continue;
         }
         // Uploaded after the listing? Asked once more.
@@ -188,9 +237,61 @@ pub async fn collect(
         gc.orphans = report.orphans.len(),
         gc.deleted = report.deleted,
         gc.missing = report.missing.len(),
+        gc.incomplete_uploads = report.incomplete_uploads.len(),
+        gc.incomplete_uploads_aborted = report.incomplete_uploads_aborted,
         "files gc done"
     );
     Ok(report)
+}
+
+/// Aborts every store's unfinished uploads older than `grace` (none on a
+/// dry run).
+async fn sweep_uploads(
+    stores: &FileStores,
+    grace: chrono::Duration,
+    dry_run: bool,
+    report: &mut GcReport,
+) {
+    for store in stores.all() {
+        let leftovers = match store.leftover_uploads().await {
+            Ok(l) => l,
+            Err(e) => {
+                tracing::warn!(store = %store.name, error = %e, "files gc: the store's unfinished uploads could not be listed");
+                report.failed_stores.push(FailedStore {
+                    store: store.name.clone(),
+                    step: "uploads",
+                    error: e.to_string(),
+                });
+                continue;
+            }
+        };
+        let now = Utc::now();
+        for u in leftovers {
+            if now.signed_duration_since(u.initiated) < grace {
+                report.young_incomplete_uploads += 1;
+                continue;
+            }
+            let mut aborted = false;
+            if !dry_run {
+                match store.abort_upload(&u).await {
+                    Ok(()) => {
+                        aborted = true;
+                        report.incomplete_uploads_aborted += 1;
+                    }
+                    Err(e) => {
+                        tracing::warn!(store = %store.name, key = u.key, error = %e, "files gc: aborting an unfinished upload failed");
+                    }
+                }
+            }
+            report.incomplete_uploads.push(IncompleteUpload {
+                store: store.name.clone(),
+                key: u.key,
+                upload_id: u.upload_id,
+                initiated: u.initiated,
+                aborted,
+            });
+        }
+    }
 }
 
 #[cfg(test)]

@@ -5,8 +5,9 @@ use fsa_server::config::Config;
 #[derive(Debug, clap::Subcommand)]
 pub enum Command {
     /// Find file objects no row names (deleted once older than
-    /// `files.gc_grace_seconds`) and rows whose objects are missing
-    /// (reported only), over every store and tenant.
+    /// `files.gc_grace_seconds`), uploads never finished (aborted once as
+    /// old) and rows whose objects are missing (reported only), over every
+    /// store and tenant.
     Gc {
         /// Report only; delete nothing.
         #[arg(long)]
@@ -35,6 +36,13 @@ pub async fn run(config: Config, cmd: Command) -> anyhow::Result<()> {
         report.young_orphans,
         report.missing.len(),
     );
+    println!(
+        "{} unfinished uploads ({} aborted{}), {} younger than the grace period kept",
+        report.incomplete_uploads.len(),
+        report.incomplete_uploads_aborted,
+        if dry_run { ", dry run" } else { "" },
+        report.young_incomplete_uploads,
+    );
     if !report.orphans.is_empty() {
         println!("\norphan objects:");
         super::print_table(
@@ -46,6 +54,21 @@ pub async fn run(config: Config, cmd: Command) -> anyhow::Result<()> {
                     o.size.to_string(),
                     o.last_modified.to_rfc3339(),
                     o.deleted.to_string(),
+                ]
+            }),
+        );
+    }
+    if !report.incomplete_uploads.is_empty() {
+        println!("\nunfinished uploads:");
+        super::print_table(
+            ["STORE", "KEY", "UPLOAD", "INITIATED", "ABORTED"],
+            report.incomplete_uploads.iter().map(|u| {
+                [
+                    u.store.clone(),
+                    u.key.clone(),
+                    u.upload_id.clone().unwrap_or_else(|| "-".into()),
+                    u.initiated.to_rfc3339(),
+                    u.aborted.to_string(),
                 ]
             }),
         );
@@ -63,6 +86,9 @@ pub async fn run(config: Config, cmd: Command) -> anyhow::Result<()> {
                 ]
             }),
         );
+    }
+    for s in &report.failed_stores {
+        eprintln!("store {} skipped ({}): {}", s.store, s.step, s.error);
     }
     for s in &report.skipped_tenants {
         eprintln!(

@@ -587,6 +587,171 @@ async fn gc_keeps_young_orphans() {
     app.stop().await;
 }
 
+/// The keys of the bucket's multipart uploads in progress, asked without
+/// the service (moto answers unsigned requests).
+async fn bucket_uploads(bucket: &TestBucket) -> Vec<String> {
+    let xml = reqwest::get(format!("{}/{}?uploads", bucket.endpoint, bucket.bucket))
+        .await
+        .expect("the S3 server answers")
+        .text()
+        .await
+        .expect("a listing");
+    let mut keys: Vec<String> = xml
+        .split("<Key>")
+        .skip(1)
+        .filter_map(|s| s.split_once("</Key>").map(|(k, _)| k.to_owned()))
+        .collect();
+    keys.sort();
+    keys
+}
+
+/// An upload begun, one part sent, then never completed nor aborted, as a
+/// process killed mid-upload leaves it (`forget` runs no drop).
+async fn leave_unfinished(store: &dyn object_store::ObjectStore, key: &str) {
+    let mut up = store
+        .put_multipart(&ObjectPath::from(key))
+        .await
+        .expect("an upload begins");
+    up.put_part(b"a part".to_vec().into())
+        .await
+        .expect("a part is sent");
+    std::mem::forget(up);
+}
+
+/// Unfinished uploads on S3 (parts no object listing shows) and on the
+/// local store (a staging file), swept by the collector through the
+/// router and stores of a running app.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn gc_aborts_unfinished_uploads_under_its_own_prefix_only() {
+    let bucket = TestBucket::new().await;
+    let app = TestApp::start(Backend::Sqlite).await.unwrap();
+    let (tenant, _, _) = tenant_with_order(&app, "unfinished", "basic").await;
+    let data = tempfile::tempdir().unwrap();
+    let stores = |grace: u64| {
+        let mut cfg = fsa_app::files::FilesConfig::default();
+        cfg.stores
+            .insert("premium".into(), bucket.store_config("fsa/store"));
+        cfg.gc_grace_seconds = grace;
+        fsa_app::files::FileStores::open(&cfg, data.path())
+            .unwrap()
+            .0
+    };
+    let ours = format!("fsa/store/tenants/{tenant}/{}", uuid::Uuid::now_v7());
+    // The same bucket under another prefix: another service's, never touched.
+    let theirs = format!("fsa/other/tenants/{tenant}/{}", uuid::Uuid::now_v7());
+    let raw = bucket.objects();
+    leave_unfinished(raw.as_ref(), &ours).await;
+    leave_unfinished(raw.as_ref(), &theirs).await;
+    let local_key = format!("tenants/{tenant}/{}", uuid::Uuid::now_v7());
+    let local = stores(0).get("local").unwrap().objects.clone();
+    leave_unfinished(local.as_ref(), &local_key).await;
+    let staging = data.path().join("files").join(format!("{local_key}#1"));
+    assert!(staging.is_file());
+    let both = {
+        let mut v = vec![ours.clone(), theirs.clone()];
+        v.sort();
+        v
+    };
+    assert_eq!(bucket_uploads(&bucket).await, both);
+    let collect = |grace: u64, dry_run: bool| {
+        let stores = stores(grace);
+        let router = app.state.app.router().clone();
+        async move {
+            fsa_app::files::gc::collect(&router, &stores, dry_run)
+                .await
+                .unwrap()
+        }
+    };
+
+    // moto says every upload began on 2010-11-10: a grace of a century is
+    // long whatever the server says.
+    let long = collect(100 * 365 * 24 * 3600, false).await;
+    assert!(long.incomplete_uploads.is_empty(), "{long:?}");
+    assert_eq!(long.young_incomplete_uploads, 2, "{long:?}");
+    assert_eq!(long.incomplete_uploads_aborted, 0);
+    assert_eq!(bucket_uploads(&bucket).await, both);
+    assert!(staging.is_file());
+
+    let dry = collect(0, true).await;
+    let mut found: Vec<(String, String, bool)> = dry
+        .incomplete_uploads
+        .iter()
+        .map(|u| (u.store.clone(), u.key.clone(), u.aborted))
+        .collect();
+    found.sort();
+    let local_staging = format!("{local_key}#1");
+    let store_key = ours.trim_start_matches("fsa/store/").to_owned();
+    assert_eq!(
+        found,
+        vec![
+            ("local".into(), local_staging.clone(), false),
+            ("premium".into(), store_key.clone(), false),
+        ],
+        "{dry:?}"
+    );
+    assert_eq!(dry.incomplete_uploads_aborted, 0);
+    assert!(dry.failed_stores.is_empty(), "{dry:?}");
+    assert_eq!(
+        bucket_uploads(&bucket).await,
+        both,
+        "a dry run aborts nothing"
+    );
+    assert!(staging.is_file());
+
+    let real = collect(0, false).await;
+    assert_eq!(real.incomplete_uploads.len(), 2, "{real:?}");
+    assert!(real.incomplete_uploads.iter().all(|u| u.aborted));
+    assert_eq!(real.incomplete_uploads_aborted, 2);
+    assert_eq!(bucket_uploads(&bucket).await, vec![theirs.clone()]);
+    assert!(!staging.exists());
+    // Nothing an object listing shows was touched or made.
+    assert!(real.orphans.is_empty(), "{real:?}");
+
+    let again = collect(0, false).await;
+    assert!(again.incomplete_uploads.is_empty(), "{again:?}");
+    assert_eq!(bucket_uploads(&bucket).await, vec![theirs]);
+    app.stop().await;
+}
+
+/// A store that does not answer is reported; the others are still swept.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn gc_reports_a_store_that_is_down_and_sweeps_the_others() {
+    let bucket = TestBucket::new().await;
+    let app = TestApp::start(Backend::Sqlite).await.unwrap();
+    let (tenant, _, _) = tenant_with_order(&app, "storedown", "basic").await;
+    let data = tempfile::tempdir().unwrap();
+    let mut cfg = fsa_app::files::FilesConfig::default();
+    cfg.stores.insert("premium".into(), bucket.store_config(""));
+    cfg.stores
+        .insert("enterprise".into(), down_store(closed_port()));
+    cfg.gc_grace_seconds = 0;
+    let stores = fsa_app::files::FileStores::open(&cfg, data.path())
+        .unwrap()
+        .0;
+    let key = format!("tenants/{tenant}/{}", uuid::Uuid::now_v7());
+    leave_unfinished(bucket.objects().as_ref(), &key).await;
+    let r = fsa_app::files::gc::collect(app.state.app.router(), &stores, false)
+        .await
+        .unwrap();
+    let mut failed: Vec<(String, &str)> = r
+        .failed_stores
+        .iter()
+        .map(|f| (f.store.clone(), f.step))
+        .collect();
+    failed.sort();
+    assert_eq!(
+        failed,
+        vec![
+            ("enterprise".into(), "objects"),
+            ("enterprise".into(), "uploads"),
+        ],
+        "{r:?}"
+    );
+    assert_eq!(r.incomplete_uploads_aborted, 1, "{r:?}");
+    assert!(bucket_uploads(&bucket).await.is_empty());
+    app.stop().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn roles_follow_the_work_order_rules() {
     let app = TestApp::start(Backend::Sqlite).await.unwrap();

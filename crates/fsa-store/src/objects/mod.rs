@@ -13,12 +13,16 @@
 //! - [`put`]: an object streamed to a store while its SHA-256 is computed
 //!   (an upload, or a move's copy).
 //! - [`read`]: an object's bytes as a stream, a local file in large pieces.
+//! - [`uploads`]: uploads left unfinished (a process killed mid-upload),
+//!   which the collector aborts.
 
 pub mod put;
 pub mod read;
+pub mod uploads;
 
 pub use put::{PARTS_IN_FLIGHT, Stored, hex, put_stream};
 pub use read::body;
+pub use uploads::Leftover;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -27,6 +31,7 @@ use std::time::Duration;
 
 use fsa_core::{Plan, TenantId};
 use object_store::aws::AmazonS3Builder;
+use object_store::client::{HttpConnector, ReqwestConnector};
 use object_store::local::LocalFileSystem;
 use object_store::path::Path as ObjectPath;
 use object_store::prefix::PrefixStore;
@@ -164,6 +169,8 @@ pub struct Store {
     /// Bytes per part of a multipart upload: S3 needs 5 MiB; a local file
     /// is written in smaller ones, which keeps an upload's memory low.
     pub part_bytes: usize,
+    /// Where its unfinished uploads are found and aborted.
+    uploads: uploads::Uploads,
 }
 
 /// Part sizes of multipart uploads.
@@ -428,7 +435,7 @@ fn open_store(name: &str, s: &StoreConfig) -> Result<Store, FileError> {
     if bucket.is_empty() {
         return Err(bad("an s3:// url needs a bucket".into()));
     }
-    let client = object_store::ClientOptions::new()
+    let options = object_store::ClientOptions::new()
         .with_connect_timeout(CONNECT_TIMEOUT)
         .with_timeout_disabled()
         .with_read_timeout(READ_TIMEOUT)
@@ -448,10 +455,11 @@ fn open_store(name: &str, s: &StoreConfig) -> Result<Store, FileError> {
         retry_timeout: Duration::from_secs(5),
     };
     let env = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
+    let region = s.region.clone().unwrap_or_else(|| "us-east-1".into());
     let mut b = AmazonS3Builder::new()
         .with_bucket_name(bucket)
-        .with_region(s.region.clone().unwrap_or_else(|| "us-east-1".into()))
-        .with_client_options(client)
+        .with_region(region.clone())
+        .with_client_options(options.clone())
         .with_retry(retry);
     if let Some(e) = &s.endpoint {
         b = b.with_endpoint(e.clone());
@@ -469,17 +477,37 @@ fn open_store(name: &str, s: &StoreConfig) -> Result<Store, FileError> {
     if let Some(t) = env("AWS_SESSION_TOKEN") {
         b = b.with_token(t);
     }
-    let s3: Arc<dyn ObjectStore> = Arc::new(b.build().map_err(|e| bad(e.to_string()))?);
+    let s3 = Arc::new(b.build().map_err(|e| bad(e.to_string()))?);
     let objects: Arc<dyn ObjectStore> = if prefix.is_empty() {
-        s3
+        s3.clone()
     } else {
-        Arc::new(PrefixStore::new(s3, prefix))
+        Arc::new(PrefixStore::new(s3.clone(), prefix))
+    };
+    // The bucket's URL as the builder makes it: path style, since the
+    // builder is never asked for virtual-hosted requests here.
+    let bucket_url = match &s.endpoint {
+        Some(e) => format!("{}/{bucket}", e.trim_end_matches('/')),
+        None => format!("https://s3.{region}.amazonaws.com/{bucket}"),
+    };
+    let uploads = uploads::S3Uploads {
+        s3,
+        http: ReqwestConnector::default()
+            .connect(&options)
+            .map_err(|e| bad(e.to_string()))?,
+        bucket_url,
+        region,
+        prefix: if prefix.is_empty() {
+            String::new()
+        } else {
+            format!("{prefix}/")
+        },
     };
     Ok(Store {
         name: name.to_owned(),
         location: s.url.clone(),
         objects,
         part_bytes: S3_PART_BYTES,
+        uploads: uploads::Uploads::S3(Arc::new(uploads)),
     })
 }
 
@@ -498,6 +526,7 @@ fn open_local(name: &str, dir: &Path) -> Result<Store, FileError> {
         location: dir.display().to_string(),
         objects: Arc::new(fs.with_automatic_cleanup(true)),
         part_bytes: LOCAL_PART_BYTES,
+        uploads: uploads::Uploads::Local(dir),
     })
 }
 
