@@ -700,7 +700,7 @@ async fn from_a_source_one_version_behind(router: &std::sync::Arc<Router>) {
         .await
         .unwrap()
         .unwrap();
-    assert_eq!((state.version, state.state.as_str()), (6, "current"));
+    assert_eq!((state.version, state.state.as_str()), (latest, "current"));
     let mut tx = router.begin(t, Mode::Read).await.unwrap();
     let page = work_orders::list(
         &mut tx,
