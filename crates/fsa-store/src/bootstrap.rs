@@ -211,10 +211,10 @@ async fn run(
     .fetch_optional(&mut *tx)
     .await?;
     let mut password_set = false;
-    let verifier = match &req.password {
-        Some(p) => Some(scram_verifier(p.expose(), &random_salt(), SCRAM_ITERATIONS)),
-        None => None,
-    };
+    let verifier = req
+        .password
+        .as_ref()
+        .map(|p| scram_verifier(p.expose(), &random_salt(), SCRAM_ITERATIONS));
     let password_clause = |v: &Option<String>| match v {
         Some(v) => format!(" PASSWORD {}", quote_literal(v)),
         None => String::new(),
