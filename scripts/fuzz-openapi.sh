@@ -15,8 +15,10 @@
 # FSA_FUZZ_SEED (default 1; "random" for a new one), FSA_FUZZ_VENV (where
 # schemathesis is installed, default .venv-fuzz), FSA_FUZZ_PHASES (default
 # every phase), FSA_FUZZ_BIN (a built `fsa` binary; built when unset),
-# FSA_FUZZ_PG (a PostgreSQL server URL such as postgres://postgres@127.0.0.1:5432:
-# run on PostgreSQL instead, in databases made for the run and dropped after).
+# FSA_FUZZ_PG (a PostgreSQL server URL with the service's least-privileged
+# login, made once by `fsa db bootstrap`, such as postgres://fsa@127.0.0.1:5432:
+# run on PostgreSQL instead, in databases made for the run and dropped after;
+# the login owns them, so it drops them too).
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)

@@ -26,8 +26,13 @@ async fn pools(app: &TestApp) -> Vec<Pool> {
     out
 }
 
-async fn has_6(pool: &Pool) -> bool {
-    on_pool!(pool, c => sqlx::query_scalar::<_, i64>("SELECT count(*) FROM _sqlx_migrations WHERE version = 6")
+fn latest() -> i64 {
+    fsa_store::schema::MigrationSet::binary().latest()
+}
+
+async fn has_latest(pool: &Pool) -> bool {
+    on_pool!(pool, c => sqlx::query_scalar::<_, i64>("SELECT count(*) FROM _sqlx_migrations WHERE version = $1")
+        .bind(latest())
         .fetch_one(c).await.unwrap())
         == 1
 }
@@ -42,10 +47,10 @@ async fn ctrl_c_stops_between_placements_and_a_rerun_resumes() {
     let pools = pools(&app).await;
     let total = pools.len();
     assert!(total >= 40);
-    // Every placement one version behind: migration 6 (a no-op on SQLite)
-    // not yet recorded.
+    // Every placement one version behind: the latest migration (a no-op on
+    // SQLite) not yet recorded.
     for p in &pools {
-        on_pool!(p, c => { sqlx::query("DELETE FROM _sqlx_migrations WHERE version = 6").execute(c).await.unwrap(); });
+        on_pool!(p, c => { sqlx::query("DELETE FROM _sqlx_migrations WHERE version = $1").bind(latest()).execute(c).await.unwrap(); });
     }
 
     let mut child = fsa(&app)
@@ -83,7 +88,7 @@ async fn ctrl_c_stops_between_placements_and_a_rerun_resumes() {
 
     let mut done = 0;
     for p in &pools {
-        done += usize::from(has_6(p).await);
+        done += usize::from(has_latest(p).await);
     }
     assert!(
         (5..total).contains(&done),
@@ -109,7 +114,7 @@ async fn ctrl_c_stops_between_placements_and_a_rerun_resumes() {
     assert_eq!(report["migrated"], total - done, "{report}");
     assert_eq!(report["current"], done, "{report}");
     for p in &pools {
-        assert!(has_6(p).await);
+        assert!(has_latest(p).await);
     }
 
     let out = fsa(&app).args(["db", "status", "--json"]).output().unwrap();

@@ -354,7 +354,7 @@ impl Endpoint {
     /// The latest placement migration this binary holds for the engine.
     pub fn latest_schema(&self) -> i64 {
         let m = match self {
-            Endpoint::Pg(_) => &fsa_store::server::PG_PLACEMENT,
+            Endpoint::Pg(_) => &*fsa_store::server::PG_PLACEMENT,
             Endpoint::Sqlite(_) => &fsa_store::server::SQLITE_PLACEMENT,
         };
         m.iter().map(|x| x.version).max().unwrap_or(0)

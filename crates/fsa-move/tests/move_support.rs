@@ -621,22 +621,23 @@ async fn one_session_serves_tenants_in_turn_and_sees_only_each_one() {
 }
 
 /// Rolls a placement back one schema version, to what a placement not yet
-/// migrated holds: on PostgreSQL, migration 6's index swapped back (version
-/// 5); on SQLite, the record of migration 6 (a no-op there) removed (its
-/// version before is 2).
+/// migrated holds: on PostgreSQL, migration 7 undone (row-level security
+/// binds the tables' owner again, version 6); on SQLite, the record of
+/// migration 7 (a no-op there) removed.
 async fn roll_back_one_version(pool: &Pool) {
     match pool {
         Pool::Pg(p) => {
             for sql in [
-                "DROP INDEX clients_tenant_name_search_idx",
-                "CREATE INDEX clients_name_search_idx ON clients USING gin (name_search)",
-                "DELETE FROM _sqlx_migrations WHERE version = 6",
+                "DO $$ DECLARE t text; BEGIN FOREACH t IN ARRAY ARRAY['tenant_state', 'users', 'clients', \
+                 'personnel', 'work_orders', 'tasks', 'file_metadata', 'tombstones'] LOOP \
+                 EXECUTE format('ALTER TABLE %I FORCE ROW LEVEL SECURITY', t); END LOOP; END $$",
+                "DELETE FROM _sqlx_migrations WHERE version = 7",
             ] {
                 sqlx::query(sql).execute(p).await.unwrap();
             }
         }
         Pool::Sqlite(p) => {
-            sqlx::query("DELETE FROM _sqlx_migrations WHERE version = 6")
+            sqlx::query("DELETE FROM _sqlx_migrations WHERE version = 7")
                 .execute(p)
                 .await
                 .unwrap();
@@ -668,7 +669,8 @@ async fn from_a_source_one_version_behind(router: &std::sync::Arc<Router>) {
         .await
         .unwrap();
     roll_back_one_version(&admin).await;
-    assert!(schema_version(&admin).await < 6);
+    let latest = fsa_store::schema::MigrationSet::binary().latest();
+    assert!(schema_version(&admin).await < latest);
     let tenant = router.catalog().tenant_by_id(t).await.unwrap().unwrap();
     let mover = Mover::new(router.clone());
     let req = MoveRequest {
@@ -682,10 +684,14 @@ async fn from_a_source_one_version_behind(router: &std::sync::Arc<Router>) {
     let planned = mover.plan(&tenant, req).await.unwrap();
     let m = mover.run(planned.id).await.unwrap();
     assert_eq!(m.state, "done", "{:?}", m.error);
-    assert_eq!(schema_version(&admin).await, 6, "the source was migrated");
+    assert_eq!(
+        schema_version(&admin).await,
+        latest,
+        "the source was migrated"
+    );
     let ledger = router.catalog().ledger(source.placement.id).await.unwrap();
     assert!(
-        ledger.iter().any(|e| e.version == 6),
+        ledger.iter().any(|e| e.version == latest),
         "the ledger records the source's step: {ledger:?}"
     );
     let state = router
@@ -694,7 +700,7 @@ async fn from_a_source_one_version_behind(router: &std::sync::Arc<Router>) {
         .await
         .unwrap()
         .unwrap();
-    assert_eq!((state.version, state.state.as_str()), (6, "current"));
+    assert_eq!((state.version, state.state.as_str()), (latest, "current"));
     let mut tx = router.begin(t, Mode::Read).await.unwrap();
     let page = work_orders::list(
         &mut tx,

@@ -191,6 +191,7 @@ const ENV_NOT_KEYS: &[&str] = &[
     "FSA_MOVE_PAUSE_AT",
     "FSA_MOVE_PAUSE_FILE",
     "FSA_TEST_PG_URL",
+    "FSA_BOOTSTRAP_URL",
     "FSA_PG_BIN",
     "FSA_SCALE_SECS",
     "FSA_TEST_S3_ENDPOINT",

@@ -6,6 +6,8 @@
 //! - [`url`]: database URLs that never print their password.
 //! - [`server`]: a database server (a PostgreSQL URL or a folder of SQLite
 //!   files): creating, opening and migrating placement databases on it.
+//! - [`bootstrap`]: the one-time set-up of a PostgreSQL server by a
+//!   superuser: the role `fsa_app` and the service's least-privileged login.
 //! - [`catalog`]: the control plane (servers, placements, tenants).
 //! - [`fleet`]: queries across every active tenant of a placement (analytics).
 //! - [`router`]: tenant → (placement, epoch), cached, and one lazily opened
@@ -28,6 +30,7 @@
 //! Every placement has the same schema (`migrations/{postgres,sqlite}/placement`);
 //! the catalog has its own (`migrations/{postgres,sqlite}/catalog`).
 
+pub mod bootstrap;
 pub mod catalog;
 pub mod db;
 pub mod error;

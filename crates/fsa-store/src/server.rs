@@ -4,12 +4,14 @@
 
 use std::collections::HashMap;
 use std::path::PathBuf;
+use std::sync::LazyLock;
 use std::time::Duration;
 
 use fsa_core::{PlacementKind, Region};
+use sqlx::migrate::{Migration, Migrator};
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
-use sqlx::{ConnectOptions, Connection, Executor, PgConnection};
+use sqlx::{ConnectOptions, Connection, Executor, PgConnection, SqlSafeStr};
 use uuid::Uuid;
 
 use crate::db::{Engine, PlacementPool, Pool};
@@ -18,7 +20,25 @@ use crate::schema::LedgerEntry;
 use crate::session::SessionPool;
 use crate::url::DbUrl;
 
-pub static PG_PLACEMENT: sqlx::migrate::Migrator = sqlx::migrate!("migrations/postgres/placement");
+/// The placement migrations on PostgreSQL as this binary runs them: the
+/// files, with one amendment (see [`amend_role_creation`]).
+pub static PG_PLACEMENT: LazyLock<Migrator> = LazyLock::new(|| {
+    let files = &PG_PLACEMENT_FILES;
+    Migrator {
+        migrations: files
+            .migrations
+            .iter()
+            .cloned()
+            .map(amend_role_creation)
+            .collect(),
+        ignore_missing: files.ignore_missing,
+        locking: files.locking,
+        no_tx: files.no_tx,
+        table_name: files.table_name.clone(),
+        create_schemas: files.create_schemas.clone(),
+    }
+});
+static PG_PLACEMENT_FILES: Migrator = sqlx::migrate!("migrations/postgres/placement");
 pub static SQLITE_PLACEMENT: sqlx::migrate::Migrator =
     sqlx::migrate!("migrations/sqlite/placement");
 pub static PG_CATALOG: sqlx::migrate::Migrator = sqlx::migrate!("migrations/postgres/catalog");
@@ -27,6 +47,42 @@ pub static SQLITE_CATALOG: sqlx::migrate::Migrator = sqlx::migrate!("migrations/
 /// The role the service's tenant queries run under on PostgreSQL: neither
 /// superuser nor BYPASSRLS, so row-level security applies to it.
 pub const APP_ROLE: &str = "fsa_app";
+
+/// How migration 0001 creates `fsa_app`: `CREATE ROLE` first, catching
+/// only `duplicate_object`. PostgreSQL checks CREATEROLE before it looks
+/// for the role, so under a login without CREATEROLE (the service's, made
+/// by `fsa db bootstrap`) this fails even though the role exists.
+const ROLE_CREATION: &str = "    CREATE ROLE fsa_app NOLOGIN NOSUPERUSER NOBYPASSRLS;\n";
+
+/// The same step that leaves an existing role alone without asking for
+/// CREATEROLE, and says what to do when the role is missing and cannot be
+/// made.
+const ROLE_CREATION_AMENDED: &str = "    IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'fsa_app') THEN
+        BEGIN
+            CREATE ROLE fsa_app NOLOGIN NOSUPERUSER NOBYPASSRLS;
+        EXCEPTION WHEN insufficient_privilege THEN
+            RAISE EXCEPTION 'the role fsa_app does not exist and % may not create it: run `fsa db bootstrap` once with a superuser URL', current_user
+                USING ERRCODE = 'insufficient_privilege';
+        END;
+    END IF;
+";
+
+/// Migration 0001 with its role creation made to work under a login that
+/// may not create roles. The checksum stays the file's: every placement
+/// already recorded it, and wherever the file's text could run the two
+/// texts do the same (create the role, or leave an existing one alone), so
+/// a checksum of the amended text would only make every placement look
+/// edited.
+fn amend_role_creation(mut m: Migration) -> Migration {
+    if m.version == 1 && m.sql.as_str().contains(ROLE_CREATION) {
+        let sql = m
+            .sql
+            .as_str()
+            .replacen(ROLE_CREATION, ROLE_CREATION_AMENDED, 1);
+        m.sql = sqlx::AssertSqlSafe(sql).into_sql_str();
+    }
+    m
+}
 
 /// What an existing application role has that it must not: the words of
 /// [`StoreError::UnsafeAppRole`], or `None` when it is safe.
@@ -375,8 +431,9 @@ impl Server {
     /// SUPERUSER or BYPASSRLS: tenant queries would then see every tenant's
     /// rows. Roles belong to the whole server, and the migration that
     /// creates `fsa_app` leaves an existing one as it is, so this is checked
-    /// at start and after every migration. A missing role is fine: the first
-    /// placement's migration creates it with neither attribute.
+    /// at start and after every migration. A missing role is fine: `fsa db
+    /// bootstrap` or the first placement's migration (under a login that
+    /// may create roles) creates it with neither attribute.
     pub async fn check_app_role(&self) -> Result<(), StoreError> {
         let ServerSpec::Postgres { options, .. } = &self.spec else {
             return Ok(());
@@ -395,6 +452,22 @@ impl Server {
             }),
             None => Ok(()),
         }
+    }
+
+    /// Whether the login of this server's URL is a superuser: a login the
+    /// service should not use, since one `RESET ROLE` in a tenant session
+    /// would leave row-level security behind. `None` for SQLite.
+    pub async fn login_is_superuser(&self) -> Result<Option<bool>, StoreError> {
+        let ServerSpec::Postgres { options, .. } = &self.spec else {
+            return Ok(None);
+        };
+        let mut conn = options.clone().database("postgres").connect().await?;
+        let su: bool =
+            sqlx::query_scalar("SELECT rolsuper FROM pg_roles WHERE rolname = current_user")
+                .fetch_one(&mut conn)
+                .await?;
+        conn.close().await?;
+        Ok(Some(su))
     }
 
     /// Whether a placement database exists on this server.
@@ -712,6 +785,23 @@ pub fn quote_ident(name: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn role_creation_is_amended_and_checksums_kept() {
+        let files = &PG_PLACEMENT_FILES.migrations;
+        let amended = &PG_PLACEMENT.migrations;
+        assert_eq!(files.len(), amended.len());
+        let first = &amended[0];
+        assert_eq!(first.version, 1);
+        assert!(
+            first.sql.as_str().contains(ROLE_CREATION_AMENDED),
+            "0001 no longer holds the role creation this binary amends"
+        );
+        assert_eq!(first.checksum, files[0].checksum);
+        for (f, a) in files.iter().zip(amended.iter()).skip(1) {
+            assert_eq!(f.sql.as_str(), a.sql.as_str(), "only 0001 is amended");
+        }
+    }
 
     #[test]
     fn long_names_are_cut_and_kept_apart() {

@@ -1,6 +1,7 @@
 //! PostgreSQL hardening: an application role that could bypass row-level
-//! security is refused; placements migrate under an owner that is not
-//! superuser; a tenant's client search reads only its own index entries.
+//! security is refused; placements migrate under the least-privileged
+//! login `fsa db bootstrap` makes; a tenant's client search reads only its
+//! own index entries.
 
 use std::sync::Arc;
 
@@ -41,7 +42,8 @@ async fn an_app_role_that_bypasses_row_level_security_is_refused() {
     let base = cluster.base_url();
     let url = DbUrl::new(format!("{base}/fsa_role"));
     let server = Server::from_url("default", Region::default_region(), &url, "fsa_role").unwrap();
-    let mut pg = admin(&base, "postgres").await;
+    // Only a superuser can make fsa_app unsafe.
+    let mut pg = admin(&cluster.admin_url(), "postgres").await;
 
     // A role made by hand before fsa ever ran.
     let placement = uuid::Uuid::now_v7();
@@ -107,38 +109,74 @@ async fn an_app_role_that_bypasses_row_level_security_is_refused() {
     pg.close().await.unwrap();
 }
 
-/// The configured user need not be superuser: an owner with CREATEDB and
-/// CREATEROLE provisions a placement, `btree_gin` included (a trusted
-/// extension).
+/// The login `fsa db bootstrap` makes (CREATEDB, member of fsa_app, neither
+/// superuser nor CREATEROLE) provisions a placement, `btree_gin` included (a
+/// trusted extension), and owns it; the policies bind fsa_app and let the
+/// owner's maintenance connections through.
 #[tokio::test]
-async fn placements_migrate_as_an_owner_that_is_not_superuser() {
+async fn placements_migrate_under_the_least_privileged_login() {
     let cluster = PgCluster::start().unwrap();
     let base = cluster.base_url();
-    let mut pg = admin(&base, "postgres").await;
-    pg.execute("CREATE ROLE fsa_owner LOGIN CREATEDB CREATEROLE NOSUPERUSER")
-        .await
-        .unwrap();
-    pg.close().await.unwrap();
-    let url = DbUrl::new(format!(
-        "postgres://fsa_owner@127.0.0.1:{}/postgres",
-        cluster.port
-    ));
+    let url = DbUrl::new(format!("{base}/postgres"));
     let server = Server::from_url("default", Region::default_region(), &url, "").unwrap();
+    assert_eq!(server.login_is_superuser().await.unwrap(), Some(false));
     server
         .provision("fsa_owned", uuid::Uuid::now_v7())
         .await
         .unwrap();
     let mut c = admin(&base, "fsa_owned").await;
-    let (owner, indexed): (String, bool) = sqlx::query_as(
-        "SELECT (SELECT pg_get_userbyid(datdba) FROM pg_database WHERE datname = current_database()), \
-         EXISTS (SELECT 1 FROM pg_indexes WHERE indexname = 'clients_tenant_name_search_idx')",
+    let (me, su, createrole): (String, bool, bool) = sqlx::query_as(
+        "SELECT rolname::text, rolsuper, rolcreaterole FROM pg_roles WHERE rolname = current_user",
     )
     .fetch_one(&mut c)
     .await
     .unwrap();
-    assert_eq!(owner, "fsa_owner");
+    assert_eq!(me, fsa_testkit::TEST_LOGIN);
+    assert!(!su && !createrole);
+    let (owner, indexed, tables_owned, forced): (String, bool, i64, i64) = sqlx::query_as(
+        "SELECT (SELECT pg_get_userbyid(datdba) FROM pg_database WHERE datname = current_database()), \
+         EXISTS (SELECT 1 FROM pg_indexes WHERE indexname = 'clients_tenant_name_search_idx'), \
+         (SELECT count(*) FROM pg_class WHERE relrowsecurity AND relowner = (SELECT oid FROM pg_roles WHERE rolname = current_user)), \
+         (SELECT count(*) FROM pg_class WHERE relforcerowsecurity)",
+    )
+    .fetch_one(&mut c)
+    .await
+    .unwrap();
+    assert_eq!(owner, fsa_testkit::TEST_LOGIN);
     assert!(indexed);
+    assert_eq!(tables_owned, 8, "the login owns every tenant table");
+    assert_eq!(forced, 0, "no table binds its owner");
+
+    // A row of some tenant: the owner sees it, fsa_app without that
+    // tenant's context does not, and cannot write one either.
+    let tenant = uuid::Uuid::now_v7();
+    sqlx::query("INSERT INTO tenant_state (tenant_id) VALUES ($1)")
+        .bind(tenant)
+        .execute(&mut c)
+        .await
+        .unwrap();
+    c.execute("SET ROLE fsa_app").await.unwrap();
+    let seen: i64 = sqlx::query_scalar("SELECT count(*) FROM tenant_state")
+        .fetch_one(&mut c)
+        .await
+        .unwrap();
+    assert_eq!(seen, 0, "row-level security binds fsa_app");
+    let write = sqlx::query("INSERT INTO tenant_state (tenant_id) VALUES ($1)")
+        .bind(uuid::Uuid::now_v7())
+        .execute(&mut c)
+        .await;
+    assert!(write.is_err(), "fsa_app wrote a row outside its context");
+    c.execute("RESET ROLE").await.unwrap();
+    let seen: i64 = sqlx::query_scalar("SELECT count(*) FROM tenant_state")
+        .fetch_one(&mut c)
+        .await
+        .unwrap();
+    assert_eq!(seen, 1, "the owner's maintenance sees every row");
     c.close().await.unwrap();
+
+    // The owner drops what it made, as a move's cleanup does.
+    server.drop_database("fsa_owned").await.unwrap();
+    assert!(!server.database_exists("fsa_owned").await.unwrap());
 }
 
 /// The client search of one tenant uses the index that starts with

@@ -16,7 +16,8 @@ use fsa_testkit::store as common;
 
 fn url(host: &str, cluster: &PgCluster, db: &str, query: &str) -> DbUrl {
     DbUrl::new(format!(
-        "postgres://postgres@{host}:{}/{db}?{query}",
+        "postgres://{}@{host}:{}/{db}?{query}",
+        fsa_testkit::TEST_LOGIN,
         cluster.port
     ))
 }

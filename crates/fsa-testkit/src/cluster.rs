@@ -63,6 +63,7 @@ impl PgCluster {
     pub fn start() -> anyhow::Result<Self> {
         let mut cluster = Self::init()?;
         cluster.start_again()?;
+        crate::login::bootstrap_new_server(&cluster.admin_url());
         Ok(cluster)
     }
 
@@ -105,6 +106,7 @@ impl PgCluster {
             )?;
         }
         cluster.start_again()?;
+        crate::login::bootstrap_new_server(&cluster.admin_url());
         Ok(cluster)
     }
 
@@ -155,8 +157,15 @@ impl PgCluster {
         self.dir.path().join("data")
     }
 
-    /// The server's base URL, without a database.
+    /// The server's base URL, without a database, with the least-privileged
+    /// login the code under test uses ([`crate::TEST_LOGIN`], made when the
+    /// cluster started).
     pub fn base_url(&self) -> String {
+        crate::login::registered(&self.admin_url())
+    }
+
+    /// The server's base URL as its superuser: for test-only administration.
+    pub fn admin_url(&self) -> String {
         format!("postgres://postgres@127.0.0.1:{}", self.port)
     }
 

@@ -4,6 +4,11 @@
 //! - [`TestDb`]: a uniquely named catalog database on the local PostgreSQL
 //!   server (127.0.0.1:5432, or `FSA_TEST_PG_URL`); it and every placement
 //!   database named after it are dropped at the end.
+//! - [`local_pg_base`], [`PgCluster::base_url`]: a server's URL with the
+//!   least-privileged login [`TEST_LOGIN`] (not a superuser), bootstrapped
+//!   once per server as `fsa db bootstrap` does; the superuser's URL
+//!   ([`local_pg_admin_base`], [`PgCluster::admin_url`]) is for that and for
+//!   test-only administration.
 //! - [`PgCluster`]: a throwaway PostgreSQL cluster of its own (initdb on a
 //!   free port), for tests that need another server or one to stop.
 //! - [`TestApp`]: the service running on port 0 over SQLite or PostgreSQL,
@@ -17,16 +22,27 @@
 mod app;
 mod cluster;
 pub mod files;
+mod login;
 pub mod s3;
 pub mod store;
 
 pub use app::{Backend, Json, TestApp};
 pub use cluster::PgCluster;
+pub use login::{TEST_LOGIN, admin_base_for, least_privileged_base};
 
 use sqlx::{Connection, Executor, PgConnection};
 
-/// The local PostgreSQL server's base URL, without a database.
+/// The local PostgreSQL server's base URL, without a database, with the
+/// least-privileged login every service, CLI and app under test uses.
 pub fn local_pg_base() -> String {
+    login::least_privileged_base(&local_pg_admin_base())
+}
+
+/// The local PostgreSQL server's base URL as its superuser
+/// (`FSA_TEST_PG_URL`, by default `postgres://postgres@127.0.0.1:5432`):
+/// for the bootstrap and test-only administration (dropping leftovers,
+/// tampering with roles), never for the code under test.
+pub fn local_pg_admin_base() -> String {
     std::env::var("FSA_TEST_PG_URL")
         .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".to_owned())
 }
@@ -55,9 +71,11 @@ impl TestDb {
         format!("{}/{}", self.base, self.name)
     }
 
-    /// Drops the catalog and its placement databases.
+    /// Drops the catalog and its placement databases, as the server's
+    /// superuser (a test may hold connections of its own to them).
     pub async fn drop_all(base: &str, prefix: &str) -> anyhow::Result<()> {
-        let mut conn = PgConnection::connect(&format!("{base}/postgres")).await?;
+        let admin = admin_base_for(base);
+        let mut conn = PgConnection::connect(&format!("{admin}/postgres")).await?;
         let names: Vec<String> =
             sqlx::query_scalar("SELECT datname FROM pg_database WHERE datname LIKE $1 || '%'")
                 .bind(prefix)

@@ -1,6 +1,7 @@
 //! `fsa db migrate` and `fsa db status`: the schema of the catalog and of
 //! every placement database, migrated in waves and recorded in the
-//! catalog's ledger.
+//! catalog's ledger. `fsa db bootstrap`: the one-time set-up of a
+//! PostgreSQL server by a superuser (the service's least-privileged login).
 
 use std::io::IsTerminal;
 use std::sync::Arc;
@@ -8,7 +9,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use fsa_app::schema::{self, FleetReport, MigrateOptions, MigrateProgress, PlacementOutcome};
 use fsa_server::config::Config;
+use fsa_store::bootstrap;
 use fsa_store::schema::MigrationSet;
+use fsa_store::url::DbUrl;
 use indicatif::{ProgressBar, ProgressStyle};
 
 #[derive(Debug, clap::Subcommand)]
@@ -36,6 +39,36 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Once per PostgreSQL server, as a superuser (or a role with
+    /// CREATEROLE): creates the role fsa_app (NOLOGIN, NOSUPERUSER,
+    /// NOBYPASSRLS) and the service's login (LOGIN, CREATEDB, NOSUPERUSER,
+    /// NOCREATEROLE, NOBYPASSRLS, member of fsa_app). The service then
+    /// connects with that login, never as a superuser. A rerun changes
+    /// nothing and says so; it does not touch an existing login's password
+    /// unless --reset-password.
+    Bootstrap {
+        /// The server, as a role that may create roles, e.g.
+        /// postgres://postgres@db.internal/postgres (also FSA_BOOTSTRAP_URL).
+        /// Used for this command only; it is not the service's URL.
+        #[arg(long, env = "FSA_BOOTSTRAP_URL", hide_env_values = true)]
+        url: String,
+        /// The login to create for the service.
+        #[arg(long, default_value = "fsa")]
+        login: String,
+        /// The environment variable holding the login's password. Without
+        /// it, a new password is generated and printed once.
+        #[arg(long, value_name = "VAR", conflicts_with = "no_password")]
+        password_env: Option<String>,
+        /// Make the login without a password (it authenticates by peer,
+        /// certificate or another method of pg_hba.conf).
+        #[arg(long)]
+        no_password: bool,
+        /// Set the password of a login that exists already.
+        #[arg(long, conflicts_with = "no_password")]
+        reset_password: bool,
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 pub async fn run(config: Config, cmd: Command) -> anyhow::Result<()> {
@@ -58,7 +91,117 @@ pub async fn run(config: Config, cmd: Command) -> anyhow::Result<()> {
             .await
         }
         Command::Status { json } => status(config, json).await,
+        Command::Bootstrap {
+            url,
+            login,
+            password_env,
+            no_password,
+            reset_password,
+            json,
+        } => {
+            bootstrap(
+                &url,
+                login,
+                PasswordSource::from_flags(password_env, no_password),
+                reset_password,
+                json,
+            )
+            .await
+        }
     }
+}
+
+/// Where the login's password comes from.
+enum PasswordSource {
+    Env(String),
+    Generate,
+    None,
+}
+
+impl PasswordSource {
+    fn from_flags(env: Option<String>, none: bool) -> Self {
+        match (env, none) {
+            (Some(var), _) => PasswordSource::Env(var),
+            (None, true) => PasswordSource::None,
+            (None, false) => PasswordSource::Generate,
+        }
+    }
+}
+
+/// 32 characters from 62: about 190 bits, and nothing that needs quoting
+/// in a URL or a shell.
+fn generate_password() -> String {
+    use rand::Rng;
+    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+    let mut rng = rand::rng();
+    (0..32)
+        .map(|_| ALPHABET[rng.random_range(0..ALPHABET.len())] as char)
+        .collect()
+}
+
+#[derive(serde::Serialize)]
+struct BootstrapOutput {
+    #[serde(flatten)]
+    report: bootstrap::BootstrapReport,
+    /// A generated password, shown this once.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    generated_password: Option<String>,
+}
+
+async fn bootstrap(
+    url: &str,
+    login: String,
+    source: PasswordSource,
+    reset_password: bool,
+    json: bool,
+) -> anyhow::Result<()> {
+    let url = DbUrl::new(url);
+    anyhow::ensure!(
+        url.is_postgres(),
+        "--url must be a postgres:// URL (got {url}); a SQLite installation needs no bootstrap"
+    );
+    bootstrap::validate_login(&login)?;
+    let (password, generated) = match source {
+        PasswordSource::Env(var) => match std::env::var(&var) {
+            Ok(p) if !p.is_empty() => (Some(p), false),
+            _ => anyhow::bail!("--password-env {var}: the variable is not set or empty"),
+        },
+        PasswordSource::Generate => (Some(generate_password()), true),
+        PasswordSource::None => (None, false),
+    };
+    let request = bootstrap::BootstrapRequest {
+        login,
+        password: password.clone().map(bootstrap::Secret::new),
+        reset_password,
+    };
+    let report = bootstrap::bootstrap(&url, &request).await?;
+    // A generated password that was not set (the login existed) is not
+    // the login's: showing it would mislead.
+    let generated_password = password.filter(|_| generated && report.password_set);
+    if json {
+        return super::print_json(&BootstrapOutput {
+            report,
+            generated_password,
+        });
+    }
+    if report.changes.is_empty() {
+        println!(
+            "{}: nothing to do; {} and the login {} are in place",
+            report.server, report.app_role, report.login
+        );
+    } else {
+        for c in &report.changes {
+            println!("{c}");
+        }
+    }
+    if let Some(p) = generated_password {
+        println!("password of {} (shown this once): {p}", report.login);
+    }
+    println!(
+        "the service connects as {}: postgres://{}:<password>@<host>/<catalog database>",
+        report.login, report.login
+    );
+    Ok(())
 }
 
 /// Shows the run as a bar on a terminal, and as a line per placement on a

@@ -24,6 +24,7 @@ pub async fn run(mut config: Config, args: Args) -> anyhow::Result<()> {
             path.display()
         );
     }
+    warn_superuser_logins(&state.router).await;
     report_schema(&state.app).await;
     let listener = tokio::net::TcpListener::bind(listen).await?;
     tracing::info!(catalog = %url, listen = %listener.local_addr()?, "fsa serving");
@@ -36,6 +37,33 @@ pub async fn run(mut config: Config, args: Args) -> anyhow::Result<()> {
     })
     .await?;
     Ok(())
+}
+
+/// Row-level security binds tenant sessions only while their login cannot
+/// undo `SET ROLE fsa_app`: a superuser login is one `RESET ROLE` away from
+/// every tenant's rows and the server itself. The service still starts
+/// (an installation moves to a least-privileged login when its operator
+/// can), but says so at every start.
+async fn warn_superuser_logins(router: &fsa_store::Router) {
+    for server in router.servers().all() {
+        let check = server.login_is_superuser();
+        match tokio::time::timeout(std::time::Duration::from_secs(5), check).await {
+            Ok(Ok(Some(true))) => {
+                tracing::warn!(
+                    server = %server.name,
+                    "the service logs in to this PostgreSQL server as a superuser; create a \
+                     least-privileged login once with `fsa db bootstrap` and use it in the URL"
+                );
+            }
+            Ok(Ok(_)) => {}
+            Ok(Err(e)) => {
+                tracing::warn!(server = %server.name, error = %e, "cannot check whether the login is a superuser")
+            }
+            Err(_) => {
+                tracing::warn!(server = %server.name, "cannot check in time whether the login is a superuser")
+            }
+        }
+    }
 }
 
 /// Start migrates the catalog only; placements are migrated by `fsa db

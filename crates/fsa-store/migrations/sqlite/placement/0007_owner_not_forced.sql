@@ -1,0 +1,3 @@
+-- PostgreSQL's 0007 lets the tables' owner past row-level security; SQLite
+-- has none.
+SELECT 1;
