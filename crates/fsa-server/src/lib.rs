@@ -8,6 +8,7 @@
 //! - [`error`]: `ApiError`, the one problem+json error type.
 //! - [`extract`]: JSON, path and query extractors with problem+json rejections.
 //! - [`dto`]: request bodies and query strings, with validation helpers.
+//! - [`bucket`]: the token bucket both limiters use.
 //! - [`limiter`]: per-tenant request rate and concurrency limits.
 //! - [`login_limits`]: login attempts per tenant and email and per address.
 //! - [`observe`]: each request's id (header, log span, problem `instance`),
@@ -23,6 +24,7 @@
 //!   so `/openapi.json` is generated from the handlers themselves.
 
 pub mod auth;
+pub mod bucket;
 pub mod config;
 pub mod conn;
 pub mod dto;

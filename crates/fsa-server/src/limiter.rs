@@ -15,6 +15,8 @@ use std::time::Instant;
 
 use fsa_core::{PlanLimits, TenantId};
 
+use crate::bucket::TokenBucket;
+
 type Buckets = Arc<Mutex<HashMap<TenantId, Bucket>>>;
 type Counts = Arc<Mutex<HashMap<TenantId, u32>>>;
 
@@ -25,23 +27,8 @@ pub struct Limiter {
     in_flight: Counts,
 }
 
-struct Bucket {
-    tokens: f64,
-    last: Instant,
-}
-
-impl Bucket {
-    /// Refills at `rate` per second up to one second's worth.
-    fn refill(&mut self, rate: f64, now: Instant) {
-        self.tokens = (self.tokens + now.duration_since(self.last).as_secs_f64() * rate).min(rate);
-        self.last = now;
-    }
-
-    /// Seconds until the bucket holds `need` again (at least 1).
-    fn retry_after(&self, rate: f64, need: f64) -> u64 {
-        ((need - self.tokens) / rate).ceil().max(1.0) as u64
-    }
-}
+/// A bucket refilled at `rate` per second up to one second's worth.
+type Bucket = TokenBucket;
 
 /// Why a request was turned away, and when to retry (seconds).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -86,7 +73,7 @@ impl Drop for InFlight {
             let spent = now.duration_since(self.started).as_secs_f64() * 1000.0;
             let mut m = map.lock().unwrap_or_else(|e| e.into_inner());
             if let Some(b) = m.get_mut(&self.tenant) {
-                b.refill(*rate, now);
+                b.refill(*rate, *rate, now);
                 // A debt of at most one second's worth: a single slow request
                 // does not lock the tenant out for long.
                 b.tokens = (b.tokens - spent).max(-rate);
@@ -106,14 +93,11 @@ impl Limiter {
         if let Some(rps) = limits.requests_per_second.filter(|r| *r > 0) {
             let rate = f64::from(rps);
             let mut buckets = self.buckets.lock().unwrap_or_else(|e| e.into_inner());
-            let b = buckets.entry(tenant).or_insert(Bucket {
-                tokens: rate,
-                last: now,
-            });
-            b.refill(rate, now);
+            let b = buckets.entry(tenant).or_insert(Bucket::full(rate, now));
+            b.refill(rate, rate, now);
             if b.tokens < 1.0 {
                 return Err(Refusal::Rate {
-                    retry_after: b.retry_after(rate, 1.0),
+                    retry_after: b.wait_for(1.0, rate),
                 });
             }
             b.tokens -= 1.0;
@@ -122,14 +106,11 @@ impl Limiter {
             Some(ms) => {
                 let rate = f64::from(ms);
                 let mut work = self.work.lock().unwrap_or_else(|e| e.into_inner());
-                let b = work.entry(tenant).or_insert(Bucket {
-                    tokens: rate,
-                    last: now,
-                });
-                b.refill(rate, now);
+                let b = work.entry(tenant).or_insert(Bucket::full(rate, now));
+                b.refill(rate, rate, now);
                 if b.tokens <= 0.0 {
                     return Err(Refusal::Work {
-                        retry_after: b.retry_after(rate, 0.0),
+                        retry_after: b.wait_for(0.0, rate),
                     });
                 }
                 Some((self.work.clone(), rate))

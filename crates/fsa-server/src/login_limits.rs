@@ -26,6 +26,8 @@ use std::time::Instant;
 
 use serde::{Deserialize, Serialize};
 
+use crate::bucket::TokenBucket;
+
 /// The limits, from the `[login]` section of the configuration.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -59,13 +61,8 @@ impl Default for LoginLimits {
 /// by this many keys since its last sweep.
 const SWEEP_EVERY: usize = 4096;
 
-struct Bucket {
-    tokens: f64,
-    last: Instant,
-}
-
 struct Buckets<K> {
-    map: HashMap<K, Bucket>,
+    map: HashMap<K, TokenBucket>,
     next_sweep: usize,
 }
 
@@ -81,26 +78,17 @@ impl<K: Eq + Hash + Clone> Buckets<K> {
     fn take(&mut self, key: &K, depth: f64, per_sec: f64, now: Instant) -> Result<(), u64> {
         if self.map.len() >= self.next_sweep {
             self.map.retain(|_, b| {
-                refill(b, depth, per_sec, now);
-                b.tokens < depth
+                b.refill(depth, per_sec, now);
+                !b.is_full(depth)
             });
             self.next_sweep = self.map.len() + SWEEP_EVERY;
         }
-        let b = self.map.entry(key.clone()).or_insert(Bucket {
-            tokens: depth,
-            last: now,
-        });
-        refill(b, depth, per_sec, now);
-        if b.tokens < 1.0 {
-            let wait = if per_sec > 0.0 {
-                ((1.0 - b.tokens) / per_sec).ceil().max(1.0)
-            } else {
-                3600.0
-            };
-            return Err(wait as u64);
-        }
-        b.tokens -= 1.0;
-        Ok(())
+        let b = self
+            .map
+            .entry(key.clone())
+            .or_insert(TokenBucket::full(depth, now));
+        b.refill(depth, per_sec, now);
+        b.take(per_sec)
     }
 
     fn give_back(&mut self, key: &K, depth: f64) {
@@ -118,11 +106,6 @@ fn clipped(s: &str, max: usize) -> String {
         end -= 1;
     }
     s[..end].to_lowercase()
-}
-
-fn refill(b: &mut Bucket, depth: f64, per_sec: f64, now: Instant) {
-    b.tokens = (b.tokens + now.duration_since(b.last).as_secs_f64() * per_sec).min(depth);
-    b.last = now;
 }
 
 /// The key of an account as tried from one address: the tenant's slug and

@@ -538,6 +538,22 @@ fn parse_range(
     }
 }
 
+/// What RFC 5987's `attr-char` leaves unencoded in `filename*`: letters,
+/// digits and ``!#$&+-.^_`|~``.
+const ATTR_CHAR: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+    .remove(b'!')
+    .remove(b'#')
+    .remove(b'$')
+    .remove(b'&')
+    .remove(b'+')
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'^')
+    .remove(b'_')
+    .remove(b'`')
+    .remove(b'|')
+    .remove(b'~');
+
 /// `attachment` with the file name made safe: no control characters,
 /// quotes, backslashes or path separators, no leading dots; an ASCII
 /// `filename` and the UTF-8 one as RFC 6266's `filename*`.
@@ -560,14 +576,7 @@ fn content_disposition(name: &str) -> String {
             }
         })
         .collect();
-    let mut encoded = String::with_capacity(safe.len() * 3);
-    for b in safe.bytes() {
-        if b.is_ascii_alphanumeric() || b"!#$&+-.^_`|~".contains(&b) {
-            encoded.push(b as char);
-        } else {
-            encoded.push_str(&format!("%{b:02X}"));
-        }
-    }
+    let encoded = percent_encoding::utf8_percent_encode(safe, ATTR_CHAR);
     format!("attachment; filename=\"{ascii}\"; filename*=UTF-8''{encoded}")
 }
 
