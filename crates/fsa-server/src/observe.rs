@@ -122,6 +122,7 @@ pub async fn observe(State(state): State<AppState>, mut req: Request, next: Next
         tenant.id = tracing::field::Empty,
         tenant.plan = tracing::field::Empty,
         placement.id = tracing::field::Empty,
+        client = tracing::field::Empty,
     );
     let ctx = RequestCtx(Arc::new(Inner {
         id,
@@ -133,7 +134,12 @@ pub async fn observe(State(state): State<AppState>, mut req: Request, next: Next
         .extensions()
         .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
         .map(|c| c.0.ip());
+    // The client as the login limits see it (behind a trusted proxy, the
+    // address it names), on every line of the request.
     let client = peer.map(|p| state.proxies.client(p, req.headers()));
+    if let Some(c) = client {
+        span.record("client", tracing::field::display(c));
+    }
     let path_has_id = route.label.contains("/:");
     let mut res = next.run(req).instrument(span.clone()).await;
 
