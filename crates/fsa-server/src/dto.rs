@@ -111,8 +111,9 @@ pub struct MoveBody {
     pub to: String,
     #[schema(value_type = Option<String>)]
     pub region: Option<Region>,
-    /// `now` or a duration (`30s`, `15m`, `2h`, `7d`; at most 6 digits); default 1h.
-    #[schema(pattern = "^(now|[0-9]{1,6}(ms|s|m|h|d))$")]
+    /// `now` or a duration (`30s`, `15m`, `2h`, `7d`), at most 365 days;
+    /// default 1h.
+    #[schema(schema_with = cleanup_schema, nullable = false)]
     pub cleanup: Option<String>,
     pub reason: Option<String>,
 }
@@ -339,6 +340,31 @@ pub struct UserQuery {
 }
 
 /// `MoveBody.to`: a placement kind or a placement id.
+/// The schema's pattern of a move's `cleanup`: `now`, or a whole number of
+/// `ms`, `s`, `m`, `h` or `d` up to 365 days (leading zeros allowed), so a
+/// value the document allows is one the service takes
+/// ([`fsa_app::moves::parse_cleanup`]); a test holds the two together.
+const CLEANUP_PATTERN: &str = concat!(
+    "^(now",
+    "|0*([0-9]|[1-9][0-9]|[1-9][0-9]{2}|[1-9][0-9]{3}|[1-9][0-9]{4}|[1-9][0-9]{5}|[1-9][0-9]{6}|[1-9][0-9]{7}|[1-9][0-9]{8}|[1-9][0-9]{9}|[1-2][0-9]{10}|30[0-9]{9}|31[0-4][0-9]{8}|315[0-2][0-9]{7}|3153[0-5][0-9]{6}|31536000000)ms",
+    "|0*([0-9]|[1-9][0-9]|[1-9][0-9]{2}|[1-9][0-9]{3}|[1-9][0-9]{4}|[1-9][0-9]{5}|[1-9][0-9]{6}|[1-2][0-9]{7}|30[0-9]{6}|31[0-4][0-9]{5}|315[0-2][0-9]{4}|3153[0-5][0-9]{3}|31536000)s",
+    "|0*([0-9]|[1-9][0-9]|[1-9][0-9]{2}|[1-9][0-9]{3}|[1-9][0-9]{4}|[1-4][0-9]{5}|5[0-1][0-9]{4}|52[0-4][0-9]{3}|525[0-5][0-9]{2}|525600)m",
+    "|0*([0-9]|[1-9][0-9]|[1-9][0-9]{2}|[1-7][0-9]{3}|8[0-6][0-9]{2}|87[0-5][0-9]|8760)h",
+    "|0*([0-9]|[1-9][0-9]|[1-2][0-9]{2}|3[0-5][0-9]|36[0-5])d",
+    ")$"
+);
+
+fn cleanup_schema() -> utoipa::openapi::schema::Schema {
+    use utoipa::openapi::schema::{ObjectBuilder, Type};
+    ObjectBuilder::new()
+        .schema_type(Type::String)
+        .pattern(Some(CLEANUP_PATTERN))
+        .description(Some(
+            "`now` or a duration (`30s`, `15m`, `2h`, `7d`), at most 365 days; default 1h.",
+        ))
+        .into()
+}
+
 fn move_target() -> utoipa::openapi::schema::Schema {
     use utoipa::openapi::schema::{KnownFormat, ObjectBuilder, OneOfBuilder, SchemaFormat, Type};
     OneOfBuilder::new()
@@ -448,6 +474,44 @@ impl From<GroupBy> for fsa_app::analytics::GroupBy {
             GroupBy::Status => fsa_app::analytics::GroupBy::Status,
             GroupBy::Plan => fsa_app::analytics::GroupBy::Plan,
             GroupBy::Region => fsa_app::analytics::GroupBy::Region,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_cleanup_pattern_allows_exactly_what_the_service_takes() {
+        let pattern = regex::Regex::new(CLEANUP_PATTERN).unwrap();
+        let limits: [(&str, u64); 5] = [
+            ("ms", 31_536_000_000),
+            ("s", 31_536_000),
+            ("m", 525_600),
+            ("h", 8_760),
+            ("d", 365),
+        ];
+        let mut values = vec!["now".to_owned(), "".into(), "1y".into(), "h".into()];
+        for (unit, max) in limits {
+            let mut ns: Vec<u64> = (0..1200).collect();
+            ns.extend([max - 1, max, max + 1, max * 10, u64::MAX / 2]);
+            let mut x = 7u64;
+            while x < max * 3 {
+                ns.push(x);
+                x = x * 13 / 7 + 3;
+            }
+            for n in ns {
+                values.push(format!("{n}{unit}"));
+                values.push(format!("00{n}{unit}"));
+            }
+        }
+        for v in values {
+            assert_eq!(
+                pattern.is_match(&v),
+                fsa_app::moves::parse_cleanup(&v).is_ok(),
+                "{v:?}"
+            );
         }
     }
 }
