@@ -17,18 +17,15 @@ use fsa_core::{PlanLimits, TenantId};
 
 use crate::bucket::TokenBucket;
 
-type Buckets = Arc<Mutex<HashMap<TenantId, Bucket>>>;
+type Buckets = Arc<Mutex<HashMap<TenantId, TokenBucket>>>;
 type Counts = Arc<Mutex<HashMap<TenantId, u32>>>;
 
 #[derive(Default)]
 pub struct Limiter {
-    buckets: Mutex<HashMap<TenantId, Bucket>>,
+    buckets: Mutex<HashMap<TenantId, TokenBucket>>,
     work: Buckets,
     in_flight: Counts,
 }
-
-/// A bucket refilled at `rate` per second up to one second's worth.
-type Bucket = TokenBucket;
 
 /// Why a request was turned away, and when to retry (seconds).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -93,20 +90,19 @@ impl Limiter {
         if let Some(rps) = limits.requests_per_second.filter(|r| *r > 0) {
             let rate = f64::from(rps);
             let mut buckets = self.buckets.lock().unwrap_or_else(|e| e.into_inner());
-            let b = buckets.entry(tenant).or_insert(Bucket::full(rate, now));
+            // A second's worth of burst: the depth is the rate.
+            let b = buckets
+                .entry(tenant)
+                .or_insert(TokenBucket::full(rate, now));
             b.refill(rate, rate, now);
-            if b.tokens < 1.0 {
-                return Err(Refusal::Rate {
-                    retry_after: b.wait_for(1.0, rate),
-                });
-            }
-            b.tokens -= 1.0;
+            b.take(rate)
+                .map_err(|retry_after| Refusal::Rate { retry_after })?;
         }
         let charged = match limits.work_ms_per_second.filter(|r| *r > 0) {
             Some(ms) => {
                 let rate = f64::from(ms);
                 let mut work = self.work.lock().unwrap_or_else(|e| e.into_inner());
-                let b = work.entry(tenant).or_insert(Bucket::full(rate, now));
+                let b = work.entry(tenant).or_insert(TokenBucket::full(rate, now));
                 b.refill(rate, rate, now);
                 if b.tokens <= 0.0 {
                     return Err(Refusal::Work {

@@ -122,7 +122,6 @@ pub async fn observe(State(state): State<AppState>, mut req: Request, next: Next
         tenant.id = tracing::field::Empty,
         tenant.plan = tracing::field::Empty,
         placement.id = tracing::field::Empty,
-        client = tracing::field::Empty,
     );
     let ctx = RequestCtx(Arc::new(Inner {
         id,
@@ -130,17 +129,15 @@ pub async fn observe(State(state): State<AppState>, mut req: Request, next: Next
         tenant: OnceLock::new(),
     }));
     req.extensions_mut().insert(ctx.clone());
-    let peer = req
-        .extensions()
-        .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
-        .map(|c| c.0.ip());
-    // The client as the login limits see it (behind a trusted proxy, the
-    // address it names), on every line of the request.
-    let client = peer.map(|p| state.proxies.client(p, req.headers()));
-    if let Some(c) = client {
-        span.record("client", tracing::field::display(c));
-    }
-    let path_has_id = route.label.contains("/:");
+    // The client, for a security event should the id named be unknown:
+    // worked out only on routes that name one (never on a list's path).
+    let client = route.names_an_id.then(|| {
+        let peer = req
+            .extensions()
+            .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+            .map_or(std::net::Ipv4Addr::UNSPECIFIED.into(), |c| c.0.ip());
+        state.proxies.client(peer, req.headers())
+    });
     let mut res = next.run(req).instrument(span.clone()).await;
 
     let elapsed = started.elapsed();
@@ -153,11 +150,13 @@ pub async fn observe(State(state): State<AppState>, mut req: Request, next: Next
         state.router.stats().record_request(t, elapsed);
         // A tenant's user naming an id its tenant does not have: another
         // tenant's id, or a guess.
-        if path_has_id && res.status() == axum::http::StatusCode::NOT_FOUND {
+        if let Some(client) = client
+            && res.status() == axum::http::StatusCode::NOT_FOUND
+        {
             let _in = span.enter();
             crate::security::record(
                 crate::security::Kind::UnknownId,
-                client,
+                Some(client),
                 &[("route", route.label.as_str())],
             );
         }

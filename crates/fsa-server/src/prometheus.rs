@@ -97,6 +97,8 @@ static HANDLE: OnceLock<Option<PrometheusHandle>> = OnceLock::new();
 pub struct RouteMetrics {
     /// The template as a label (`/api/v1/work-orders/:id`).
     pub label: String,
+    /// Whether the template has a path parameter (an id a caller names).
+    pub names_an_id: bool,
     handles: RwLock<HashMap<(&'static str, u16), Handles>>,
 }
 
@@ -145,6 +147,7 @@ pub fn route(template: Option<&str>) -> Arc<RouteMetrics> {
         .entry(key.to_owned())
         .or_insert_with(|| {
             Arc::new(RouteMetrics {
+                names_an_id: label.contains("/:"),
                 label,
                 handles: RwLock::new(HashMap::new()),
             })

@@ -3,8 +3,8 @@
 
 use std::time::{Duration, Instant};
 
+use fsa_testkit::files::tenant_with_order;
 use fsa_testkit::{Backend, TestApp};
-use serde_json::json;
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 
@@ -51,22 +51,8 @@ async fn endless_header(base: &str, token: &str, wo: &str, total: u64) -> u64 {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn endless_part_headers_leave_memory_flat_and_neighbours_served() {
     let app = TestApp::start(Backend::Sqlite).await.unwrap();
-    app.create_tenant("attacker", "basic", "default").await;
+    let (_, token, wo) = tenant_with_order(&app, "attacker", "basic").await;
     app.create_tenant("neighbour", "basic", "default").await;
-    let token = app.login_admin("attacker").await;
-    let (s, c) = app
-        .post("/api/v1/clients", &token, json!({"name": "C"}))
-        .await;
-    assert_eq!(s, 201, "{c}");
-    let (s, w) = app
-        .post(
-            "/api/v1/work-orders",
-            &token,
-            json!({"client_id": c["id"], "title": "W"}),
-        )
-        .await;
-    assert_eq!(s, 201, "{w}");
-    let wo = w["id"].as_str().unwrap().to_owned();
     let neighbour = app.login_admin("neighbour").await;
     // Warm up: one of each request, then the idle level.
     let (s, _) = app.get("/api/v1/clients", &neighbour).await;

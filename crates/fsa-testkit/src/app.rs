@@ -169,6 +169,18 @@ impl TestApp {
         self.call(Method::DELETE, path, Some(token), None).await
     }
 
+    /// `/metrics` as text.
+    pub async fn metrics_text(&self) -> String {
+        let res = self
+            .client
+            .get(format!("{}/metrics", self.base))
+            .send()
+            .await
+            .expect("/metrics answers");
+        assert_eq!(res.status().as_u16(), 200);
+        res.text().await.expect("/metrics has a body")
+    }
+
     /// Onboards a tenant through `POST /admin/tenants`; its admin is
     /// `admin@<slug>.test` with password `password-<slug>`.
     pub async fn create_tenant(&self, slug: &str, plan: &str, region: &str) -> Json {

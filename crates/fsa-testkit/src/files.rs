@@ -3,7 +3,41 @@
 
 use std::time::{Duration, Instant};
 
+use serde_json::json;
+
 use crate::{Json, TestApp};
+
+/// A client of the tenant whose admin holds `token`; its id.
+pub async fn new_client(app: &TestApp, token: &str) -> String {
+    let (s, c) = app
+        .post("/api/v1/clients", token, json!({"name": "Client"}))
+        .await;
+    assert_eq!(s, 201, "{c}");
+    c["id"].as_str().expect("a client id").to_owned()
+}
+
+/// A work order of `client`; its id.
+pub async fn new_work_order(app: &TestApp, token: &str, client: &str) -> String {
+    let (s, w) = app
+        .post(
+            "/api/v1/work-orders",
+            token,
+            json!({"client_id": client, "title": "Order"}),
+        )
+        .await;
+    assert_eq!(s, 201, "{w}");
+    w["id"].as_str().expect("a work order id").to_owned()
+}
+
+/// A tenant of `plan` with a client and a work order: the tenant's id, its
+/// admin's token and the order's id.
+pub async fn tenant_with_order(app: &TestApp, slug: &str, plan: &str) -> (String, String, String) {
+    let t = app.create_tenant(slug, plan, "default").await;
+    let token = app.login_admin(slug).await;
+    let client = new_client(app, &token).await;
+    let wo = new_work_order(app, &token, &client).await;
+    (t["id"].as_str().expect("a tenant id").to_owned(), token, wo)
+}
 
 pub const BOUNDARY: &str = "fsa-test-boundary-0c9e4f";
 

@@ -9,7 +9,6 @@ use fsa_store::page::{CursorKey, Page};
 use fsa_store::repo::work_orders::{
     self, Sort, StatusChange, WorkOrder, WorkOrderFields, WorkOrderFilter,
 };
-use futures::StreamExt;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use uuid::Uuid;
@@ -214,12 +213,6 @@ async fn delete(
     let mut tx = super::begin(&app, &caller, Permission::ManageData, Mode::Write).await?;
     let keys = work_orders::delete(&mut tx, id).await?;
     tx.commit().await?;
-    let stores = app.app.files();
-    futures::stream::iter(keys)
-        .for_each_concurrent(
-            8,
-            |key| async move { stores.remove(caller.plan, &key).await },
-        )
-        .await;
+    app.app.files().remove(caller.plan, keys).await;
     Ok(StatusCode::NO_CONTENT)
 }

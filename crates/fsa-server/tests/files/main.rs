@@ -4,7 +4,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use fsa_testkit::files::{BOUNDARY, form, send_form};
+use fsa_testkit::files::{BOUNDARY, form, send_form, tenant_with_order};
 use fsa_testkit::s3::{TestBucket, closed_port};
 use fsa_testkit::{Backend, Json, TestApp};
 use object_store::ObjectStoreExt;
@@ -81,29 +81,6 @@ async fn download(
 
 fn header<'a>(h: &'a reqwest::header::HeaderMap, name: &str) -> &'a str {
     h.get(name).and_then(|v| v.to_str().ok()).unwrap_or("")
-}
-
-/// A tenant with a client and a work order: its token and the order's id.
-async fn tenant_with_order(app: &TestApp, slug: &str, plan: &str) -> (String, String, String) {
-    let t = app.create_tenant(slug, plan, "default").await;
-    let token = app.login_admin(slug).await;
-    let (s, c) = app
-        .post("/api/v1/clients", &token, json!({"name": "Client"}))
-        .await;
-    assert_eq!(s, 201, "{c}");
-    let (s, w) = app
-        .post(
-            "/api/v1/work-orders",
-            &token,
-            json!({"client_id": c["id"], "title": "Order"}),
-        )
-        .await;
-    assert_eq!(s, 201, "{w}");
-    (
-        t["id"].as_str().unwrap().to_owned(),
-        token,
-        w["id"].as_str().unwrap().to_owned(),
-    )
 }
 
 fn local_objects(app: &TestApp) -> Vec<String> {

@@ -6,7 +6,7 @@
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::time::{Duration, Instant};
 
-use fsa_testkit::files::{BOUNDARY, form, send_form};
+use fsa_testkit::files::{BOUNDARY, form, new_client, new_work_order, send_form};
 use fsa_testkit::s3::TestBucket;
 use fsa_testkit::{Backend, Json, TestApp};
 use serde_json::json;
@@ -146,18 +146,6 @@ async fn a_suspended_tenant_answers_like_a_wrong_password_until_the_password_is_
     }
 }
 
-/// `/metrics` as text.
-async fn metrics_text(app: &TestApp) -> String {
-    app.client
-        .get(format!("{}/metrics", app.base))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn metrics_of_a_fleet_with_dedicated_tenants_name_no_tenant() {
     for backend in [Backend::Sqlite, Backend::Postgres] {
@@ -171,7 +159,7 @@ async fn metrics_of_a_fleet_with_dedicated_tenants_name_no_tenant() {
             let token = app.login_admin(slug).await;
             assert_eq!(app.get("/api/v1/clients", &token).await.0, 200);
         }
-        let text = metrics_text(&app).await;
+        let text = app.metrics_text().await;
         for slug in slugs {
             assert!(!text.contains(slug), "{backend:?}: /metrics names {slug}");
             assert!(
@@ -190,27 +178,12 @@ async fn metrics_of_a_fleet_with_dedicated_tenants_name_no_tenant() {
     }
 }
 
-/// A tenant of `plan` with a client; its token and the client's id.
+/// A tenant of `plan` with a client; its admin's token and the client's id.
 async fn tenant_with_client(app: &TestApp, slug: &str, plan: &str) -> (String, String) {
     app.create_tenant(slug, plan, "default").await;
     let token = app.login_admin(slug).await;
-    let (s, c) = app
-        .post("/api/v1/clients", &token, json!({"name": "Client"}))
-        .await;
-    assert_eq!(s, 201, "{c}");
-    (token, c["id"].as_str().unwrap().to_owned())
-}
-
-async fn work_order(app: &TestApp, token: &str, client: &str) -> String {
-    let (s, w) = app
-        .post(
-            "/api/v1/work-orders",
-            token,
-            json!({"client_id": client, "title": "Order"}),
-        )
-        .await;
-    assert_eq!(s, 201, "{w}");
-    w["id"].as_str().unwrap().to_owned()
+    let client = new_client(app, &token).await;
+    (token, client)
 }
 
 /// Bytes of every object in the local store.
@@ -243,7 +216,7 @@ async fn upload_delete_upload_never_outgrows_file_bytes() {
         let (token, client) = tenant_with_client(&app, "quota", "basic").await;
         let bytes = vec![7u8; 60_000];
         for round in 0..5 {
-            let wo = work_order(&app, &token, &client).await;
+            let wo = new_work_order(&app, &token, &client).await;
             let (s, b) = send_form(
                 &app,
                 &token,
@@ -324,7 +297,7 @@ async fn s3_uploads_cut_off_by_their_clients_leave_no_parts_behind() {
     .await
     .unwrap();
     let (token, client) = tenant_with_client(&app, "cutoff", "premium").await;
-    let wo = work_order(&app, &token, &client).await;
+    let wo = new_work_order(&app, &token, &client).await;
     // Large enough for a multipart upload (parts of 5 MiB).
     let bytes: Vec<u8> = (0..12 * 1024 * 1024).map(|i| (i % 253) as u8).collect();
     let body = form(
@@ -376,7 +349,7 @@ async fn s3_uploads_cut_off_by_their_clients_leave_no_parts_behind() {
 async fn files_are_served_sandboxed_under_clean_names() {
     let app = TestApp::start(Backend::Sqlite).await.unwrap();
     let (token, client) = tenant_with_client(&app, "served", "basic").await;
-    let wo = work_order(&app, &token, &client).await;
+    let wo = new_work_order(&app, &token, &client).await;
     let page = b"<html><script>alert(document.cookie)</script></html>";
     // "invoice<RLO>lmth.pdf" shows as "invoicefdp.html" where bidi is honoured.
     let name = "invoice\u{202E}lmth.pdf\u{200B}\u{2066}";
@@ -511,7 +484,7 @@ fn events(text: &str, kind: &str) -> f64 {
 async fn security_events_are_counted() {
     let app = TestApp::start(Backend::Sqlite).await.unwrap();
     let (token, _) = tenant_with_client(&app, "watched", "basic").await;
-    let before = metrics_text(&app).await;
+    let before = app.metrics_text().await;
     let client = reqwest::Client::new();
     assert_eq!(
         login_as(&app, &client, &[], "watched", "admin@watched.test", "wrong")
@@ -527,7 +500,7 @@ async fn security_events_are_counted() {
     assert_eq!(app.get("/api/v1/clients", "forged").await.0, 401);
     let other = format!("/api/v1/work-orders/{}", uuid::Uuid::now_v7());
     assert_eq!(app.get(&other, &token).await.0, 404);
-    let after = metrics_text(&app).await;
+    let after = app.metrics_text().await;
     for (kind, at_least) in [
         ("login_failed", 1.0),
         ("admin_token_refused", 2.0),
@@ -541,5 +514,65 @@ async fn security_events_are_counted() {
             events(&after, kind)
         );
     }
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn malformed_forms_are_clean_refusals_and_store_nothing() {
+    let app = TestApp::start(Backend::Sqlite).await.unwrap();
+    let (token, client) = tenant_with_client(&app, "forms", "basic").await;
+    let wo = new_work_order(&app, &token, &client).await;
+    let part = |name: &str| {
+        format!("--{BOUNDARY}\r\nContent-Disposition: form-data; name=\"{name}\"\r\n\r\nx\r\n")
+    };
+    // Seventeen parts: one over the most a form may have.
+    let mut many: String = (0..17).map(|_| part("file_type")).collect();
+    many.push_str(&format!("--{BOUNDARY}--\r\n"));
+    let (s, b) = send_form(&app, &token, &wo, many.into_bytes()).await;
+    assert_eq!(s, 400, "{b}");
+    assert_eq!(b["code"], "invalid_multipart");
+    // A part header of 2 MiB, whole and well formed otherwise.
+    let long = format!(
+        "--{BOUNDARY}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"a\"\r\nX-Pad: {}\r\n\r\nx\r\n--{BOUNDARY}--\r\n",
+        "p".repeat(2 * 1024 * 1024)
+    );
+    let (s, b) = send_form(&app, &token, &wo, long.into_bytes()).await;
+    assert_eq!(s, 400, "{b}");
+    assert_eq!(b["code"], "invalid_multipart");
+    assert!(b["detail"].as_str().unwrap().contains("headers"), "{b}");
+    // A body that ends inside the file part.
+    let mut cut = form(
+        "filename=\"a.bin\"",
+        "application/octet-stream",
+        &[1u8; 5000],
+        None,
+    );
+    cut.truncate(2000);
+    let (s, b) = send_form(&app, &token, &wo, cut).await;
+    assert_eq!(s, 400, "{b}");
+    assert_eq!(b["code"], "invalid_multipart");
+    // multipart/form-data without a boundary, and not a form at all.
+    for ctype in ["multipart/form-data", "application/json"] {
+        let res = app
+            .client
+            .post(format!("{}/api/v1/work-orders/{wo}/files", app.base))
+            .bearer_auth(&token)
+            .header("content-type", ctype)
+            .body("{}")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 415, "{ctype}");
+    }
+    assert_eq!(stored_bytes(&app), 0);
+    // The same tenant's good upload still goes through.
+    let (s, b) = send_form(
+        &app,
+        &token,
+        &wo,
+        form("filename=\"ok.txt\"", "text/plain", b"fine", None),
+    )
+    .await;
+    assert_eq!(s, 201, "{b}");
     app.stop().await;
 }

@@ -379,19 +379,30 @@ impl FileStores {
         Err(missing)
     }
 
-    /// Deletes a file's object from the store that holds it, once its row
-    /// is gone. A failure is logged and left to the collector: the row is
-    /// gone, so the object is an orphan it deletes after its grace period.
-    pub async fn remove(&self, plan: Plan, key: &str) {
-        let store = match self.locate(plan, key).await {
-            Ok(store) => store,
-            Err(FileError::Missing) => return,
-            // A store that does not answer: try the plan's own.
-            Err(_) => self.for_plan(plan),
-        };
-        if let Err(e) = store.delete(key).await {
-            tracing::warn!(store = %store.name, key, error = %e, "deleting a file's object failed; the files gc will");
-        }
+    /// Deletes files' objects from the stores that hold them, once their
+    /// rows are gone, a few at a time. A failure is logged and left to the
+    /// collector: the rows are gone, so the objects are orphans it deletes
+    /// after its grace period.
+    pub async fn remove<I>(&self, plan: Plan, keys: I)
+    where
+        I: IntoIterator,
+        I::Item: AsRef<str>,
+    {
+        use futures::StreamExt;
+        futures::stream::iter(keys)
+            .for_each_concurrent(8, |key| async move {
+                let key = key.as_ref();
+                let store = match self.locate(plan, key).await {
+                    Ok(store) => store,
+                    Err(FileError::Missing) => return,
+                    // A store that does not answer: try the plan's own.
+                    Err(_) => self.for_plan(plan),
+                };
+                if let Err(e) = store.delete(key).await {
+                    tracing::warn!(store = %store.name, key, error = %e, "deleting a file's object failed; the files gc will");
+                }
+            })
+            .await;
     }
 
     /// An object's bytes (or a range of them) from the plan's store, or on

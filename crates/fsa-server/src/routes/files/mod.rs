@@ -382,7 +382,7 @@ async fn delete(
     let mut tx = super::begin(&app, &caller, Permission::ManageData, Mode::Write).await?;
     let f = files::delete(&mut tx, id).await?;
     tx.commit().await?;
-    app.app.files().remove(caller.plan, &f.storage_key).await;
+    app.app.files().remove(caller.plan, [f.storage_key]).await;
     Ok(StatusCode::NO_CONTENT)
 }
 
