@@ -5,6 +5,11 @@
 //!
 //! # Layout
 //! - [`App`]: what the services need: the router and the plans' limits.
+//! - [`config`]: the composition root's input: defaults, TOML file, `FSA_*`
+//!   variables, generated secrets, and the HTTP server's sections as plain
+//!   settings.
+//! - [`open()`]: the composition root: catalog, file stores, router and
+//!   [`App`] from a [`config::Config`].
 //! - [`advice`]: the advisor: rules over the fleet's figures, evidence,
 //!   proposed moves (applied within a cap), the seed's cost table.
 //! - [`analytics`]: work orders counted across every placement, in parallel
@@ -28,10 +33,12 @@
 
 pub mod advice;
 pub mod analytics;
+pub mod config;
 pub mod error;
 pub mod files;
 pub mod health;
 pub mod moves;
+mod open;
 pub mod password;
 pub mod schema;
 pub mod tenants;
@@ -46,6 +53,7 @@ use fsa_store::Router;
 
 pub use error::AppError;
 pub use moves::{MoveOrder, MovePreview, MoveStarted, MoveView};
+pub use open::{OpenError, open};
 pub use tenants::{
     Onboarding, OverLimit, PlacementView, PlanChange, RunMove, TenantChange, TenantState,
     TenantView,

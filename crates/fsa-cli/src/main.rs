@@ -1,5 +1,7 @@
 //! The `fsa` binary. One module per command under `cmd/`, each with its
-//! arguments and an async `run`.
+//! arguments and an async `run`. The configuration and the services come
+//! from `fsa_app`; `fsa_server` is named by `cmd/serve.rs` alone, so the
+//! HTTP surface stays out of every other command's way.
 
 mod cmd;
 
@@ -82,7 +84,7 @@ fn main() -> ExitCode {
         }
     };
     let result = runtime.block_on(async move {
-        let config = fsa_server::config::Config::load(cli.config.as_deref())?;
+        let config = fsa_app::config::Config::load(cli.config.as_deref())?;
         match cli.command {
             Command::Serve(a) => cmd::serve::run(config, a).await,
             Command::Tenant(c) => cmd::tenant::run(config, c).await,

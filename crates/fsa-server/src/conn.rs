@@ -36,7 +36,7 @@ use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpListener;
 use tokio::sync::{Notify, Semaphore};
 
-use crate::config::HttpServer;
+use fsa_app::config::HttpServer;
 
 /// How often an HTTP/2 connection is pinged, and how long the answer may
 /// take: a peer gone without a word is noticed within twice this.

@@ -1,7 +1,7 @@
 //! fsa's HTTP surface: the application services of `fsa_app` behind HTTP.
 //!
 //! # Layout
-//! - [`config`]: defaults, TOML file, `FSA_*` variables; generated secrets.
+//! - [`config`]: `fsa_app::config` under its former path.
 //! - [`conn`]: the accept loop: header timeout, connection cap, graceful
 //!   shutdown.
 //! - [`auth`]: password hashes, user tokens, the `Caller` and `Operator` extractors.
@@ -52,8 +52,6 @@ use axum::http::{Method, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use fsa_store::Router;
-use fsa_store::catalog::open_catalog;
 use tokio::net::TcpListener;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::trace::TraceLayer;
@@ -62,9 +60,9 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_swagger_ui::SwaggerUi;
 
 use crate::auth::Tokens;
-use crate::config::Config;
 use crate::error::{PROBLEM_JSON, problem};
 use crate::state::AppState;
+use fsa_app::config::Config;
 
 /// The whole HTTP application.
 pub fn app(state: AppState) -> axum::Router {
@@ -185,30 +183,14 @@ async fn problem_errors(req: Request, next: Next) -> Response {
 /// without asking its placement again.
 const STANDING_MAX_AGE: std::time::Duration = std::time::Duration::from_secs(1);
 
-/// Opens the catalog, applies migrations, and builds the router and the
-/// application services on it. The configuration's secrets are not read:
-/// the CLI opens the services this way, without the HTTP state.
+/// [`fsa_app::open`], logging its start warnings at debug level: kept for
+/// the code that opens the services through this crate.
 pub async fn open_app(config: &Config) -> anyhow::Result<fsa_app::App> {
-    let (app, warnings) = open_app_noting(config).await?;
+    let (app, warnings) = fsa_app::open(config).await?;
     for w in warnings {
         tracing::debug!("{w}");
     }
     Ok(app)
-}
-
-/// [`open_app`], returning what the service warns about at start (plans
-/// whose file store is not configured) rather than logging it.
-async fn open_app_noting(config: &Config) -> anyhow::Result<(fsa_app::App, Vec<String>)> {
-    let move_cleanup = fsa_app::moves::parse_cleanup(&config.move_cleanup)
-        .map_err(|e| anyhow::anyhow!("invalid configuration: move_cleanup: {e}"))?;
-    let catalog = open_catalog(&config.database_url()).await?;
-    let (files, warnings) = fsa_app::files::FileStores::open(&config.files, &config.data_dir)
-        .map_err(|e| anyhow::anyhow!("invalid configuration: {e}"))?;
-    let router = Router::new(catalog, config.servers()?, config.router_settings()).await?;
-    Ok((
-        fsa_app::App::new(router, config.limits.clone(), move_cleanup, files),
-        warnings,
-    ))
 }
 
 /// Opens the catalog, applies migrations, and builds the router and state.
@@ -224,7 +206,7 @@ pub async fn build_state(
         .server
         .header_timeout()
         .map_err(|e| anyhow::anyhow!(e))?;
-    let (app, warnings) = open_app_noting(&config).await?;
+    let (app, warnings) = fsa_app::open(&config).await?;
     for w in warnings {
         tracing::warn!("{w}");
     }

@@ -24,38 +24,11 @@ use std::net::IpAddr;
 use std::sync::Mutex;
 use std::time::Instant;
 
-use serde::{Deserialize, Serialize};
-
 use crate::bucket::TokenBucket;
 
-/// The limits, from the `[login]` section of the configuration.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct LoginLimits {
-    /// Failed attempts in a row one tenant and email may make from one
-    /// address; 0: no limit.
-    pub account_attempts: u32,
-    /// Attempts given back per minute to a tenant and email.
-    pub account_refill_per_minute: f64,
-    /// Failed attempts in a row one client address may make; 0: no limit.
-    pub address_attempts: u32,
-    /// Attempts given back per minute to a client address.
-    pub address_refill_per_minute: f64,
-    /// Password hashes and verifications run at once (0: one per core).
-    pub hash_concurrency: usize,
-}
-
-impl Default for LoginLimits {
-    fn default() -> Self {
-        LoginLimits {
-            account_attempts: 10,
-            account_refill_per_minute: 5.0,
-            address_attempts: 50,
-            address_refill_per_minute: 30.0,
-            hash_concurrency: 0,
-        }
-    }
-}
+/// The limits, from the `[login]` section of the configuration (read
+/// with the rest of it in `fsa-app`).
+pub use fsa_app::config::LoginLimits;
 
 /// Buckets are forgotten once full again; a map is swept when it has grown
 /// by this many keys since its last sweep.

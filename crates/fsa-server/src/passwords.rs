@@ -113,7 +113,7 @@ impl Passwords {
 
 /// The dummy hash, made on first use (on a blocking thread).
 fn dummy_hash(cell: &OnceLock<String>) -> &str {
-    cell.get_or_init(|| hash_password(&crate::config::random_secret()).unwrap_or_default())
+    cell.get_or_init(|| hash_password(&fsa_app::config::random_secret()).unwrap_or_default())
 }
 
 #[cfg(test)]

@@ -14,7 +14,6 @@ use std::net::IpAddr;
 
 use axum::http::HeaderMap;
 use ipnet::IpNet;
-use serde::{Deserialize, Deserializer};
 
 /// The networks whose forwarding headers are believed.
 #[derive(Debug, Clone, Default)]
@@ -126,25 +125,9 @@ fn x_forwarded_for(headers: &HeaderMap) -> Option<Vec<Option<IpAddr>>> {
     seen.then_some(hops)
 }
 
-/// `trusted_proxies` as a list or, from the environment, one string of
-/// comma-separated entries (`FSA_SERVER__TRUSTED_PROXIES=10.0.0.0/8,fd00::/8`).
-pub fn one_or_many<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
-    #[derive(Deserialize)]
-    #[serde(untagged)]
-    enum OneOrMany {
-        One(String),
-        Many(Vec<String>),
-    }
-    Ok(match OneOrMany::deserialize(d)? {
-        OneOrMany::One(s) => s
-            .split(',')
-            .map(str::trim)
-            .filter(|s| !s.is_empty())
-            .map(str::to_owned)
-            .collect(),
-        OneOrMany::Many(v) => v,
-    })
-}
+/// Kept here too, where `trusted_proxies` is used: the settings' own
+/// deserializer, read with the configuration in `fsa-app`.
+pub use fsa_app::config::one_or_many;
 
 #[cfg(test)]
 mod tests {

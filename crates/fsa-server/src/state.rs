@@ -5,7 +5,7 @@ use std::sync::Arc;
 use fsa_store::Router;
 
 use crate::auth::Tokens;
-use crate::config::Config;
+use fsa_app::config::Config;
 
 #[derive(Clone)]
 pub struct AppState {

@@ -5,7 +5,7 @@
 //! database time see none; the service's `GET /admin/advice` does.
 
 use fsa_app::advice::Action;
-use fsa_server::config::Config;
+use fsa_app::config::Config;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {

@@ -4,7 +4,7 @@
 //! the others are still printed).
 
 use fsa_app::analytics::{AnalyticsOptions, GroupBy};
-use fsa_server::config::Config;
+use fsa_app::config::Config;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {

@@ -7,8 +7,8 @@ use std::io::IsTerminal;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
+use fsa_app::config::Config;
 use fsa_app::schema::{self, FleetReport, MigrateOptions, MigrateProgress, PlacementOutcome};
-use fsa_server::config::Config;
 use fsa_store::bootstrap;
 use fsa_store::schema::MigrationSet;
 use fsa_store::url::DbUrl;

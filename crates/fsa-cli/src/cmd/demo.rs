@@ -2,8 +2,8 @@
 //! work orders in every status and tasks, so a newcomer can look around.
 
 use fsa_app::Onboarding;
+use fsa_app::config::Config;
 use fsa_core::{Plan, Priority, Region, Role, WorkOrderStatus};
-use fsa_server::config::Config;
 use fsa_store::Mode;
 use fsa_store::repo::clients::{self, ClientFields};
 use fsa_store::repo::personnel::{self, PersonnelFields};

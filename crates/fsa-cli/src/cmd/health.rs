@@ -5,7 +5,7 @@
 //! its connection counts 0; the service's `/admin/health` has live ones.
 //! Exits non-zero when a placement is unreachable.
 
-use fsa_server::config::Config;
+use fsa_app::config::Config;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {

@@ -12,7 +12,7 @@ pub mod serve;
 pub mod tenant;
 
 use fsa_app::App;
-use fsa_server::config::Config;
+use fsa_app::config::Config;
 use serde::Serialize;
 
 /// Logs to stderr; `FSA_LOG` sets the filter (default `info` for the
@@ -37,7 +37,12 @@ pub fn init_tracing(serving: bool) {
 /// command of an installation leaves what a first start would.
 pub async fn app(mut config: Config) -> anyhow::Result<App> {
     config.ensure_secrets()?;
-    fsa_server::open_app(&config).await
+    let (app, warnings) = fsa_app::open(&config).await?;
+    // The service warns of these at start; a command is not the place.
+    for w in warnings {
+        tracing::debug!("{w}");
+    }
+    Ok(app)
 }
 
 /// Prints `value` as pretty JSON.

@@ -2,10 +2,10 @@
 
 use std::sync::{Arc, Mutex};
 
+use fsa_app::config::Config;
 use fsa_app::{AppError, MoveOrder, MoveView};
 use fsa_core::Region;
 use fsa_move::Progress;
-use fsa_server::config::Config;
 use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
 use uuid::Uuid;
 

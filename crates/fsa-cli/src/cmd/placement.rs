@@ -1,6 +1,6 @@
 //! `fsa placement list`.
 
-use fsa_server::config::Config;
+use fsa_app::config::Config;
 
 #[derive(Debug, clap::Subcommand)]
 pub enum Command {

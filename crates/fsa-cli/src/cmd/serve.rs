@@ -2,7 +2,7 @@
 
 use std::net::SocketAddr;
 
-use fsa_server::config::Config;
+use fsa_app::config::Config;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {

@@ -1,8 +1,8 @@
 //! `fsa tenant create|list|show|set-plan|set-region|suspend|resume|move`.
 
+use fsa_app::config::Config;
 use fsa_app::{App, AppError, Onboarding, PlanChange, RunMove, TenantChange, TenantState};
 use fsa_core::{Plan, Region};
-use fsa_server::config::Config;
 
 #[derive(Debug, clap::Subcommand)]
 pub enum Command {
