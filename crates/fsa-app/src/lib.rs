@@ -25,6 +25,8 @@
 //! - [`health`]: fleet health (servers asked in parallel, bounded) and a
 //!   tenant's measured figures.
 //! - [`files`]: the file stores by plan, streamed uploads, the collector.
+//! - [`jobs`]: background work as jobs in the catalog, one runner per
+//!   process (leases, retries, shutdown at a safe point).
 //! - [`validate`]: the checks of operator input (names, emails, passwords).
 //! - [`password`]: argon2 password hashes.
 //!
@@ -37,6 +39,7 @@ pub mod config;
 pub mod error;
 pub mod files;
 pub mod health;
+pub mod jobs;
 pub mod moves;
 mod open;
 pub mod password;
@@ -71,6 +74,8 @@ pub struct App {
     move_cleanup: Duration,
     /// The file stores, by plan.
     files: Arc<files::FileStores>,
+    /// Wakes this process's jobs runner when a job is scheduled here.
+    jobs_wake: Arc<tokio::sync::Notify>,
 }
 
 impl App {
@@ -85,7 +90,36 @@ impl App {
             limits: Arc::new(limits),
             move_cleanup,
             files: Arc::new(files),
+            jobs_wake: Arc::new(tokio::sync::Notify::new()),
         }
+    }
+
+    /// This process's jobs runner over the fleet's jobs: the service's job
+    /// kinds, the recurring ones, and the resume of stopped moves due at
+    /// once. Started by `fsa serve`.
+    pub fn runner(&self, cfg: &jobs::JobsConfig) -> jobs::Runner {
+        let mut r = jobs::Runner::new(
+            self.router.catalog().clone(),
+            fsa_move::owner_name(),
+            cfg.clone(),
+        )
+        .woken_by(self.jobs_wake.clone());
+        for job in jobs::service_jobs(self) {
+            r = r.with(job);
+        }
+        r = r
+            .every(jobs::MOVES_RESUME, jobs::MOVES_RESUME, jobs::RESUME_EVERY)
+            .at_start(jobs::MOVES_RESUME);
+        let gc_every = self.files.gc_every;
+        if !gc_every.is_zero() {
+            r = r.every(jobs::FILES_COLLECT, jobs::FILES_COLLECT, gc_every);
+        }
+        r
+    }
+
+    /// Tells this process's runner a job was scheduled.
+    pub(crate) fn wake_jobs(&self) {
+        self.jobs_wake.notify_one();
     }
 
     pub fn files(&self) -> &files::FileStores {

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use fsa_core::{Plan, Region};
-use fsa_move::{Ledger, MoveError, MoveRecord, MoveRequest, Progress, Target};
+use fsa_move::{Ledger, MoveError, MoveRecord, MoveRequest, MoveState, Progress, Target};
 use fsa_store::Ts;
 use fsa_store::catalog::Tenant;
 use serde::Serialize;
@@ -165,6 +165,10 @@ pub fn move_error(e: MoveError) -> AppError {
             code: "move_in_progress",
             detail: format!("the move is being run by {holder}"),
         },
+        MoveError::Stopped => AppError::Conflict {
+            code: "move_in_progress",
+            detail: "the move stopped at a safe point; a serving process goes on with it".into(),
+        },
         e @ (MoveError::Mismatch(_) | MoveError::Cancelled) => AppError::Conflict {
             code: "move_failed",
             detail: e.to_string(),
@@ -179,29 +183,102 @@ impl App {
     pub async fn move_tenant(&self, slug: &str, order: MoveOrder) -> Result<MoveStarted, AppError> {
         let tenant = self.tenant_row(slug).await?;
         if let Some(r) = &order.region {
-            crate::tenants::check_region(&self.router, r)?;
+            crate::validate::check_region(&self.router, r)?;
         }
         let req = order_request(order)?;
         let m = self.schedule(&tenant, req).await?;
         Ok(started(&m))
     }
 
-    /// Records a move and starts it in the background.
+    /// Records a move and its job: a serving process's jobs runner drives
+    /// it (this process's at once, if it runs one).
     #[tracing::instrument(skip_all, fields(tenant.slug = %tenant.slug))]
     pub async fn schedule(
         &self,
         tenant: &Tenant,
         req: MoveRequest,
     ) -> Result<MoveRecord, AppError> {
-        let mover = self.mover();
-        let m = mover.plan(tenant, req).await.map_err(move_error)?;
-        let id = m.id;
-        tokio::spawn(async move {
-            if let Err(e) = mover.run(id).await {
-                tracing::error!(move.id = %id, error = %e, "move stopped after its switch; it resumes at the next start");
-            }
-        });
+        let m = self.mover().plan(tenant, req).await.map_err(move_error)?;
+        fsa_store::jobs::Jobs::new(self.router.catalog())
+            .schedule_once(
+                &fsa_move::move_job(m.id),
+                fsa_move::MOVE_JOB,
+                Some(&m.id.to_string()),
+                0,
+            )
+            .await?;
+        self.wake_jobs();
         Ok(m)
+    }
+
+    /// Waits until the scheduled move `id` has switched, or ended. A
+    /// serving process's jobs runner drives it; when none has taken its job
+    /// within `claim_wait` (no `fsa serve` runs), this process drives it
+    /// itself, then lets its cleanup job wait for a serving process.
+    /// Answers the move and whether this process drove it.
+    pub async fn wait_for_move(
+        &self,
+        id: Uuid,
+        jobs: &crate::jobs::JobsConfig,
+        claim_wait: std::time::Duration,
+    ) -> Result<(MoveView, bool), AppError> {
+        let name = fsa_move::move_job(id);
+        let table = fsa_store::jobs::Jobs::new(self.router.catalog());
+        let started = tokio::time::Instant::now();
+        let mut here: Option<crate::jobs::Running> = None;
+        let result = loop {
+            let m = match self.move_view(id).await {
+                Ok(m) => m,
+                Err(e) => break Err(e),
+            };
+            if matches!(
+                m.state.as_str(),
+                "switched" | "cleaning" | "done" | "rolled_back" | "failed"
+            ) {
+                break Ok(m);
+            }
+            if here.is_none() && started.elapsed() >= claim_wait {
+                let unclaimed = table
+                    .get(&name)
+                    .await?
+                    .is_some_and(|j| j.state == "scheduled");
+                if unclaimed {
+                    tracing::info!(move.id = %id, "no serving process took the move; driving it here");
+                    let mut r = crate::jobs::Runner::new(
+                        self.router.catalog().clone(),
+                        fsa_move::owner_name(),
+                        jobs.clone(),
+                    )
+                    .only(&name);
+                    for job in crate::jobs::service_jobs(self) {
+                        r = r.with(job);
+                    }
+                    here = Some(r.start().await?);
+                }
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        };
+        let driven_here = here.is_some();
+        if let Some(r) = here {
+            r.shutdown().await;
+        }
+        result.map(|m| (m, driven_here))
+    }
+
+    /// The fleet's moves by state, every state named (0 where none), read
+    /// from the catalog: the same figures from every process.
+    pub async fn move_counts(&self) -> Result<Vec<(MoveState, i64)>, AppError> {
+        let counted = Ledger::new(self.router.catalog()).count_by_state().await?;
+        Ok(MoveState::ALL
+            .iter()
+            .map(|s| {
+                let n = counted
+                    .iter()
+                    .find(|(name, _)| name == s.as_str())
+                    .map_or(0, |(_, n)| *n);
+                (*s, n)
+            })
+            .collect())
     }
 
     /// What a move of the tenant `slug` would do; checks the order, changes

@@ -5,7 +5,6 @@ use std::collections::HashMap;
 
 use fsa_core::ids::Slug;
 use fsa_core::{PlacementKind, Plan, Region, Role};
-use fsa_store::Router;
 use fsa_store::Ts;
 use fsa_store::catalog::{NewTenant, Placement, PlacementUsage, Tenant};
 use fsa_store::repo::users::{self, NewUser};
@@ -162,38 +161,8 @@ pub struct TenantChange {
     pub isolation_requested: Option<bool>,
 }
 
-/// The regions a tenant may be placed in: the standard three, `default`,
-/// and any region a configured server serves.
-pub fn known_region(router: &Router, r: &Region) -> bool {
-    matches!(r.as_str(), "EU" | "US" | "ASIA" | "default")
-        || router.servers().all().any(|s| &s.region == r)
-}
-
-/// The names of every region [`known_region`] accepts.
-pub fn region_names(router: &Router) -> Vec<String> {
-    let mut names: Vec<String> = ["EU", "US", "ASIA", "default"]
-        .into_iter()
-        .map(String::from)
-        .collect();
-    for s in router.servers().all() {
-        if !names.iter().any(|n| n == s.region.as_str()) {
-            names.push(s.region.as_str().to_owned());
-        }
-    }
-    names
-}
-
-/// Refuses a region no server is configured for.
-pub(crate) fn check_region(router: &Router, region: &Region) -> Result<(), AppError> {
-    if known_region(router, region) {
-        Ok(())
-    } else {
-        Err(AppError::validation(
-            "region",
-            format!("region {region} is not configured"),
-        ))
-    }
-}
+use crate::validate::check_region;
+pub use crate::validate::{known_region, region_names};
 
 fn slug_taken(slug: &Slug) -> AppError {
     AppError::Conflict {

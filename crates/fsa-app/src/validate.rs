@@ -1,5 +1,8 @@
 //! Checks of operator and tenant input, with the field each refusal names.
 
+use fsa_core::Region;
+use fsa_store::Router;
+
 use crate::AppError;
 
 /// A trimmed, non-empty text of at most `max` characters as sent (the
@@ -65,6 +68,39 @@ pub fn password(v: &str) -> Result<(), AppError> {
         Err(AppError::validation(
             "password",
             "password must be 8 to 256 characters",
+        ))
+    }
+}
+
+/// The regions a tenant may be placed in: the standard three, `default`,
+/// and any region a configured server serves.
+pub fn known_region(router: &Router, r: &Region) -> bool {
+    matches!(r.as_str(), "EU" | "US" | "ASIA" | "default")
+        || router.servers().all().any(|s| &s.region == r)
+}
+
+/// The names of every region [`known_region`] accepts.
+pub fn region_names(router: &Router) -> Vec<String> {
+    let mut names: Vec<String> = ["EU", "US", "ASIA", "default"]
+        .into_iter()
+        .map(String::from)
+        .collect();
+    for s in router.servers().all() {
+        if !names.iter().any(|n| n == s.region.as_str()) {
+            names.push(s.region.as_str().to_owned());
+        }
+    }
+    names
+}
+
+/// Refuses a region no server is configured for.
+pub(crate) fn check_region(router: &Router, region: &Region) -> Result<(), AppError> {
+    if known_region(router, region) {
+        Ok(())
+    } else {
+        Err(AppError::validation(
+            "region",
+            format!("region {region} is not configured"),
         ))
     }
 }

@@ -54,6 +54,8 @@ enum Command {
     Analytics(cmd::analytics::Args),
     /// The advisor: proposed moves with their evidence; `--apply` schedules them.
     Advise(cmd::advise::Args),
+    /// Background jobs: state, last and next run, failures, holder.
+    Jobs(cmd::jobs::Args),
     /// Demo data for a first look around.
     #[command(subcommand)]
     Demo(cmd::demo::Command),
@@ -95,6 +97,7 @@ fn main() -> ExitCode {
             Command::Health(a) => cmd::health::run(config, a).await,
             Command::Analytics(a) => cmd::analytics::run(config, a).await,
             Command::Advise(a) => cmd::advise::run(config, a).await,
+            Command::Jobs(a) => cmd::jobs::run(config, a).await,
             Command::Demo(c) => cmd::demo::run(config, c).await,
         }
     });

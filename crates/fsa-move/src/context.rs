@@ -8,6 +8,7 @@ use fsa_store::catalog::Placement;
 use fsa_store::db::Pool;
 use fsa_store::objects::FileStores;
 use fsa_store::router::Router;
+use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
 use crate::progress::{NoProgress, PauseHook, Progress};
@@ -20,6 +21,8 @@ pub(crate) struct Context {
     pub hook: Option<PauseHook>,
     /// The file stores, when the tenant's objects move with it.
     pub files: Option<Arc<FileStores>>,
+    /// Cancelled when the driver must stop at its next safe point.
+    pub stop: CancellationToken,
 }
 
 fn hostname() -> String {
@@ -31,7 +34,7 @@ fn hostname() -> String {
 /// This process's name for move leases: host, pid and a nonce. A label for
 /// people reading the catalog; whether its process lives is never guessed
 /// from it (see [`crate::lease`]).
-fn owner_name() -> String {
+pub fn owner_name() -> String {
     let host = hostname();
     let nonce = Uuid::new_v4().simple().to_string();
     format!("{host}:{}:{}", std::process::id(), &nonce[..8])
@@ -45,6 +48,7 @@ impl Context {
             owner: owner_name(),
             hook: None,
             files: None,
+            stop: CancellationToken::new(),
         }
     }
 

@@ -18,6 +18,10 @@ pub enum MoveError {
     Cancelled,
     #[error("the move is being run by {0}")]
     Owned(String),
+    /// Its driver was asked to stop (its process shuts down): it stopped
+    /// between two phases, the move's state saved, for any process to go on.
+    #[error("stopped at a safe point: its process shuts down")]
+    Stopped,
 }
 
 impl MoveError {

@@ -13,7 +13,7 @@ use fsa_store::ts::Ts;
 use crate::report::Report;
 use crate::request::Target;
 use crate::state::MoveState;
-use fsa_store::{on_pool, sql};
+use fsa_store::{on_pool, pg_now_ms, sql, sqlite_now_ms};
 
 /// The move rows of a catalog.
 #[derive(Clone, Copy)]
@@ -58,19 +58,6 @@ impl MoveRecord {
     pub fn is_finished(&self) -> bool {
         self.state.is_finished()
     }
-}
-
-/// The catalog's clock in milliseconds since the epoch: leases are
-/// compared with it, never with a process's own clock.
-macro_rules! pg_now_ms {
-    () => {
-        "(extract(epoch from clock_timestamp()) * 1000)::bigint"
-    };
-}
-macro_rules! sqlite_now_ms {
-    () => {
-        "CAST((julianday('now') - 2440587.5) * 86400000.0 AS INTEGER)"
-    };
 }
 
 /// What a switch writes to the tenant.
@@ -195,6 +182,13 @@ impl Ledger<'_> {
             "UPDATE moves SET owner = NULL, lease_until_ms = 0 WHERE id = $1 AND owner = $2")
             .bind(id).bind(owner).execute(c).await?.rows_affected());
         Ok(())
+    }
+
+    /// How many moves the catalog holds in each state (states with none
+    /// left out).
+    pub async fn count_by_state(&self) -> Result<Vec<(String, i64)>, StoreError> {
+        Ok(on_pool!(self.0.pool(), c => sqlx::query_as(
+            "SELECT state, count(*) FROM moves GROUP BY state").fetch_all(c).await?))
     }
 
     /// Who holds a move's lease, if anyone.

@@ -22,11 +22,13 @@
 //!   the move changes it.
 //! - [`ledger`]: the catalog's `moves` rows, their leases, and the switch.
 //! - [`lease`]: one driver per move, provably.
-//! - [`resume`]: the loop that takes over moves whose driver stopped.
+//! - [`resume`]: taking over moves whose driver stopped (a job of the
+//!   service's runner calls it).
 //! - [`request`], [`report`], [`state`], [`error`], [`progress`]: the
 //!   move's types.
 
 mod context;
+pub use context::owner_name;
 pub mod endpoint;
 pub mod error;
 pub mod lease;
@@ -48,3 +50,20 @@ pub use progress::{NoProgress, PauseHook, Progress};
 pub use report::{FilesReport, Report, TableReport};
 pub use request::{MoveRequest, Target};
 pub use state::MoveState;
+
+/// The kind of the job that cleans a move's source up once its grace
+/// period is over (fsa-app's runner runs it).
+pub const CLEANUP_JOB: &str = "move.cleanup";
+
+/// The kind of the job that drives a scheduled or stopped move.
+pub const MOVE_JOB: &str = "move";
+
+/// The name of the cleanup job of move `id`.
+pub fn cleanup_job(id: uuid::Uuid) -> String {
+    format!("move-cleanup/{id}")
+}
+
+/// The name of the job that drives move `id`.
+pub fn move_job(id: uuid::Uuid) -> String {
+    format!("move/{id}")
+}

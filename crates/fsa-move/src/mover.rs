@@ -42,6 +42,13 @@ impl Mover {
         self
     }
 
+    /// Stops the move at its next safe point (between two phases) once
+    /// `stop` is cancelled: the job runner's shutdown.
+    pub fn with_stop(mut self, stop: tokio_util::sync::CancellationToken) -> Self {
+        self.cx.stop = stop;
+        self
+    }
+
     pub fn with_progress(mut self, p: Arc<dyn Progress>) -> Self {
         self.cx.progress = p;
         self
@@ -96,7 +103,9 @@ impl Mover {
     }
 
     /// Runs a move to `done`, or to `rolled_back` when it fails before its
-    /// switch. A failure after the switch leaves it to be resumed.
+    /// switch. A failure after the switch leaves it to be resumed. A move
+    /// whose cleanup is not yet due stops at `cleaning`, its lease given
+    /// up and its cleanup scheduled as a job ([`crate::cleanup_job`]).
     #[tracing::instrument(skip_all, fields(move.id = %id))]
     pub async fn run(&self, id: Uuid) -> Result<MoveRecord, MoveError> {
         self.reread(id).await?;
@@ -118,7 +127,8 @@ impl Mover {
             tracing::info!(state = %m.state, "driving a move from where it stopped");
         }
         let result = self.run_owned(&lease, &mut m).await;
-        if m.is_finished() {
+        // Ended, or parked until its cleanup is due: nobody drives it now.
+        if m.is_finished() || result.is_ok() {
             lease.release().await;
         } else {
             lease.close().await;
@@ -137,6 +147,10 @@ impl Mover {
             Err(e) if e.is_lease_lost() => {
                 tracing::warn!(state = %run.m.state, "lost the lease of a move; stopped before its next step");
                 Err(e)
+            }
+            Err(MoveError::Stopped) => {
+                tracing::info!(state = %run.m.state, "move stopped at a safe point; any process goes on from here");
+                Err(MoveError::Stopped)
             }
             Err(e) if run.m.state.before_switch() => {
                 tracing::warn!(error = %e, state = %run.m.state, "move failed before its switch; rolling back");
@@ -164,6 +178,9 @@ async fn drive(run: &mut Run<'_>) -> Result<(), MoveError> {
     run.source().await?;
     let mut state = run.m.state;
     loop {
+        if run.cx.stop.is_cancelled() && !state.is_finished() {
+            return Err(MoveError::Stopped);
+        }
         state = match state {
             MoveState::Done | MoveState::RolledBack => return Ok(()),
             MoveState::Failed => {
@@ -183,7 +200,11 @@ async fn drive(run: &mut Run<'_>) -> Result<(), MoveError> {
             MoveState::CatchingUp => phase::catch_up::run(run).await?,
             MoveState::Verifying => phase::verify::run(run).await?,
             MoveState::Fenced => phase::fence::run(run).await?,
-            MoveState::Switched | MoveState::Cleaning => phase::cleanup::run(run).await?,
+            MoveState::Switched | MoveState::Cleaning => match phase::cleanup::run(run).await? {
+                Some(next) => next,
+                // Parked until its cleanup job is due.
+                None => return Ok(()),
+            },
         };
     }
 }

@@ -1,20 +1,15 @@
-//! Resuming moves whose driver stopped: at a service's start, and then every
-//! minute for moves whose process died elsewhere (their lease ran out, or
-//! their liveness lock was let go). Moves another live process runs are
-//! left to it.
+//! Moves whose driver stopped: every unfinished move gets a job that
+//! drives it ([`Mover::schedule_open`], run by the service's jobs runner at
+//! its start and then every minute), or is resumed here and now
+//! ([`Mover::resume_all`], `fsa moves resume`). Moves another live process
+//! runs are left to it.
 
-use std::sync::Arc;
-use std::time::Duration;
-
-use fsa_store::objects::FileStores;
-use fsa_store::router::Router;
+use fsa_store::jobs::Jobs;
 
 use crate::error::MoveError;
 use crate::ledger::{Ledger, MoveRecord};
 use crate::mover::Mover;
-
-/// How often the background loop looks for moves to resume.
-pub const RESUME_EVERY: Duration = Duration::from_secs(60);
+use crate::state::MoveState;
 
 impl Mover {
     /// Resumes or rolls back every unfinished move it can take.
@@ -34,23 +29,38 @@ impl Mover {
     }
 }
 
-/// Resumes unfinished moves in the background, now and every
-/// [`RESUME_EVERY`].
-pub fn resume_in_background(router: Arc<Router>, files: Option<Arc<FileStores>>) {
-    tokio::spawn(async move {
-        let mover = match files {
-            Some(f) => Mover::new(router).with_files(f),
-            None => Mover::new(router),
-        };
-        loop {
-            match mover.resume_all().await {
-                Ok(ms) if !ms.is_empty() => {
-                    tracing::info!(moves = ms.len(), "unfinished moves resumed")
-                }
-                Ok(_) => {}
-                Err(e) => tracing::error!(error = %e, "resuming unfinished moves failed"),
+impl Mover {
+    /// Makes sure every unfinished move has a job to drive it: its cleanup
+    /// job while it waits at `cleaning` for the end of its grace period,
+    /// else `move/<id>`. A job already scheduled or running is left alone.
+    /// Returns how many were scheduled afresh.
+    pub async fn schedule_open(&self) -> Result<usize, MoveError> {
+        let catalog = self.router().catalog();
+        let jobs = Jobs::new(catalog);
+        let mut scheduled = 0;
+        for m in Ledger::new(catalog).open_moves().await? {
+            let id = m.id;
+            let subject = id.to_string();
+            let fresh = if m.state == MoveState::Cleaning {
+                let due = m.switched_at.map(|s| s.0).unwrap_or_else(chrono::Utc::now)
+                    + chrono::Duration::milliseconds(m.cleanup_after_ms);
+                let left = (due - chrono::Utc::now()).num_milliseconds().max(0);
+                jobs.schedule_once(
+                    &crate::cleanup_job(id),
+                    crate::CLEANUP_JOB,
+                    Some(&subject),
+                    left,
+                )
+                .await?
+            } else {
+                jobs.schedule_once(&crate::move_job(id), crate::MOVE_JOB, Some(&subject), 0)
+                    .await?
+            };
+            if fresh {
+                tracing::info!(move.id = %id, state = %m.state, "an unfinished move is scheduled to be driven on");
+                scheduled += 1;
             }
-            tokio::time::sleep(RESUME_EVERY).await;
         }
-    });
+        Ok(scheduled)
+    }
 }

@@ -233,47 +233,29 @@ pub async fn build_state(
     ))
 }
 
-/// Serves the application on `listener` until `shutdown` completes.
+/// Serves the application on `listener` until `shutdown` completes, with
+/// this process's jobs runner beside it (file collection, moves and their
+/// cleanups, the resume of stopped moves). At shutdown the HTTP server
+/// drains first, then the runner lets its jobs reach a safe point.
 pub async fn serve(
     listener: TcpListener,
     state: AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let router = state.router.clone();
-    fsa_move::resume::resume_in_background(router.clone(), Some(state.app.file_stores()));
-    let gc = collect_files_in_background(state.app.clone());
-    let passwords = state.passwords.clone();
-    tokio::spawn(async move { passwords.warm().await });
+    let runner = state
+        .app
+        .runner(&state.config.jobs)
+        .start()
+        .await
+        .map_err(std::io::Error::other)?;
+    // The dummy hash is made before the first login can be answered.
+    state.passwords.warm().await;
     let limits = conn::Limits::from_config(&state.config.server);
     conn::serve(listener, app(state), limits, shutdown).await;
-    gc.abort();
+    runner.shutdown().await;
     router.close().await;
     Ok(())
-}
-
-/// Runs the file collector every `files.gc_every_seconds` (never when 0):
-/// orphan objects older than the grace period are deleted, rows whose
-/// objects are missing are logged.
-fn collect_files_in_background(app: fsa_app::App) -> tokio::task::JoinHandle<()> {
-    tokio::spawn(async move {
-        let every = app.files().gc_every;
-        if every.is_zero() {
-            return;
-        }
-        let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
-        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        loop {
-            tick.tick().await;
-            match app.files_gc(false).await {
-                Ok(r) => {
-                    for m in &r.missing {
-                        tracing::warn!(tenant.id = %m.tenant, file.id = %m.file_id, store = %m.store, "a file's object is missing from its store");
-                    }
-                }
-                Err(e) => tracing::warn!(error = %e, "files gc failed"),
-            }
-        }
-    })
 }
 
 #[cfg(test)]

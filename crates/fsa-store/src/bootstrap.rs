@@ -193,7 +193,7 @@ async fn run(
         Some((su, bypass)) => {
             // The service refuses to start with such an fsa_app; the
             // bootstrap is where it is set right.
-            if let Some(attributes) = crate::server::unsafe_role_attributes(su, bypass) {
+            if let Some(attributes) = crate::error::unsafe_role_attributes(su, bypass) {
                 tx.execute(sqlx::AssertSqlSafe(format!(
                     "ALTER ROLE {app} NOSUPERUSER NOBYPASSRLS"
                 )))

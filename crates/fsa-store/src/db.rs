@@ -115,6 +115,23 @@ macro_rules! sql {
     };
 }
 
+/// The catalog's clock in milliseconds since the epoch, as SQL text for
+/// `concat!`: leases are compared with it, never with a process's own clock.
+#[macro_export]
+macro_rules! pg_now_ms {
+    () => {
+        "(extract(epoch from clock_timestamp()) * 1000)::bigint"
+    };
+}
+
+/// [`pg_now_ms!`] for SQLite.
+#[macro_export]
+macro_rules! sqlite_now_ms {
+    () => {
+        "CAST((julianday('now') - 2440587.5) * 86400000.0 AS INTEGER)"
+    };
+}
+
 /// Whether an executor is PostgreSQL's; used by [`sql!`].
 pub fn is_pg<T: IsPg + ?Sized>(_: &T) -> bool {
     T::IS_PG

@@ -132,7 +132,7 @@ impl From<sqlx::Error> for StoreError {
             sqlx::Error::Database(db)
                 if matches!(db.code().as_deref(), Some("FSA01" | "FSA02")) =>
             {
-                crate::session::note_stale_route();
+                note_stale_route();
                 StoreError::StaleRoute
             }
             _ => StoreError::Database(e),
@@ -207,5 +207,32 @@ fn clone_err(e: &StoreError) -> StoreError {
             used: *used,
         },
         other => StoreError::Config(other.to_string()),
+    }
+}
+
+/// Bumped whenever a statement finds its tenant no longer active in the
+/// placement it was routed to (SQLSTATE FSA01/FSA02 outside `fsa_begin`).
+/// A session whose context was checked before the last bump checks it again
+/// (`fsa_session`) before its next read, so a retried request goes through
+/// the router's wait for the new route. Moves are rare: a bump costs each
+/// session one extra round trip, once.
+static STALE_GENERATION: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+pub(crate) fn note_stale_route() {
+    STALE_GENERATION.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+}
+
+pub(crate) fn stale_generation() -> u64 {
+    STALE_GENERATION.load(std::sync::atomic::Ordering::Relaxed)
+}
+
+/// What an existing application role has that it must not: the words of
+/// [`StoreError::UnsafeAppRole`], or `None` when it is safe.
+pub(crate) fn unsafe_role_attributes(superuser: bool, bypassrls: bool) -> Option<&'static str> {
+    match (superuser, bypassrls) {
+        (false, false) => None,
+        (true, false) => Some("SUPERUSER"),
+        (false, true) => Some("BYPASSRLS"),
+        (true, true) => Some("SUPERUSER and BYPASSRLS"),
     }
 }

@@ -9,9 +9,13 @@
 //! - [`bootstrap`]: the one-time set-up of a PostgreSQL server by a
 //!   superuser: the role `fsa_app` and the service's least-privileged login.
 //! - [`catalog`]: the control plane (servers, placements, tenants).
+//! - [`jobs`]: the catalog's `jobs` table (schedule, lease, failures of every
+//!   background job); fsa-app's runner executes them.
 //! - [`fleet`]: queries across every active tenant of a placement (analytics).
 //! - [`router`]: tenant → (placement, epoch), cached, and one lazily opened
 //!   pool per placement; [`router::Router::begin`] opens a tenant transaction.
+//! - [`migrations`]: the migrations this binary holds and a database's own
+//!   record of those it applied.
 //! - [`schema`]: the placement migrations, the catalog's ledger of what each
 //!   placement applied, and migrating one placement step by step.
 //! - [`pools`]: the pool cache under a global connection budget.
@@ -35,6 +39,8 @@ pub mod catalog;
 pub mod db;
 pub mod error;
 pub mod fleet;
+pub mod jobs;
+pub mod migrations;
 pub mod objects;
 pub mod page;
 pub mod pools;

@@ -15,96 +15,23 @@
 //! that differs from the binary's, in either, is refused: a released
 //! migration was edited.
 
-use std::borrow::Cow;
 use std::collections::HashMap;
 use std::time::Instant;
 
 use serde::Serialize;
-use sqlx::migrate::{Migrate, Migration, MigrationType};
-use sqlx::{AssertSqlSafe, FromRow, SqlSafeStr};
+use sqlx::FromRow;
+use sqlx::migrate::{Migrate, Migration};
 use uuid::Uuid;
 
 use crate::catalog::{Catalog, Placement};
-use crate::db::{Engine, Pool};
 use crate::error::StoreError;
+use crate::migrations::{AppliedRows, hex};
+pub use crate::migrations::{LedgerEntry, MigrationSet, read_applied};
 use crate::on_pool;
-use crate::server::{PG_PLACEMENT, SQLITE_PLACEMENT, Server};
+use crate::server::Server;
 use crate::ts::Ts;
 
 const TABLE: &str = "_sqlx_migrations";
-
-/// The placement migrations to apply, per engine: the binary's own, or the
-/// binary's and more (a test's injected migration, a benchmark's).
-#[derive(Debug, Clone)]
-pub struct MigrationSet {
-    pg: Cow<'static, [Migration]>,
-    sqlite: Cow<'static, [Migration]>,
-}
-
-impl MigrationSet {
-    /// The migrations compiled into this binary.
-    pub fn binary() -> Self {
-        MigrationSet {
-            pg: PG_PLACEMENT.migrations.clone(),
-            sqlite: SQLITE_PLACEMENT.migrations.clone(),
-        }
-    }
-
-    /// This set and one more migration, with its SQL for each engine.
-    pub fn with(mut self, version: i64, description: &str, pg: &str, sqlite: &str) -> Self {
-        let make = |sql: &str| {
-            Migration::new(
-                version,
-                Cow::Owned(description.to_owned()),
-                MigrationType::Simple,
-                AssertSqlSafe(sql.to_owned()).into_sql_str(),
-                false,
-            )
-        };
-        self.pg.to_mut().push(make(pg));
-        self.sqlite.to_mut().push(make(sqlite));
-        self
-    }
-
-    pub fn for_engine(&self, engine: Engine) -> &[Migration] {
-        match engine {
-            Engine::Postgres => &self.pg,
-            Engine::Sqlite => &self.sqlite,
-        }
-    }
-
-    /// The newest version in the set (the same on both engines).
-    pub fn latest(&self) -> i64 {
-        self.pg
-            .iter()
-            .chain(self.sqlite.iter())
-            .map(|m| m.version)
-            .max()
-            .unwrap_or(0)
-    }
-
-    /// A short fingerprint of every migration's checksum on `engine`: names
-    /// the template database built from exactly these migrations.
-    pub fn fingerprint(&self, engine: Engine) -> String {
-        use sha2::Digest;
-        let mut h = sha2::Sha256::new();
-        for m in self.for_engine(engine) {
-            h.update(m.version.to_be_bytes());
-            h.update(&m.checksum);
-        }
-        hex(&h.finalize()[..4])
-    }
-}
-
-/// One migration applied to one placement, as the ledger records it.
-#[derive(Debug, Clone, Serialize, FromRow)]
-pub struct LedgerEntry {
-    pub version: i64,
-    pub description: String,
-    pub checksum: String,
-    pub applied_at: Ts,
-    pub duration_ms: i64,
-}
 
 /// A placement's schema state, as the catalog records it.
 #[derive(Debug, Clone, Serialize, FromRow)]
@@ -178,15 +105,6 @@ pub struct PlacementRun {
     pub from: i64,
     pub to: i64,
     pub steps: Vec<Step>,
-}
-
-/// A migration row as the database's own table holds it.
-struct Applied {
-    version: i64,
-    description: String,
-    checksum: Vec<u8>,
-    applied_at: Ts,
-    duration_ms: i64,
 }
 
 /// How one placement is migrated.
@@ -295,46 +213,6 @@ async fn migrate_database(
         server.check_app_role().await.map_err(store)?;
     }
     result
-}
-
-/// Reads a database's own record of its migrations.
-trait AppliedRows {
-    async fn applied(&mut self) -> Result<Vec<Applied>, StoreError>;
-}
-
-/// A `_sqlx_migrations` row: version, description, checksum, when it was
-/// installed (each engine its own type) and how long it took (ns).
-type MigrationRow<At> = (i64, String, Vec<u8>, At, i64);
-
-const APPLIED: &str = "SELECT version, description, checksum, installed_on, execution_time
-    FROM _sqlx_migrations WHERE success ORDER BY version";
-
-fn applied_from<At>(rows: Vec<MigrationRow<At>>, at: impl Fn(At) -> Ts) -> Vec<Applied> {
-    rows.into_iter()
-        .map(|(version, description, checksum, installed, ns)| Applied {
-            version,
-            description,
-            checksum,
-            applied_at: at(installed),
-            duration_ms: ns / 1_000_000,
-        })
-        .collect()
-}
-
-impl AppliedRows for sqlx::PgConnection {
-    async fn applied(&mut self) -> Result<Vec<Applied>, StoreError> {
-        let rows: Vec<MigrationRow<chrono::DateTime<chrono::Utc>>> =
-            sqlx::query_as(APPLIED).fetch_all(self).await?;
-        Ok(applied_from(rows, Ts::from_datetime))
-    }
-}
-
-impl AppliedRows for sqlx::SqliteConnection {
-    async fn applied(&mut self) -> Result<Vec<Applied>, StoreError> {
-        let rows: Vec<MigrationRow<chrono::NaiveDateTime>> =
-            sqlx::query_as(APPLIED).fetch_all(self).await?;
-        Ok(applied_from(rows, |at| Ts::from_datetime(at.and_utc())))
-    }
 }
 
 async fn run_on<C>(
@@ -471,24 +349,6 @@ fn migrate_cause(e: sqlx::migrate::MigrateError) -> String {
     }
 }
 
-/// Reads what a freshly provisioned database holds, for the ledger.
-pub async fn read_applied(pool: &Pool) -> Result<Vec<LedgerEntry>, StoreError> {
-    let applied = on_pool!(pool, p => {
-        let mut c = p.acquire().await?;
-        c.applied().await?
-    });
-    Ok(applied
-        .into_iter()
-        .map(|a| LedgerEntry {
-            version: a.version,
-            description: a.description,
-            checksum: hex(&a.checksum),
-            applied_at: a.applied_at,
-            duration_ms: a.duration_ms,
-        })
-        .collect())
-}
-
 impl Catalog {
     /// Every migration the ledger holds for a placement, oldest first.
     pub async fn ledger(&self, placement: Uuid) -> Result<Vec<LedgerEntry>, StoreError> {
@@ -571,16 +431,6 @@ impl Catalog {
             "SELECT placement_id, version, state, error, updated_at FROM placement_schema";
         Ok(on_pool!(self.pool(), c => sqlx::query_as(SQL).fetch_all(c).await?))
     }
-}
-
-fn hex(bytes: &[u8]) -> String {
-    use std::fmt::Write;
-    bytes
-        .iter()
-        .fold(String::with_capacity(bytes.len() * 2), |mut s, b| {
-            let _ = write!(s, "{b:02x}");
-            s
-        })
 }
 
 /// The first 16 hex digits of a checksum: enough to tell two apart.

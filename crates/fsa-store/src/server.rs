@@ -4,96 +4,20 @@
 
 use std::collections::HashMap;
 use std::path::PathBuf;
-use std::sync::LazyLock;
 use std::time::Duration;
 
 use fsa_core::{PlacementKind, Region};
-use sqlx::migrate::{Migration, Migrator};
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
-use sqlx::{ConnectOptions, Connection, Executor, PgConnection, SqlSafeStr};
+use sqlx::{ConnectOptions, Connection, Executor, PgConnection};
 use uuid::Uuid;
 
 use crate::db::{Engine, PlacementPool, Pool};
 use crate::error::StoreError;
-use crate::schema::LedgerEntry;
+use crate::migrations::LedgerEntry;
+pub use crate::migrations::{APP_ROLE, PG_CATALOG, PG_PLACEMENT, SQLITE_CATALOG, SQLITE_PLACEMENT};
 use crate::session::SessionPool;
 use crate::url::DbUrl;
-
-/// The placement migrations on PostgreSQL as this binary runs them: the
-/// files, with one amendment (see [`amend_role_creation`]).
-pub static PG_PLACEMENT: LazyLock<Migrator> = LazyLock::new(|| {
-    let files = &PG_PLACEMENT_FILES;
-    Migrator {
-        migrations: files
-            .migrations
-            .iter()
-            .cloned()
-            .map(amend_role_creation)
-            .collect(),
-        ignore_missing: files.ignore_missing,
-        locking: files.locking,
-        no_tx: files.no_tx,
-        table_name: files.table_name.clone(),
-        create_schemas: files.create_schemas.clone(),
-    }
-});
-static PG_PLACEMENT_FILES: Migrator = sqlx::migrate!("migrations/postgres/placement");
-pub static SQLITE_PLACEMENT: sqlx::migrate::Migrator =
-    sqlx::migrate!("migrations/sqlite/placement");
-pub static PG_CATALOG: sqlx::migrate::Migrator = sqlx::migrate!("migrations/postgres/catalog");
-pub static SQLITE_CATALOG: sqlx::migrate::Migrator = sqlx::migrate!("migrations/sqlite/catalog");
-
-/// The role the service's tenant queries run under on PostgreSQL: neither
-/// superuser nor BYPASSRLS, so row-level security applies to it.
-pub const APP_ROLE: &str = "fsa_app";
-
-/// How migration 0001 creates `fsa_app`: `CREATE ROLE` first, catching
-/// only `duplicate_object`. PostgreSQL checks CREATEROLE before it looks
-/// for the role, so under a login without CREATEROLE (the service's, made
-/// by `fsa db bootstrap`) this fails even though the role exists.
-const ROLE_CREATION: &str = "    CREATE ROLE fsa_app NOLOGIN NOSUPERUSER NOBYPASSRLS;\n";
-
-/// The same step that leaves an existing role alone without asking for
-/// CREATEROLE, and says what to do when the role is missing and cannot be
-/// made.
-const ROLE_CREATION_AMENDED: &str = "    IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'fsa_app') THEN
-        BEGIN
-            CREATE ROLE fsa_app NOLOGIN NOSUPERUSER NOBYPASSRLS;
-        EXCEPTION WHEN insufficient_privilege THEN
-            RAISE EXCEPTION 'the role fsa_app does not exist and % may not create it: run `fsa db bootstrap` once with a superuser URL', current_user
-                USING ERRCODE = 'insufficient_privilege';
-        END;
-    END IF;
-";
-
-/// Migration 0001 with its role creation made to work under a login that
-/// may not create roles. The checksum stays the file's: every placement
-/// already recorded it, and wherever the file's text could run the two
-/// texts do the same (create the role, or leave an existing one alone), so
-/// a checksum of the amended text would only make every placement look
-/// edited.
-fn amend_role_creation(mut m: Migration) -> Migration {
-    if m.version == 1 && m.sql.as_str().contains(ROLE_CREATION) {
-        let sql = m
-            .sql
-            .as_str()
-            .replacen(ROLE_CREATION, ROLE_CREATION_AMENDED, 1);
-        m.sql = sqlx::AssertSqlSafe(sql).into_sql_str();
-    }
-    m
-}
-
-/// What an existing application role has that it must not: the words of
-/// [`StoreError::UnsafeAppRole`], or `None` when it is safe.
-pub(crate) fn unsafe_role_attributes(superuser: bool, bypassrls: bool) -> Option<&'static str> {
-    match (superuser, bypassrls) {
-        (false, false) => None,
-        (true, false) => Some("SUPERUSER"),
-        (false, true) => Some("BYPASSRLS"),
-        (true, true) => Some("SUPERUSER and BYPASSRLS"),
-    }
-}
 
 /// Pool sizing for one placement kind.
 #[derive(Debug, Clone, serde::Deserialize, serde::Serialize)]
@@ -348,7 +272,7 @@ impl Server {
                 Pool::Pg(p) => PG_PLACEMENT.run(p).await?,
                 Pool::Sqlite(p) => SQLITE_PLACEMENT.run(p).await?,
             }
-            crate::schema::read_applied(&pool).await
+            crate::migrations::read_applied(&pool).await
         }
         .await;
         pool.close().await;
@@ -364,7 +288,7 @@ impl Server {
     /// dropped and built again; a database of that name that is not
     /// fsa's is refused.
     async fn template(&self, options: &PgConnectOptions) -> Result<String, StoreError> {
-        let set = crate::schema::MigrationSet::binary();
+        let set = crate::migrations::MigrationSet::binary();
         let fingerprint = set.fingerprint(Engine::Postgres);
         let name = self.db_name_for(&format!("template_v{}_{fingerprint}", set.latest()));
         let done = format!("fsa template {fingerprint}");
@@ -445,7 +369,7 @@ impl Server {
                 .fetch_optional(&mut conn)
                 .await?;
         conn.close().await?;
-        match role.and_then(|(su, bypass)| unsafe_role_attributes(su, bypass)) {
+        match role.and_then(|(su, bypass)| crate::error::unsafe_role_attributes(su, bypass)) {
             Some(attributes) => Err(StoreError::UnsafeAppRole {
                 server: self.name.clone(),
                 attributes,

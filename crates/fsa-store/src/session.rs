@@ -27,22 +27,6 @@ use crate::error::StoreError;
 /// A pooled session idle this long is tested before it is handed out.
 const RETEST_AFTER_IDLE: Duration = Duration::from_secs(1);
 
-/// Bumped whenever a statement finds its tenant no longer active in the
-/// placement it was routed to (SQLSTATE FSA01/FSA02 outside `fsa_begin`).
-/// A session whose context was checked before the last bump checks it again
-/// (`fsa_session`) before its next read, so a retried request goes through
-/// the router's wait for the new route. Moves are rare: a bump costs each
-/// session one extra round trip, once.
-static STALE_GENERATION: AtomicU64 = AtomicU64::new(0);
-
-pub(crate) fn note_stale_route() {
-    STALE_GENERATION.fetch_add(1, Ordering::Relaxed);
-}
-
-fn stale_generation() -> u64 {
-    STALE_GENERATION.load(Ordering::Relaxed)
-}
-
 /// What a read needs the session to have set: the tenant context and the
 /// statement timeout of the tenant's plan.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -76,7 +60,7 @@ impl Session {
         let want = Context {
             tenant,
             timeout_ms: timeout_ms.min(i32::MAX as u64) as i32,
-            generation: stale_generation(),
+            generation: crate::error::stale_generation(),
         };
         if self.context == Some(want) {
             return Ok(());
@@ -111,7 +95,7 @@ impl managed::Manager for SessionManager {
         .fetch_one(&mut conn)
         .await
         .and_then(|row| Ok((row.try_get(0)?, row.try_get(1)?)))?;
-        if let Some(attributes) = crate::server::unsafe_role_attributes(superuser, bypassrls) {
+        if let Some(attributes) = crate::error::unsafe_role_attributes(superuser, bypassrls) {
             return Err(sqlx::Error::Configuration(
                 format!("the role fsa_app is {attributes}; row-level security would not apply")
                     .into(),

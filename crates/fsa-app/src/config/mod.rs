@@ -77,6 +77,9 @@ pub struct Config {
     /// The HTTP connections: header timeout, connection cap, trusted
     /// proxies (`[server]`).
     pub server: HttpServer,
+    /// The jobs runner: poll interval, lease, concurrency, attempts,
+    /// shutdown grace (`[jobs]`).
+    pub jobs: crate::jobs::JobsConfig,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -122,6 +125,7 @@ impl Default for Config {
             metrics: MetricsConfig::default(),
             advice: crate::advice::AdviceConfig::default(),
             server: HttpServer::default(),
+            jobs: crate::jobs::JobsConfig::default(),
         }
     }
 }

@@ -16,8 +16,13 @@ pub struct Args {
     json: bool,
 }
 
+/// How long a serving process has to take a scheduled move before this
+/// command drives it itself.
+const CLAIM_WAIT: std::time::Duration = std::time::Duration::from_secs(3);
+
 pub async fn run(config: Config, args: Args) -> anyhow::Result<()> {
     let cfg = config.advice.clone();
+    let jobs = config.jobs.clone();
     let app = super::app(config).await?;
     let result = if args.apply {
         app.apply_advice(&cfg)
@@ -73,25 +78,23 @@ pub async fn run(config: Config, args: Args) -> anyhow::Result<()> {
             }
         }
     }
-    // The moves run in this process: wait until each has switched (or
-    // rolled back); its cleanup resumes at the service's next start.
+    // A serving process's jobs runner drives each move; with none, this
+    // process does. Either way the command returns once each has switched
+    // (or rolled back); cleanups are jobs a serving process runs.
     for id in applied.iter().flatten().filter_map(|a| a.id) {
-        loop {
-            match app.move_view(id).await {
-                Ok(m)
-                    if matches!(
-                        m.state.as_str(),
-                        "switched" | "cleaning" | "done" | "rolled_back"
-                    ) =>
-                {
-                    break;
+        match app.wait_for_move(id, &jobs, CLAIM_WAIT).await {
+            Ok((m, here)) => {
+                if here {
+                    eprintln!(
+                        "move {id}: no serving process took it within {}s; driven by this command",
+                        CLAIM_WAIT.as_secs()
+                    );
                 }
-                Ok(_) => tokio::time::sleep(std::time::Duration::from_millis(200)).await,
-                Err(e) => {
-                    eprintln!("move {id}: {e}");
-                    break;
+                if !args.json {
+                    println!("move {id}: {}", m.state);
                 }
             }
+            Err(e) => eprintln!("move {id}: {e}"),
         }
     }
     app.router().close().await;

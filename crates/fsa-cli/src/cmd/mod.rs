@@ -6,6 +6,7 @@ pub mod db;
 pub mod demo;
 pub mod files;
 pub mod health;
+pub mod jobs;
 pub mod moves;
 pub mod placement;
 pub mod serve;

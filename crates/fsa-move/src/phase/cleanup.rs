@@ -9,6 +9,7 @@ use std::collections::BTreeMap;
 use fsa_core::PlacementKind;
 use fsa_store::StoreError;
 use fsa_store::catalog::Placement;
+use fsa_store::jobs::Jobs;
 
 use super::{Run, clear_tenant};
 use crate::endpoint::Endpoint;
@@ -17,10 +18,26 @@ use crate::ledger::Ledger;
 use crate::rows::{SIDE_TABLES, TABLES};
 use crate::state::MoveState;
 
+/// Cleans the source up, or, while the grace period lasts, schedules the
+/// cleanup job for its end and answers `None`: the driver stops there and
+/// gives its lease up, so the grace holds nothing.
 #[tracing::instrument(name = "cleanup", skip_all)]
-pub(crate) async fn run(run: &mut Run<'_>) -> Result<MoveState, MoveError> {
+pub(crate) async fn run(run: &mut Run<'_>) -> Result<Option<MoveState>, MoveError> {
     run.set_state(MoveState::Cleaning).await?;
-    wait_until(run, chrono::Duration::milliseconds(run.m.cleanup_after_ms)).await;
+    let left = until(run, chrono::Duration::milliseconds(run.m.cleanup_after_ms));
+    if !left.is_zero() {
+        let id = run.m.id;
+        Jobs::new(run.cx.router().catalog())
+            .schedule_once(
+                &crate::cleanup_job(id),
+                crate::CLEANUP_JOB,
+                Some(&id.to_string()),
+                i64::try_from(left.as_millis()).unwrap_or(i64::MAX),
+            )
+            .await?;
+        tracing::info!(move.id = %id, due_in_s = left.as_secs(), "cleanup scheduled for the end of the grace period");
+        return Ok(None);
+    }
     // The source store's objects first: each leaves once the target store
     // is seen to hold it.
     run.clean_source_objects().await?;
@@ -71,20 +88,24 @@ pub(crate) async fn run(run: &mut Run<'_>) -> Result<MoveState, MoveError> {
         run.m.report.source_dropped = true;
     }
     run.set_state(MoveState::Done).await?;
-    Ok(MoveState::Done)
+    Ok(Some(MoveState::Done))
 }
 
-/// Sleeps until `after` has passed since the switch.
-async fn wait_until(run: &Run<'_>, after: chrono::Duration) {
+/// How long until `after` has passed since the switch (zero once it has).
+fn until(run: &Run<'_>, after: chrono::Duration) -> std::time::Duration {
     let due = run
         .m
         .switched_at
         .map(|s| s.0)
         .unwrap_or_else(chrono::Utc::now)
         + after;
-    if let Ok(wait) = (due - chrono::Utc::now()).to_std()
-        && !wait.is_zero()
-    {
+    (due - chrono::Utc::now()).to_std().unwrap_or_default()
+}
+
+/// Sleeps until `after` has passed since the switch.
+async fn wait_until(run: &Run<'_>, after: chrono::Duration) {
+    let wait = until(run, after);
+    if !wait.is_zero() {
         tokio::time::sleep(wait).await;
     }
 }

@@ -335,14 +335,6 @@ impl<'a> Run<'a> {
         }
         self.cx.progress().phase(state.as_str());
         self.save().await?;
-        // Counted once saved: a move ends in `done` or `rolled_back`, and
-        // passes `failed` on its way to the latter.
-        if matches!(
-            state,
-            MoveState::Done | MoveState::Failed | MoveState::RolledBack
-        ) {
-            metrics::counter!("fsa_moves_total", "state" => state.as_str()).increment(1);
-        }
         self.cx.pause(state.as_str()).await;
         Ok(())
     }

@@ -14,6 +14,7 @@ use crate::state::AppState;
 use fsa_app::advice::{Advice, Applied};
 use fsa_app::analytics::{Analytics, GroupBy};
 use fsa_app::health::{Health, TenantStatsView};
+use fsa_app::jobs::JobList;
 use fsa_app::{MoveStarted, MoveView, PlacementView, PlanChange, TenantView};
 use uuid::Uuid;
 
@@ -27,6 +28,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(get_move))
         .routes(routes!(cancel_move))
         .routes(routes!(health))
+        .routes(routes!(list_jobs))
         .routes(routes!(tenant_stats))
         .routes(routes!(work_order_analytics))
         .routes(routes!(advice))
@@ -134,6 +136,14 @@ async fn cancel_move(
 #[utoipa::path(get, path = "/admin/health", tag = "admin", security(("admin" = [])), responses((status = 200, body = Health)))]
 async fn health(State(app): State<AppState>, _: Operator) -> Result<Json<Health>, ApiError> {
     Ok(Json(app.app.health().await?))
+}
+
+/// Every background job of the fleet (file collection, moves, their
+/// cleanups, the resume of stopped moves): its state, last and next run,
+/// failures since its last success, and the process running it.
+#[utoipa::path(get, path = "/admin/jobs", tag = "admin", security(("admin" = [])), responses((status = 200, body = JobList)))]
+async fn list_jobs(State(app): State<AppState>, _: Operator) -> Result<Json<JobList>, ApiError> {
+    Ok(Json(app.app.jobs().await?))
 }
 
 /// One tenant's requests, latency and database time, as this process measured them.
