@@ -209,7 +209,7 @@ impl IntoResponse for ApiError {
                 used,
                 plan,
             } => {
-                metrics::counter!(crate::prometheus::LIMIT_REFUSALS, "plan" => plan.as_str(), "reason" => "plan_limit")
+                metrics::counter!(crate::metric_names::LIMIT_REFUSALS, "plan" => plan.as_str(), "reason" => "plan_limit")
                     .increment(1);
                 (Some(*resource), Some(*limit), Some(*used), Some(*plan))
             }

@@ -9,6 +9,8 @@
 //! - [`extract`]: JSON, path and query extractors with problem+json rejections.
 //! - [`dto`]: request bodies and query strings, with validation helpers.
 //! - [`bucket`]: the token bucket both limiters use.
+//! - [`tokens`]: user tokens (HS256 JWTs) and the operator token.
+//! - [`metric_names`]: the metric families' names.
 //! - [`limiter`]: per-tenant request rate and concurrency limits.
 //! - [`login_limits`]: login attempts per tenant and email and per address.
 //! - [`observe`]: each request's id (header, log span, problem `instance`),
@@ -33,6 +35,7 @@ pub mod extract;
 pub mod json;
 pub mod limiter;
 pub mod login_limits;
+pub mod metric_names;
 pub mod observe;
 pub mod openapi;
 pub mod passwords;
@@ -42,6 +45,7 @@ pub mod routes;
 pub mod security;
 pub mod standing;
 pub mod state;
+pub mod tokens;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -59,9 +63,9 @@ use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_swagger_ui::SwaggerUi;
 
-use crate::auth::Tokens;
 use crate::error::{PROBLEM_JSON, problem};
 use crate::state::AppState;
+use crate::tokens::Tokens;
 use fsa_app::config::Config;
 
 /// The whole HTTP application.

@@ -83,22 +83,6 @@ pub fn request_id(incoming: Option<&HeaderValue>) -> String {
         .unwrap_or_else(|| Uuid::new_v4().to_string())
 }
 
-/// The route template as a label: `/api/v1/work-orders/{id}` is written
-/// `/api/v1/work-orders/:id`, since braces inside a label value trip simple
-/// Prometheus text parsers (they are valid, but not everyone reads them).
-pub fn route_label(template: &str) -> String {
-    template
-        .split('/')
-        .map(
-            |seg| match seg.strip_prefix('{').and_then(|s| s.strip_suffix('}')) {
-                Some(name) => format!(":{}", name.trim_start_matches('*')),
-                None => seg.to_owned(),
-            },
-        )
-        .collect::<Vec<_>>()
-        .join("/")
-}
-
 /// A problem's `instance` for a request id.
 pub fn instance(id: &str) -> String {
     format!("urn:fsa:request:{id}")
@@ -200,16 +184,6 @@ async fn with_instance(res: Response, id: &str) -> Response {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn route_labels_are_templates_without_braces() {
-        assert_eq!(route_label("/api/v1/work-orders"), "/api/v1/work-orders");
-        assert_eq!(
-            route_label("/api/v1/work-orders/{id}/tasks/{task_id}"),
-            "/api/v1/work-orders/:id/tasks/:task_id"
-        );
-        assert_eq!(route_label("/docs/{*rest}"), "/docs/:rest");
-    }
 
     #[test]
     fn sane_ids_are_kept_and_hostile_ones_replaced() {

@@ -21,14 +21,7 @@ use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 
 use crate::state::AppState;
 
-pub const HTTP_REQUESTS: &str = "fsa_http_requests_total";
-pub const HTTP_DURATION: &str = "fsa_http_request_duration_seconds";
-pub const POOL_CONNECTIONS: &str = "fsa_pool_connections";
-pub const CONNECTION_BUDGET: &str = "fsa_connection_budget";
-pub const LIMIT_REFUSALS: &str = "fsa_limit_refusals_total";
-pub const MOVE_FENCE: &str = "fsa_move_fence_seconds";
-pub const MOVES: &str = "fsa_moves_total";
-pub const BACKUP_AGE: &str = "fsa_backup_age_seconds";
+pub use crate::metric_names::*;
 
 /// Every family, its type and help text. A family with no sample yet is
 /// still listed (HELP and TYPE lines), so a scraper sees every name.
@@ -140,7 +133,7 @@ pub fn route(template: Option<&str>) -> Arc<RouteMetrics> {
     if let Some(r) = ROUTES.read().unwrap_or_else(|e| e.into_inner()).get(key) {
         return r.clone();
     }
-    let label = template.map_or_else(|| "unmatched".to_owned(), crate::observe::route_label);
+    let label = template.map_or_else(|| "unmatched".to_owned(), route_label);
     ROUTES
         .write()
         .unwrap_or_else(|e| e.into_inner())
@@ -265,9 +258,35 @@ pub async fn render(State(state): State<AppState>) -> Response {
     res
 }
 
+/// The route template as a label: `/api/v1/work-orders/{id}` is written
+/// `/api/v1/work-orders/:id`, since braces inside a label value trip simple
+/// Prometheus text parsers (they are valid, but not everyone reads them).
+pub fn route_label(template: &str) -> String {
+    template
+        .split('/')
+        .map(
+            |seg| match seg.strip_prefix('{').and_then(|s| s.strip_suffix('}')) {
+                Some(name) => format!(":{}", name.trim_start_matches('*')),
+                None => seg.to_owned(),
+            },
+        )
+        .collect::<Vec<_>>()
+        .join("/")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn route_labels_are_templates_without_braces() {
+        assert_eq!(route_label("/api/v1/work-orders"), "/api/v1/work-orders");
+        assert_eq!(
+            route_label("/api/v1/work-orders/{id}/tasks/{task_id}"),
+            "/api/v1/work-orders/:id/tasks/:task_id"
+        );
+        assert_eq!(route_label("/docs/{*rest}"), "/docs/:rest");
+    }
 
     #[test]
     fn every_family_is_listed_even_without_samples() {

@@ -22,8 +22,8 @@ use fsa_store::router::Route;
 use fsa_store::{Mode, Router};
 use uuid::Uuid;
 
-use crate::auth::Claims;
 use crate::error::ApiError;
+use crate::tokens::Claims;
 
 const SHARDS: usize = 32;
 /// A shard is swept of expired entries when it has grown by this many.

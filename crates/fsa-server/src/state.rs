@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use fsa_store::Router;
 
-use crate::auth::Tokens;
+use crate::tokens::Tokens;
 use fsa_app::config::Config;
 
 #[derive(Clone)]

@@ -228,3 +228,54 @@ pub(crate) fn hex(bytes: &[u8]) -> String {
             s
         })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn role_creation_is_amended_and_checksums_kept() {
+        let files = &PG_PLACEMENT_FILES.migrations;
+        let amended = &PG_PLACEMENT.migrations;
+        assert_eq!(files.len(), amended.len());
+        let first = &amended[0];
+        assert_eq!(first.version, 1);
+        assert!(
+            first.sql.as_str().contains(ROLE_CREATION_AMENDED),
+            "0001 no longer holds the role creation this binary amends"
+        );
+        assert_eq!(first.checksum, files[0].checksum);
+        for (f, a) in files.iter().zip(amended.iter()).skip(1) {
+            assert_eq!(f.sql.as_str(), a.sql.as_str(), "only 0001 is amended");
+        }
+    }
+
+    #[test]
+    fn versions_mean_the_same_on_both_engines() {
+        let set = MigrationSet::binary();
+        let pg: Vec<i64> = set.pg.iter().map(|m| m.version).collect();
+        let lite: Vec<i64> = set.sqlite.iter().map(|m| m.version).collect();
+        assert_eq!(pg.last(), lite.last(), "both engines end at one version");
+        // From version 6 on, every migration exists on both engines.
+        for v in pg.iter().chain(lite.iter()).filter(|v| **v >= 6) {
+            assert!(
+                pg.contains(v) && lite.contains(v),
+                "migration {v} on one engine only"
+            );
+        }
+    }
+
+    #[test]
+    fn an_added_migration_is_the_latest_on_both_engines() {
+        let set = MigrationSet::binary().with(9001, "probe", "SELECT 1", "SELECT 1");
+        assert_eq!(set.latest(), 9001);
+        assert_eq!(
+            set.for_engine(Engine::Sqlite).last().map(|m| m.version),
+            Some(9001)
+        );
+        assert_ne!(
+            set.fingerprint(Engine::Postgres),
+            MigrationSet::binary().fingerprint(Engine::Postgres)
+        );
+    }
+}

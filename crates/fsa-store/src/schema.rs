@@ -437,37 +437,3 @@ impl Catalog {
 fn short(hex: &str) -> String {
     hex.chars().take(16).collect()
 }
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn versions_mean_the_same_on_both_engines() {
-        let set = MigrationSet::binary();
-        let pg: Vec<i64> = set.pg.iter().map(|m| m.version).collect();
-        let lite: Vec<i64> = set.sqlite.iter().map(|m| m.version).collect();
-        assert_eq!(pg.last(), lite.last(), "both engines end at one version");
-        // From version 6 on, every migration exists on both engines.
-        for v in pg.iter().chain(lite.iter()).filter(|v| **v >= 6) {
-            assert!(
-                pg.contains(v) && lite.contains(v),
-                "migration {v} on one engine only"
-            );
-        }
-    }
-
-    #[test]
-    fn an_added_migration_is_the_latest_on_both_engines() {
-        let set = MigrationSet::binary().with(9001, "probe", "SELECT 1", "SELECT 1");
-        assert_eq!(set.latest(), 9001);
-        assert_eq!(
-            set.for_engine(Engine::Sqlite).last().map(|m| m.version),
-            Some(9001)
-        );
-        assert_ne!(
-            set.fingerprint(Engine::Postgres),
-            MigrationSet::binary().fingerprint(Engine::Postgres)
-        );
-    }
-}

@@ -711,23 +711,6 @@ mod tests {
     use super::*;
 
     #[test]
-    fn role_creation_is_amended_and_checksums_kept() {
-        let files = &PG_PLACEMENT_FILES.migrations;
-        let amended = &PG_PLACEMENT.migrations;
-        assert_eq!(files.len(), amended.len());
-        let first = &amended[0];
-        assert_eq!(first.version, 1);
-        assert!(
-            first.sql.as_str().contains(ROLE_CREATION_AMENDED),
-            "0001 no longer holds the role creation this binary amends"
-        );
-        assert_eq!(first.checksum, files[0].checksum);
-        for (f, a) in files.iter().zip(amended.iter()).skip(1) {
-            assert_eq!(f.sql.as_str(), a.sql.as_str(), "only 0001 is amended");
-        }
-    }
-
-    #[test]
     fn long_names_are_cut_and_kept_apart() {
         let a = format!("dedicated_eu_{}a", "x".repeat(55));
         let b = format!("dedicated_eu_{}b", "x".repeat(55));

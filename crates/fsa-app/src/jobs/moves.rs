@@ -86,7 +86,7 @@ impl Job for Cleanup {
 /// What became of a move a job was to drive.
 enum Driven {
     /// Driven as far as it goes now: ended, or parked until its cleanup.
-    Ran(fsa_move::MoveRecord),
+    Ran(Box<fsa_move::MoveRecord>),
     /// Another live process drives it.
     Elsewhere,
     /// Stopped at a safe point: this process shuts down.
@@ -101,7 +101,7 @@ async fn drive(app: &App, cx: &JobCx) -> Result<Driven, String> {
         .and_then(|s| Uuid::parse_str(s).ok())
         .ok_or_else(|| format!("job {} names no move", cx.name))?;
     match app.mover().with_stop(cx.stop.clone()).run(id).await {
-        Ok(m) => Ok(Driven::Ran(m)),
+        Ok(m) => Ok(Driven::Ran(Box::new(m))),
         Err(MoveError::Owned(holder)) => {
             tracing::debug!(move.id = %id, %holder, "the move runs in another process");
             Ok(Driven::Elsewhere)
