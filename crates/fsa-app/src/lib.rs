@@ -25,6 +25,8 @@
 //! - [`health`]: fleet health (servers asked in parallel, bounded) and a
 //!   tenant's measured figures.
 //! - [`files`]: the file stores by plan, streamed uploads, the collector.
+//! - [`backups`]: backups of one tenant, their schedule and retention, and
+//!   restoring one as a new tenant.
 //! - [`jobs`]: background work as jobs in the catalog, one runner per
 //!   process (leases, retries, shutdown at a safe point).
 //! - [`validate`]: the checks of operator input (names, emails, passwords).
@@ -35,6 +37,7 @@
 
 pub mod advice;
 pub mod analytics;
+pub mod backups;
 pub mod config;
 pub mod error;
 pub mod files;
@@ -76,6 +79,8 @@ pub struct App {
     files: Arc<files::FileStores>,
     /// Wakes this process's jobs runner when a job is scheduled here.
     jobs_wake: Arc<tokio::sync::Notify>,
+    /// The backup store and the schedules per plan.
+    backups: Arc<backups::BackupSettings>,
 }
 
 impl App {
@@ -84,6 +89,7 @@ impl App {
         limits: Limits,
         move_cleanup: Duration,
         files: files::FileStores,
+        backups: backups::BackupSettings,
     ) -> Self {
         App {
             router,
@@ -91,6 +97,7 @@ impl App {
             move_cleanup,
             files: Arc::new(files),
             jobs_wake: Arc::new(tokio::sync::Notify::new()),
+            backups: Arc::new(backups),
         }
     }
 
@@ -110,6 +117,13 @@ impl App {
         r = r
             .every(jobs::MOVES_RESUME, jobs::MOVES_RESUME, jobs::RESUME_EVERY)
             .at_start(jobs::MOVES_RESUME);
+        if self.backups.schedule {
+            r = r.every(
+                jobs::BACKUPS_SCHEDULE,
+                jobs::BACKUPS_SCHEDULE,
+                jobs::BACKUPS_SCHEDULE_EVERY,
+            );
+        }
         let gc_every = self.files.gc_every;
         if !gc_every.is_zero() {
             r = r.every(jobs::FILES_COLLECT, jobs::FILES_COLLECT, gc_every);

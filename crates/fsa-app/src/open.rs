@@ -32,9 +32,11 @@ pub async fn open(config: &Config) -> Result<(App, Vec<String>), OpenError> {
     let catalog = open_catalog(&config.database_url()).await?;
     let (files, warnings) = crate::files::FileStores::open(&config.files, &config.data_dir)
         .map_err(|e| OpenError::Invalid(e.to_string()))?;
+    let backups = crate::backups::BackupSettings::open(&config.backups, &config.data_dir)
+        .map_err(|e| OpenError::Invalid(format!("backups: {e}")))?;
     let router = Router::new(catalog, config.servers()?, config.router_settings()).await?;
     Ok((
-        App::new(router, config.limits.clone(), move_cleanup, files),
+        App::new(router, config.limits.clone(), move_cleanup, files, backups),
         warnings,
     ))
 }

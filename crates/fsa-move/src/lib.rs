@@ -11,6 +11,8 @@
 //! ```
 //!
 //! # Layout
+//! - [`archive`]: a tenant as a backup: the format, writing one at a
+//!   snapshot, reading and checking one, loading one into a placement.
 //! - [`mover`]: [`Mover`] plans a move and drives it; its loop reads like
 //!   the diagram above, one [`phase`] per state.
 //! - [`phase`]: one module per phase: preflight, copy, catch-up, verify,
@@ -27,6 +29,7 @@
 //! - [`request`], [`report`], [`state`], [`error`], [`progress`]: the
 //!   move's types.
 
+pub mod archive;
 mod context;
 pub use context::owner_name;
 pub mod endpoint;

@@ -8,6 +8,7 @@
 //!   files): creating, opening and migrating placement databases on it.
 //! - [`bootstrap`]: the one-time set-up of a PostgreSQL server by a
 //!   superuser: the role `fsa_app` and the service's least-privileged login.
+//! - [`backups`]: the catalog's `backups` rows.
 //! - [`catalog`]: the control plane (servers, placements, tenants).
 //! - [`jobs`]: the catalog's `jobs` table (schedule, lease, failures of every
 //!   background job); fsa-app's runner executes them.
@@ -34,6 +35,7 @@
 //! Every placement has the same schema (`migrations/{postgres,sqlite}/placement`);
 //! the catalog has its own (`migrations/{postgres,sqlite}/catalog`).
 
+pub mod backups;
 pub mod bootstrap;
 pub mod catalog;
 pub mod db;

@@ -80,6 +80,8 @@ pub struct Config {
     /// The jobs runner: poll interval, lease, concurrency, attempts,
     /// shutdown grace (`[jobs]`).
     pub jobs: crate::jobs::JobsConfig,
+    /// The backup store and the schedules per plan (`[backups]`).
+    pub backups: crate::backups::BackupsConfig,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -126,6 +128,7 @@ impl Default for Config {
             advice: crate::advice::AdviceConfig::default(),
             server: HttpServer::default(),
             jobs: crate::jobs::JobsConfig::default(),
+            backups: crate::backups::BackupsConfig::default(),
         }
     }
 }

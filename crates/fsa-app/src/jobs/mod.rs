@@ -13,7 +13,12 @@
 //! - `move` ([`moves`]): drives a scheduled (or stopped) move to its switch.
 //! - `move.cleanup` ([`moves`]): a move's cleanup, due at its switch plus
 //!   its grace period.
+//! - `backup`, `restore` ([`backups`]): one backup; one restore as a new
+//!   tenant.
+//! - `backups.schedule` ([`backups`]): the schedule and retention per plan,
+//!   every minute.
 
+mod backups;
 mod files;
 mod moves;
 pub mod runner;
@@ -36,6 +41,10 @@ pub const FILES_COLLECT: &str = "files.collect";
 pub const MOVES_RESUME: &str = "moves.resume";
 /// How often unfinished moves are looked for.
 pub const RESUME_EVERY: Duration = Duration::from_secs(60);
+/// `backups.schedule`: a recurring job.
+pub const BACKUPS_SCHEDULE: &str = "backups.schedule";
+/// How often the backup schedule runs a pass.
+pub const BACKUPS_SCHEDULE_EVERY: Duration = Duration::from_secs(60);
 
 /// The `[jobs]` section.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -108,6 +117,9 @@ pub fn service_jobs(app: &App) -> Vec<std::sync::Arc<dyn Job>> {
         std::sync::Arc::new(moves::Resume(app.clone())),
         std::sync::Arc::new(moves::Drive(app.clone())),
         std::sync::Arc::new(moves::Cleanup(app.clone())),
+        std::sync::Arc::new(backups::Backup(app.clone())),
+        std::sync::Arc::new(backups::Restore(app.clone())),
+        std::sync::Arc::new(backups::Schedule(app.clone())),
     ]
 }
 

@@ -360,7 +360,7 @@ impl<'a> Run<'a> {
 
 /// Deletes every row of the tenant from a placement, children first, then
 /// the tombstones that made, then its state row.
-pub(crate) async fn clear_tenant(c: &mut Endpoint, tenant: Uuid) -> Result<(), StoreError> {
+pub async fn clear_tenant(c: &mut Endpoint, tenant: Uuid) -> Result<(), StoreError> {
     for table in crate::rows::TABLES.iter().rev().chain(&["tombstones"]) {
         while c.delete_batch(table, tenant, 20_000).await? > 0 {}
     }

@@ -351,13 +351,19 @@ async fn a_due_cleanup_runs_after_a_restart(backend: Backend) {
     })
     .await;
     let catalog = a.state.router.catalog().clone();
+    let move_id = uuid::Uuid::parse_str(&id).unwrap();
+    // Saved `cleaning`, the driver schedules the cleanup job and gives the
+    // move's lease up: the grace period holds none.
+    wait_for("the lease given up", async || {
+        fsa_move::Ledger::new(&catalog)
+            .move_owner(move_id)
+            .await
+            .unwrap()
+            .is_none()
+    })
+    .await;
     let cleanup = state_of(&catalog, &format!("move-cleanup/{id}")).await;
     assert_eq!(cleanup.state, "scheduled");
-    let owner: Option<String> = fsa_move::Ledger::new(&catalog)
-        .move_owner(uuid::Uuid::parse_str(&id).unwrap())
-        .await
-        .unwrap();
-    assert_eq!(owner, None, "the grace period holds no lease");
     // The service stops; its catalog stays.
     let db = a.db.take();
     let dir = std::mem::replace(&mut a.dir, tempfile::tempdir().unwrap());

@@ -422,7 +422,7 @@ impl FileStores {
     }
 }
 
-fn open_store(name: &str, s: &StoreConfig) -> Result<Store, FileError> {
+pub fn open_store(name: &str, s: &StoreConfig) -> Result<Store, FileError> {
     let bad = |detail: String| FileError::Config {
         store: name.to_owned(),
         detail,
@@ -522,7 +522,7 @@ fn open_store(name: &str, s: &StoreConfig) -> Result<Store, FileError> {
     })
 }
 
-fn open_local(name: &str, dir: &Path) -> Result<Store, FileError> {
+pub fn open_local(name: &str, dir: &Path) -> Result<Store, FileError> {
     let bad = |detail: String| FileError::Config {
         store: name.to_owned(),
         detail,

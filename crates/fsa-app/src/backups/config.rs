@@ -1,0 +1,110 @@
+//! `[backups]`: the backup store and, per plan, how often a tenant is
+//! backed up and how long its backups are kept.
+
+use std::time::Duration;
+
+use fsa_core::Plan;
+use serde::{Deserialize, Serialize};
+
+/// `[backups]`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct BackupsConfig {
+    /// `file:///path` or `s3://bucket[/prefix]`; default `backups/` under
+    /// the data directory.
+    pub url: Option<String>,
+    /// An S3-compatible server, as for file stores.
+    pub endpoint: Option<String>,
+    pub region: Option<String>,
+    /// Schedules run by `fsa serve` (false: only backups asked for).
+    pub schedule: bool,
+    /// Scheduled backups started per minute at most, fleet-wide.
+    pub max_started_per_minute: usize,
+    /// Per plan: `every` and `keep` (`[backups.plans.premium] every = "4h"`).
+    pub plans: BackupPlans,
+}
+
+impl Default for BackupsConfig {
+    fn default() -> Self {
+        BackupsConfig {
+            url: None,
+            endpoint: None,
+            region: None,
+            schedule: true,
+            max_started_per_minute: 20,
+            plans: BackupPlans::default(),
+        }
+    }
+}
+
+/// `[backups.plans.<plan>]`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BackupPlan {
+    /// How often: a duration such as `4h` or `1d`.
+    pub every: String,
+    /// How long backups are kept: a duration such as `7d`.
+    pub keep: String,
+}
+
+/// The seed's defaults: free and basic daily, premium every 4 hours,
+/// enterprise daily; kept 7, 14, 30 and 90 days.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct BackupPlans {
+    pub free: BackupPlan,
+    pub basic: BackupPlan,
+    pub premium: BackupPlan,
+    pub enterprise: BackupPlan,
+}
+
+impl Default for BackupPlans {
+    fn default() -> Self {
+        let plan = |every: &str, keep: &str| BackupPlan {
+            every: every.to_owned(),
+            keep: keep.to_owned(),
+        };
+        BackupPlans {
+            free: plan("1d", "7d"),
+            basic: plan("1d", "14d"),
+            premium: plan("4h", "30d"),
+            enterprise: plan("1d", "90d"),
+        }
+    }
+}
+
+impl BackupPlans {
+    pub fn of(&self, plan: Plan) -> &BackupPlan {
+        match plan {
+            Plan::Free => &self.free,
+            Plan::Basic => &self.basic,
+            Plan::Premium => &self.premium,
+            Plan::Enterprise => &self.enterprise,
+        }
+    }
+
+    /// Every plan's (every, keep), checked.
+    pub fn parsed(&self) -> Result<Vec<(Plan, Duration, Duration)>, String> {
+        let mut out = Vec::new();
+        for plan in [Plan::Free, Plan::Basic, Plan::Premium, Plan::Enterprise] {
+            let p = self.of(plan);
+            let every = crate::moves::parse_cleanup(&p.every).map_err(|_| {
+                format!(
+                    "backups.plans.{plan}.every: {:?} is not a duration such as 4h or 1d",
+                    p.every
+                )
+            })?;
+            let keep = crate::moves::parse_cleanup(&p.keep).map_err(|_| {
+                format!(
+                    "backups.plans.{plan}.keep: {:?} is not a duration such as 7d",
+                    p.keep
+                )
+            })?;
+            if every < Duration::from_secs(60) {
+                return Err(format!("backups.plans.{plan}.every: at least 1m"));
+            }
+            out.push((plan, every, keep));
+        }
+        Ok(out)
+    }
+}
