@@ -56,6 +56,9 @@ enum Command {
     Advise(cmd::advise::Args),
     /// Background jobs: state, last and next run, failures, holder.
     Jobs(cmd::jobs::Args),
+    /// Backups of one tenant: run, list, verify, restore as a new tenant.
+    #[command(subcommand)]
+    Backup(cmd::backup::Command),
     /// Demo data for a first look around.
     #[command(subcommand)]
     Demo(cmd::demo::Command),
@@ -98,6 +101,7 @@ fn main() -> ExitCode {
             Command::Analytics(a) => cmd::analytics::run(config, a).await,
             Command::Advise(a) => cmd::advise::run(config, a).await,
             Command::Jobs(a) => cmd::jobs::run(config, a).await,
+            Command::Backup(c) => cmd::backup::run(config, c).await,
             Command::Demo(c) => cmd::demo::run(config, c).await,
         }
     });

@@ -131,6 +131,36 @@ impl MoveBody {
     }
 }
 
+/// `POST /admin/backups`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct BackupBody {
+    /// The tenant's slug.
+    #[schema(pattern = "^[a-z]([a-z0-9-]{0,61}[a-z0-9])$")]
+    pub tenant: String,
+}
+
+/// `POST /admin/backups/{id}/restore`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RestoreBody {
+    /// The slug of a new tenant to restore the backup as. Required: a
+    /// restore in place is not available yet.
+    #[serde(rename = "as")]
+    #[schema(pattern = "^[a-z]([a-z0-9-]{0,61}[a-z0-9])$", nullable = false)]
+    pub as_slug: Option<String>,
+}
+
+/// `GET /admin/backups`.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct BackupsQuery {
+    /// Only this tenant's backups.
+    #[param(pattern = "^[a-z]([a-z0-9-]{0,61}[a-z0-9])$")]
+    pub tenant: Option<String>,
+}
+
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ClientBody {

@@ -110,6 +110,7 @@ fn api_routes() -> OpenApiRouter<AppState> {
         .merge(routes::users::router())
         .merge(routes::usage::router())
         .merge(routes::admin::router())
+        .merge(routes::backups::router())
 }
 
 /// The OpenAPI document `/openapi.json` serves, for a deployment that

@@ -64,6 +64,9 @@ impl TestApp {
         // limits set them back.
         config.login.account_attempts = 0;
         config.login.address_attempts = 0;
+        // Backups run when a test asks (the schedule's tests give it the
+        // time), never at a random moment of another test.
+        config.backups.schedule = false;
         adjust(&mut config);
         let admin_token = config.admin_token.clone().unwrap_or_default();
         let (state, _) = fsa_server::build_state(config).await?;

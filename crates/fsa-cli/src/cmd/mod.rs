@@ -2,6 +2,7 @@
 
 pub mod advise;
 pub mod analytics;
+pub mod backup;
 pub mod db;
 pub mod demo;
 pub mod files;

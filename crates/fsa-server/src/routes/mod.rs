@@ -2,6 +2,7 @@
 
 pub mod admin;
 pub mod auth;
+pub mod backups;
 pub mod clients;
 pub mod files;
 pub mod health;

@@ -1,6 +1,7 @@
 //! Placements across servers and regions, outages, and many databases under
 //! a connection budget — with real PostgreSQL clusters.
 
+mod backups;
 mod jobs;
 mod migrations;
 mod moves;

@@ -1,0 +1,357 @@
+//! Backups through the admin API, on both engines: a backup of one tenant
+//! (rows and files) at one snapshot, its manifest, verify; restored as a new
+//! tenant, which equals the backup while the original goes on; a flipped
+//! byte or a missing part refused with nothing changed; the schedule runs a
+//! due backup and prunes an expired one, with the time given to it.
+
+use std::time::Duration;
+
+use fsa_testkit::files::{tenant_with_order, upload};
+use fsa_testkit::{Backend, Json, TestApp};
+use serde_json::json;
+use tokio::time::Instant;
+
+async fn wait_for(what: &str, mut f: impl AsyncFnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !f().await {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Backs `slug` up through the API and waits for it; returns the backup.
+async fn backup(app: &TestApp, slug: &str) -> Json {
+    let (s, b) = app
+        .post("/admin/backups", &app.admin_token, json!({"tenant": slug}))
+        .await;
+    assert_eq!(s, 202, "{b}");
+    assert_eq!(b["state"], "running", "{b}");
+    let id = b["id"].as_str().unwrap().to_owned();
+    let mut last = Json::Null;
+    wait_for("the backup", async || {
+        last = app
+            .get(&format!("/admin/backups/{id}"), &app.admin_token)
+            .await
+            .1;
+        last["state"] != "running"
+    })
+    .await;
+    assert_eq!(last["state"], "done", "{last}");
+    last
+}
+
+async fn titles(app: &TestApp, token: &str) -> Vec<String> {
+    let (s, list) = app.get("/api/v1/work-orders?limit=200", token).await;
+    assert_eq!(s, 200, "{list}");
+    let mut t: Vec<String> = list["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|w| w["title"].as_str().unwrap().to_owned())
+        .collect();
+    t.sort();
+    t
+}
+
+async fn add_order(app: &TestApp, token: &str, title: &str) -> String {
+    let (_, c) = app.get("/api/v1/clients", token).await;
+    let (s, w) = app
+        .post(
+            "/api/v1/work-orders",
+            token,
+            json!({"client_id": c["items"][0]["id"], "title": title}),
+        )
+        .await;
+    assert_eq!(s, 201, "{w}");
+    w["id"].as_str().unwrap().to_owned()
+}
+
+async fn restore_as(app: &TestApp, id: &str, slug: &str) -> (u16, Json) {
+    app.post(
+        &format!("/admin/backups/{id}/restore"),
+        &app.admin_token,
+        json!({"as": slug}),
+    )
+    .await
+}
+
+async fn a_backup_restores_as_a_clone(backend: Backend) {
+    let app = TestApp::start(backend).await.unwrap();
+    // A neighbour on the same placement, to be left alone.
+    let (_, neighbour, _) = tenant_with_order(&app, "next-door", "free").await;
+    let (orig_id, token, wo) = tenant_with_order(&app, "orig", "free").await;
+    add_order(&app, &token, "second").await;
+    let file = upload(&app, &token, &wo, "plan.pdf", b"the plan, version 1").await;
+    let at_backup = titles(&app, &token).await;
+
+    let b = backup(&app, "orig").await;
+    let id = b["id"].as_str().unwrap().to_owned();
+    let m = &b["manifest"];
+    assert_eq!(m["format"], "fsa-backup/1", "{b}");
+    assert_eq!(m["tenant"]["id"], orig_id.as_str());
+    assert_eq!(m["tables"]["work_orders"]["rows"], 2, "{m}");
+    assert_eq!(m["tables"]["file_metadata"]["rows"], 1, "{m}");
+    assert_eq!(m["tables"]["users"]["rows"], 1, "{m}");
+    assert_eq!(m["files"]["objects"], 1, "{m}");
+    assert!(m["checksum"].as_str().unwrap().contains("SHA-256"), "{m}");
+    for p in m["parts"].as_array().unwrap() {
+        assert_eq!(p["sha256"].as_str().unwrap().len(), 64, "{p}");
+    }
+    assert!(b["size_bytes"].as_i64().unwrap() > 0);
+    let (s, v) = app
+        .post(
+            &format!("/admin/backups/{id}/verify"),
+            &app.admin_token,
+            json!({}),
+        )
+        .await;
+    assert_eq!(s, 200, "{v}");
+    assert_eq!(v["ok"], true);
+    assert_eq!(
+        v["rows"],
+        m["tables"]
+            .as_object()
+            .unwrap()
+            .values()
+            .map(|t| t["rows"].as_u64().unwrap())
+            .sum::<u64>()
+    );
+
+    // The original goes on: an edit, a delete, an addition.
+    add_order(&app, &token, "after the backup").await;
+    let n_neighbour = titles(&app, &neighbour).await;
+    add_order(&app, &neighbour, "neighbour after the backup").await;
+
+    let (s, r) = restore_as(&app, &id, "clone").await;
+    assert_eq!(s, 202, "{r}");
+    wait_for("the clone", async || {
+        app.get("/admin/tenants/clone", &app.admin_token).await.1["state"] == "active"
+    })
+    .await;
+    let (_, clone) = app.get("/admin/tenants/clone", &app.admin_token).await;
+    assert_ne!(clone["id"], orig_id.as_str(), "a new tenant id");
+    // Its users came with it: the original admin's login works there.
+    let clone_token = app.login("clone", "admin@orig.test", "password-orig").await;
+    assert_eq!(titles(&app, &clone_token).await, at_backup);
+    // Its file too, under the new tenant.
+    let (s, files) = app
+        .get(&format!("/api/v1/work-orders/{wo}/files"), &clone_token)
+        .await;
+    assert_eq!(s, 200, "{files}");
+    let clone_file = files["items"][0]["id"].as_str().unwrap().to_owned();
+    assert_eq!(clone_file, file, "the same file id");
+    let res = app
+        .client
+        .get(format!("{}/api/v1/files/{clone_file}/content", app.base))
+        .bearer_auth(&clone_token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    assert_eq!(res.bytes().await.unwrap().as_ref(), b"the plan, version 1");
+    // The original and its neighbour are as they were left.
+    assert_eq!(titles(&app, &token).await.len(), 3);
+    let mut expected = n_neighbour.clone();
+    expected.push("neighbour after the backup".into());
+    expected.sort();
+    assert_eq!(titles(&app, &neighbour).await, expected);
+    // A second restore under the same name is refused.
+    let (s, r) = restore_as(&app, &id, "clone").await;
+    assert_eq!(s, 409, "{r}");
+    assert_eq!(r["code"], "slug_taken");
+    // The list names it.
+    let (s, list) = app
+        .get("/admin/backups?tenant=orig", &app.admin_token)
+        .await;
+    assert_eq!(s, 200, "{list}");
+    assert_eq!(list.as_array().unwrap().len(), 1, "{list}");
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_backup_restores_as_a_clone_on_postgres() {
+    a_backup_restores_as_a_clone(Backend::Postgres).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_backup_restores_as_a_clone_on_sqlite() {
+    a_backup_restores_as_a_clone(Backend::Sqlite).await;
+}
+
+async fn damaged_backups_are_refused(backend: Backend) {
+    let app = TestApp::start(backend).await.unwrap();
+    let (_, token, wo) = tenant_with_order(&app, "fragile", "free").await;
+    upload(&app, &token, &wo, "a.txt", b"some bytes").await;
+    let dir = app.dir.path().join("backups");
+
+    // A flipped byte in a row part.
+    let b = backup(&app, "fragile").await;
+    let id = b["id"].as_str().unwrap().to_owned();
+    let part = dir.join(&id).join("rows/work_orders.jsonl.gz");
+    let mut bytes = std::fs::read(&part).unwrap();
+    let mid = bytes.len() / 2;
+    bytes[mid] ^= 0x01;
+    std::fs::write(&part, bytes).unwrap();
+    let (s, v) = app
+        .post(
+            &format!("/admin/backups/{id}/verify"),
+            &app.admin_token,
+            json!({}),
+        )
+        .await;
+    assert_eq!(s, 409, "{v}");
+    assert_eq!(v["code"], "backup_damaged", "{v}");
+    assert!(v["detail"].as_str().unwrap().contains("work_orders"), "{v}");
+    let (s, r) = restore_as(&app, &id, "from-flipped").await;
+    assert_eq!(s, 202, "{r}");
+    let job = r["id"].as_str().unwrap().to_owned();
+    wait_for("the restore job to give up", async || {
+        let (_, jobs) = app.get("/admin/jobs", &app.admin_token).await;
+        jobs["jobs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|j| j["name"] == job.as_str() && j["failures"].as_i64().unwrap_or(0) > 0)
+    })
+    .await;
+    let (s, _) = app
+        .get("/admin/tenants/from-flipped", &app.admin_token)
+        .await;
+    assert_eq!(s, 404, "a damaged backup made no tenant");
+
+    // A missing object part.
+    let b = backup(&app, "fragile").await;
+    let id = b["id"].as_str().unwrap().to_owned();
+    let objects = dir.join(&id).join("objects");
+    for f in std::fs::read_dir(&objects).unwrap() {
+        std::fs::remove_file(f.unwrap().path()).unwrap();
+    }
+    let (s, v) = app
+        .post(
+            &format!("/admin/backups/{id}/verify"),
+            &app.admin_token,
+            json!({}),
+        )
+        .await;
+    assert_eq!(s, 409, "{v}");
+    assert!(v["detail"].as_str().unwrap().contains("missing"), "{v}");
+
+    // A manifest edited in the store no longer matches the catalog's.
+    let b = backup(&app, "fragile").await;
+    let id = b["id"].as_str().unwrap().to_owned();
+    let mpath = dir.join(&id).join("manifest.json");
+    let text = std::fs::read_to_string(&mpath).unwrap();
+    std::fs::write(&mpath, text.replace("\"rows\": 1", "\"rows\": 2")).unwrap();
+    let (s, v) = app
+        .post(
+            &format!("/admin/backups/{id}/verify"),
+            &app.admin_token,
+            json!({}),
+        )
+        .await;
+    assert_eq!(s, 409, "{v}");
+    assert_eq!(v["code"], "backup_damaged", "{v}");
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn damaged_backups_are_refused_on_postgres() {
+    damaged_backups_are_refused(Backend::Postgres).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn damaged_backups_are_refused_on_sqlite() {
+    damaged_backups_are_refused(Backend::Sqlite).await;
+}
+
+/// Bad requests: an unknown tenant, an unknown backup, no `as`, a bad slug,
+/// a tenant token.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn backup_requests_are_checked() {
+    let app = TestApp::start(Backend::Sqlite).await.unwrap();
+    let (_, token, _) = tenant_with_order(&app, "checked", "free").await;
+    let admin = app.admin_token.clone();
+    let (s, b) = app
+        .post("/admin/backups", &admin, json!({"tenant": "nobody"}))
+        .await;
+    assert_eq!(s, 404, "{b}");
+    let (s, _) = app
+        .post("/admin/backups", &token, json!({"tenant": "checked"}))
+        .await;
+    assert!(s == 401 || s == 403, "a tenant token: {s}");
+    let (s, b) = app.post("/admin/backups", &admin, json!({})).await;
+    assert!(s == 400 || s == 422, "{s} {b}");
+    let unknown = uuid::Uuid::now_v7();
+    let (s, _) = app.get(&format!("/admin/backups/{unknown}"), &admin).await;
+    assert_eq!(s, 404);
+    let b = backup(&app, "checked").await;
+    let id = b["id"].as_str().unwrap();
+    let (s, r) = app
+        .post(&format!("/admin/backups/{id}/restore"), &admin, json!({}))
+        .await;
+    assert_eq!(s, 422, "{r}");
+    assert_eq!(r["field"], "as", "{r}");
+    let (s, r) = restore_as(&app, id, "Not A Slug").await;
+    assert!(s == 400 || s == 422, "{s} {r}");
+    let (s, r) = restore_as(&app, id, "checked").await;
+    assert_eq!(s, 409, "{r}");
+    app.stop().await;
+}
+
+/// The schedule at given times: a tenant is due a backup a day after its
+/// last; one older than its plan keeps is pruned, its newest never.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_schedule_runs_due_backups_and_prunes_expired_ones() {
+    let app = TestApp::start(Backend::Sqlite).await.unwrap();
+    tenant_with_order(&app, "daily", "free").await;
+    let now = chrono::Utc::now();
+    let hour = chrono::Duration::hours(1);
+    let day = chrono::Duration::days(1);
+    let sched = &app.state.app;
+    let wait_done = async |id: uuid::Uuid| {
+        wait_for("a scheduled backup", async || {
+            sched.backup(id).await.unwrap().state == "done"
+        })
+        .await;
+    };
+    // Within a day of its creation the first one is due (its offset in
+    // the period comes from its id).
+    let pass = sched.backup_schedule(now + day + hour).await.unwrap();
+    assert_eq!(pass.started.len(), 1, "{pass:?}");
+    let first = pass.started[0];
+    wait_done(first).await;
+    // An hour later nothing is due.
+    let pass = sched.backup_schedule(now + hour).await.unwrap();
+    assert!(
+        pass.started.is_empty() && pass.pruned.is_empty(),
+        "{pass:?}"
+    );
+    // Eight days on: due again; the first is past the free plan's 7 days
+    // but is the newest finished one, so it stays until the next is done.
+    let later = now + day * 8;
+    let pass = sched.backup_schedule(later).await.unwrap();
+    assert_eq!(pass.started.len(), 1, "{pass:?}");
+    assert!(pass.pruned.is_empty(), "{pass:?}");
+    let second = pass.started[0];
+    wait_done(second).await;
+    let pass = sched.backup_schedule(later).await.unwrap();
+    assert_eq!(pass.pruned, vec![first], "{pass:?}");
+    assert!(
+        !app.dir
+            .path()
+            .join("backups")
+            .join(first.to_string())
+            .join("manifest.json")
+            .exists()
+    );
+    let (s, _) = app
+        .get(&format!("/admin/backups/{first}"), &app.admin_token)
+        .await;
+    assert_eq!(s, 404);
+    let (_, b) = app
+        .get(&format!("/admin/backups/{second}"), &app.admin_token)
+        .await;
+    assert_eq!(b["state"], "done");
+    assert_eq!(b["reason"], "schedule");
+    app.stop().await;
+}
