@@ -85,7 +85,7 @@ impl Context {
 /// A fault-injection point for the crash tests: when `FSA_MOVE_PAUSE_AT`
 /// names this point, the mover writes `<FSA_MOVE_PAUSE_FILE>` and stops here
 /// until its process is killed. Unset in production, it costs one lookup.
-async fn pause_point(point: &str) {
+pub(crate) async fn pause_point(point: &str) {
     if std::env::var("FSA_MOVE_PAUSE_AT").is_ok_and(|p| p == point) {
         if let Ok(file) = std::env::var("FSA_MOVE_PAUSE_FILE") {
             let _ = std::fs::write(file, point);

@@ -147,8 +147,8 @@ pub struct RestoreBody {
     /// The slug of a new tenant to restore the backup as. Required: a
     /// restore in place is not available yet.
     #[serde(rename = "as")]
-    #[schema(pattern = "^[a-z]([a-z0-9-]{0,61}[a-z0-9])$", nullable = false)]
-    pub as_slug: Option<String>,
+    #[schema(pattern = "^[a-z]([a-z0-9-]{0,61}[a-z0-9])$")]
+    pub as_slug: String,
 }
 
 /// `GET /admin/backups`.

@@ -16,6 +16,11 @@ pub struct BackupsConfig {
     /// An S3-compatible server, as for file stores.
     pub endpoint: Option<String>,
     pub region: Option<String>,
+    /// S3 credentials; default `AWS_ACCESS_KEY_ID` / `AWS_SECRET_ACCESS_KEY`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub access_key_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub secret_access_key: Option<String>,
     /// Schedules run by `fsa serve` (false: only backups asked for).
     pub schedule: bool,
     /// Scheduled backups started per minute at most, fleet-wide.
@@ -30,6 +35,8 @@ impl Default for BackupsConfig {
             url: None,
             endpoint: None,
             region: None,
+            access_key_id: None,
+            secret_access_key: None,
             schedule: true,
             max_started_per_minute: 20,
             plans: BackupPlans::default(),

@@ -110,8 +110,8 @@ impl BackupSettings {
                     url: url.clone(),
                     endpoint: cfg.endpoint.clone(),
                     region: cfg.region.clone(),
-                    access_key_id: None,
-                    secret_access_key: None,
+                    access_key_id: cfg.access_key_id.clone(),
+                    secret_access_key: cfg.secret_access_key.clone(),
                 },
             ),
             None => fsa_store::objects::open_local("backups", &data_dir.join("backups")),
@@ -206,6 +206,15 @@ impl App {
         }
         let written = self.write_backup(&row, progress).await;
         match written {
+            Ok(_) if rows.get(id).await?.is_some_and(|r| r.state != "running") => {
+                // Given up on meanwhile (taken for abandoned): not listed.
+                tracing::warn!(backup.id = %id, "a backup finished after it was given up; its parts are collected");
+                self.delete_backup_parts_of(id).await?;
+                Err(AppError::Conflict {
+                    code: "backup_abandoned",
+                    detail: format!("backup {id} was given up while it ran"),
+                })
+            }
             Ok(m) => {
                 let text = serde_json::to_string(&m).unwrap_or_default();
                 rows.done(id, m.size_bytes() as i64, &text).await?;

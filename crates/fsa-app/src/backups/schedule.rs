@@ -12,6 +12,8 @@
 //! - At most `[backups] max_started_per_minute` are started per pass.
 //! - A backup older than its plan's `keep` is deleted (its parts, then its
 //!   row), except a tenant's newest finished one.
+//! - A backup still `running` 6 hours after it started was left by a
+//!   process that stopped: it is `failed`, and what it wrote is deleted.
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -36,6 +38,14 @@ pub struct Pass {
     pub started: Vec<Uuid>,
     /// Backups deleted as past their plan's `keep`.
     pub pruned: Vec<Uuid>,
+    /// Backups left `running` by a process that stopped, now `failed`,
+    /// their parts collected.
+    pub abandoned: Vec<Uuid>,
+}
+
+fn pass_abandoned(list: &mut Vec<Uuid>, id: Uuid) {
+    tracing::warn!(backup.id = %id, "a backup left running by a stopped process is failed; its parts are collected");
+    list.push(id);
 }
 
 /// The offset of a tenant's first backup within its plan's period.
@@ -48,6 +58,7 @@ fn first_offset(tenant: Uuid, every: Duration) -> Duration {
 impl App {
     /// One pass of the schedule and retention at `now`.
     pub async fn backup_schedule(&self, now: DateTime<Utc>) -> Result<Pass, AppError> {
+        let mut abandoned = Vec::new();
         let plans = self
             .backups
             .plans
@@ -55,12 +66,25 @@ impl App {
             .map_err(|e| AppError::validation("backups", e))?;
         let catalog = self.router.catalog();
         let rows = Backups::new(catalog);
+        // Backups left running by a process that stopped: failed, and the
+        // parts they wrote (never listed: no manifest) collected.
+        for b in rows.running().await? {
+            if (now - b.created_at.0).to_std().unwrap_or_default() >= RUNNING_FOR_AT_MOST {
+                rows.failed(b.id, "its process stopped while it ran")
+                    .await?;
+                self.delete_backup_parts(b.id).await?;
+                pass_abandoned(&mut abandoned, b.id);
+            }
+        }
         let mut newest: HashMap<(Uuid, String), DateTime<Utc>> = HashMap::new();
         for (t, state, at) in rows.newest_by_state().await? {
             newest.insert((t, state), at.0);
         }
         let since = |d: DateTime<Utc>| (now - d).to_std().unwrap_or_default();
-        let mut pass = Pass::default();
+        let mut pass = Pass {
+            abandoned,
+            ..Pass::default()
+        };
         for t in catalog.tenants().await? {
             if pass.started.len() >= self.backups.max_started_per_minute {
                 break;
@@ -100,6 +124,10 @@ impl App {
             }
         }
         Ok(pass)
+    }
+
+    pub(super) async fn delete_backup_parts_of(&self, id: Uuid) -> Result<(), AppError> {
+        self.delete_backup_parts(id).await
     }
 
     /// Deletes every part of backup `id` from the backup store, manifest

@@ -280,6 +280,8 @@ const KNOWN_KEYS: &[&str] = &[
     "metrics",
     "advice",
     "server",
+    "jobs",
+    "backups",
 ];
 
 fn toml_from_str<T: serde::de::DeserializeOwned>(text: &str) -> Result<T, String> {
@@ -306,6 +308,17 @@ fn db_prefix(url: &DbUrl) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_section_can_come_from_the_environment() {
+        let v = serde_json::to_value(Config::default()).unwrap();
+        for key in v.as_object().unwrap().keys() {
+            assert!(
+                KNOWN_KEYS.contains(&key.as_str()),
+                "{key} is not in KNOWN_KEYS"
+            );
+        }
+    }
 
     #[test]
     fn file_stores_from_toml() {

@@ -56,6 +56,9 @@ pub async fn write(
     let end = db.commit().await;
     let (schema_version, next_wo_number, tables, mut parts, objects) = read?;
     end?;
+    // The crash tests stop a backup here: its row parts written, no
+    // manifest yet.
+    crate::context::pause_point("backup_rows").await;
     let mut files = FilesSum::default();
     if let Some((stores, plan)) = src.files {
         progress.phase("objects");

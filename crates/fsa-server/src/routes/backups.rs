@@ -93,13 +93,7 @@ async fn restore_backup(
     ApiPath(id): ApiPath<Uuid>,
     ApiJson(body): ApiJson<RestoreBody>,
 ) -> Result<(StatusCode, Json<RestoreStarted>), ApiError> {
-    let Some(slug) = body.as_slug else {
-        return Err(fsa_app::AppError::validation(
-            "as",
-            "a restore in place is not available yet; restore as a new tenant with `as`",
-        )
-        .into());
-    };
+    let slug = body.as_slug;
     let job = app.app.start_restore_as(id, &slug).await?;
     Ok((
         StatusCode::ACCEPTED,

@@ -289,8 +289,10 @@ async fn backup_requests_are_checked() {
     let (s, r) = app
         .post(&format!("/admin/backups/{id}/restore"), &admin, json!({}))
         .await;
-    assert_eq!(s, 422, "{r}");
-    assert_eq!(r["field"], "as", "{r}");
+    assert!(
+        s == 400 || s == 422,
+        "no `as` (a restore in place is not available): {s} {r}"
+    );
     let (s, r) = restore_as(&app, id, "Not A Slug").await;
     assert!(s == 400 || s == 422, "{s} {r}");
     let (s, r) = restore_as(&app, id, "checked").await;
