@@ -69,7 +69,7 @@ const FAMILIES: &[(&str, &str, &str)] = &[
     (
         BACKUP_AGE,
         "gauge",
-        "Age of the newest backup per plan, in seconds (no samples until backups exist).",
+        "Per plan, the age in seconds of the oldest among its tenants' newest finished backups, read from the catalog (no samples until backups exist).",
     ),
 ];
 
@@ -236,6 +236,14 @@ async fn sample_catalog(state: &AppState) {
             }
         }
         Err(e) => tracing::warn!(error = %e, "reading the fleet's moves for /metrics failed"),
+    }
+    match state.app.backup_ages().await {
+        Ok(ages) => {
+            for (plan, age) in ages {
+                metrics::gauge!(BACKUP_AGE, "plan" => plan).set(age);
+            }
+        }
+        Err(e) => tracing::warn!(error = %e, "reading the fleet's backups for /metrics failed"),
     }
 }
 

@@ -274,6 +274,19 @@ impl App {
         Ok(Endpoint::acquire(&pool).await?)
     }
 
+    /// Per plan, the age in seconds of the oldest among its tenants'
+    /// newest finished backups (how far behind the plan's worst-served
+    /// tenant is), read from the catalog.
+    pub async fn backup_ages(&self) -> Result<Vec<(String, f64)>, AppError> {
+        let now = Utc::now();
+        Ok(Backups::new(self.router.catalog())
+            .oldest_newest_by_plan()
+            .await?
+            .into_iter()
+            .map(|(plan, at)| (plan, (now - at.0).num_milliseconds().max(0) as f64 / 1000.0))
+            .collect())
+    }
+
     /// One backup.
     pub async fn backup(&self, id: Uuid) -> Result<BackupView, AppError> {
         Backups::new(self.router.catalog())

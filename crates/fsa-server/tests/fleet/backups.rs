@@ -98,6 +98,14 @@ async fn a_backup_restores_as_a_clone(backend: Backend) {
         assert_eq!(p["sha256"].as_str().unwrap().len(), 64, "{p}");
     }
     assert!(b["size_bytes"].as_i64().unwrap() > 0);
+    // /metrics reads the backups' age per plan from the catalog.
+    let metrics = app.metrics_text().await;
+    assert!(
+        metrics
+            .lines()
+            .any(|l| l.starts_with("fsa_backup_age_seconds{plan=\"free\"}")),
+        "{metrics}"
+    );
     let (s, v) = app
         .post(
             &format!("/admin/backups/{id}/verify"),
