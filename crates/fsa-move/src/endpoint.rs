@@ -104,6 +104,14 @@ impl Endpoint {
         Ok(())
     }
 
+    /// In the transaction begun, checks foreign keys at commit only.
+    pub async fn defer_constraints(&mut self) -> Result<(), StoreError> {
+        match self {
+            Endpoint::Pg(_) => self.exec("SET CONSTRAINTS ALL DEFERRED").await,
+            Endpoint::Sqlite(_) => self.exec("PRAGMA defer_foreign_keys = ON").await,
+        }
+    }
+
     /// Begins a write transaction whose foreign keys are checked at commit,
     /// so a delta's rows may arrive in any order.
     pub async fn begin_deferred(&mut self) -> Result<(), StoreError> {
@@ -266,6 +274,31 @@ impl Endpoint {
             tx.commit().await?;
             n
         }))
+    }
+
+    /// Deletes every row of the tenant, children first, then the tombstones
+    /// that made and its state row, inside the transaction the caller began
+    /// (and holds the tenant's write lock in): a purge, all or nothing with
+    /// what the caller writes next.
+    pub async fn clear_in_tx(&mut self, tenant: Uuid) -> Result<(), StoreError> {
+        if let Endpoint::Pg(c) = self {
+            c.execute("SELECT set_config('fsa.purge', 'on', true)")
+                .await?;
+        }
+        for table in crate::rows::TABLES.iter().rev().chain(&["tombstones"]) {
+            let sql = format!("DELETE FROM {} WHERE tenant_id = $1", table_name(table)?);
+            on_conn!(self, c => {
+                sqlx::query(sqlx::AssertSqlSafe(sql))
+                    .bind(tenant)
+                    .execute(&mut **c)
+                    .await?;
+            });
+        }
+        if let Endpoint::Pg(c) = self {
+            c.execute("SELECT set_config('fsa.purge', 'off', true)")
+                .await?;
+        }
+        self.delete_state(tenant).await
     }
 
     /// How many rows of the tenant `table` holds.

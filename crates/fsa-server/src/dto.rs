@@ -144,11 +144,11 @@ pub struct BackupBody {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RestoreBody {
-    /// The slug of a new tenant to restore the backup as. Required: a
-    /// restore in place is not available yet.
+    /// The slug of a new tenant to restore the backup as; without it, the
+    /// backup's own tenant is restored in place.
     #[serde(rename = "as")]
-    #[schema(pattern = "^[a-z]([a-z0-9-]{0,61}[a-z0-9])$")]
-    pub as_slug: String,
+    #[schema(pattern = "^[a-z]([a-z0-9-]{0,61}[a-z0-9])$", nullable = false)]
+    pub as_slug: Option<String>,
 }
 
 /// `GET /admin/backups`.

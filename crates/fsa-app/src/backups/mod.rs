@@ -8,22 +8,23 @@
 //! `crate::jobs`'s.
 
 mod config;
+mod restore;
 pub mod schedule;
 
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
-use fsa_core::{Plan, Region};
+use fsa_move::Progress;
 use fsa_move::archive::{self, ArchiveError, Manifest, TenantInfo};
 use fsa_move::endpoint::Endpoint;
-use fsa_move::{NoProgress, Progress};
 use fsa_store::backups::{BackupRow, Backups};
-use fsa_store::catalog::{NewTenant, Tenant};
+use fsa_store::catalog::Tenant;
 use fsa_store::objects::Store;
 use serde::Serialize;
 use uuid::Uuid;
 
 pub use config::{BackupPlan, BackupPlans, BackupsConfig};
+pub use restore::{Restored, RestoredInPlace};
 
 use crate::{App, AppError};
 
@@ -76,19 +77,6 @@ pub struct VerifyReport {
     pub parts: usize,
     pub bytes: u64,
     pub rows: u64,
-}
-
-/// A restore as a new tenant, done.
-#[derive(Debug, Clone, Serialize)]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
-pub struct Restored {
-    /// The backup restored.
-    pub backup: Uuid,
-    /// The new tenant.
-    pub tenant: crate::TenantView,
-    /// Rows per table, checked against the manifest.
-    pub rows: u64,
-    pub objects: u64,
 }
 
 /// The backup store and schedule, opened.
@@ -347,167 +335,5 @@ impl App {
             bytes: v.bytes,
             rows: v.rows,
         })
-    }
-
-    /// Restores backup `id` as a new tenant `slug` (new id, the same rows
-    /// and files), placed where its plan places it, checked against the
-    /// manifest before it is made routable. The backup is verified whole
-    /// first: a damaged one changes nothing.
-    pub async fn restore_as(
-        &self,
-        id: Uuid,
-        slug: &str,
-        progress: Arc<dyn Progress>,
-    ) -> Result<Restored, AppError> {
-        let m = self.stored_manifest(id).await?;
-        let new_slug = fsa_core::ids::Slug::parse(slug)
-            .map_err(|e| AppError::validation("as", e.to_string()))?;
-        if self
-            .router
-            .catalog()
-            .tenant_by_slug(new_slug.as_str())
-            .await?
-            .is_some()
-        {
-            return Err(AppError::Conflict {
-                code: "slug_taken",
-                detail: format!("a tenant {new_slug} exists"),
-            });
-        }
-        let plan: Plan = m
-            .tenant
-            .plan
-            .parse()
-            .map_err(|_| ArchiveError::Format(format!("unknown plan {}", m.tenant.plan)))?;
-        let region = Region::parse(&m.tenant.region)
-            .ok()
-            .filter(|r| crate::validate::known_region(&self.router, r))
-            .unwrap_or_else(Region::default_region);
-        if m.schema_version > fsa_store::schema::MigrationSet::binary().latest() {
-            return Err(ArchiveError::Format(format!(
-                "the backup was made at schema version {}, newer than this fsa's",
-                m.schema_version
-            ))
-            .into());
-        }
-        progress.phase("verifying");
-        archive::verify(self.backup_store(), &m).await?;
-        let new = NewTenant {
-            id: fsa_core::TenantId::generate(),
-            slug: new_slug.to_string(),
-            name: format!("{} (restored)", m.tenant.slug),
-            plan,
-            region,
-            isolation_requested: false,
-        };
-        let (alloc, tx) = self.router.begin_onboarding(&new).await?;
-        tx.commit().await?;
-        let to = new.id.as_uuid();
-        let loaded = self
-            .load_backup(&m, alloc.placement.id, to, plan, &*progress)
-            .await;
-        let (rows, objects) = match loaded {
-            Ok(r) => r,
-            Err(e) => {
-                if let Ok(mut db) = self.owner_endpoint(alloc.placement.id).await {
-                    let _ = fsa_move::phase::clear_tenant(&mut db, to).await;
-                }
-                self.router.abandon_onboarding(new.id).await;
-                return Err(e);
-            }
-        };
-        self.router.activate(new.id).await?;
-        tracing::info!(backup.id = %id, tenant.slug = %new.slug, rows, objects, "backup restored as a new tenant");
-        Ok(Restored {
-            backup: id,
-            tenant: self.tenant(&new.slug).await?,
-            rows,
-            objects,
-        })
-    }
-
-    /// Loads backup `m` into placement `placement` as tenant `to`, copies
-    /// its objects into `plan`'s store, and checks the result against the
-    /// manifest. Returns (rows, objects).
-    async fn load_backup(
-        &self,
-        m: &Manifest,
-        placement: Uuid,
-        to: Uuid,
-        plan: Plan,
-        progress: &dyn Progress,
-    ) -> Result<(u64, u64), AppError> {
-        let mut db = self.owner_endpoint(placement).await?;
-        progress.phase("rows");
-        db.begin_deferred().await?;
-        let loaded = async {
-            let objects = archive::load(self.backup_store(), m, &mut db, to, progress).await?;
-            let epoch = db.state(to).await?.map_or(1, |s| s.epoch);
-            db.put_state(to, "active", epoch, m.next_wo_number).await?;
-            Ok::<_, AppError>(objects)
-        }
-        .await;
-        let objects = match loaded {
-            Ok(o) => {
-                db.commit().await?;
-                o
-            }
-            Err(e) => {
-                let _ = db.rollback().await;
-                return Err(e);
-            }
-        };
-        progress.phase("objects");
-        let target = self.files.for_plan(plan);
-        let mut copied = std::collections::BTreeSet::new();
-        for (sha256, key) in &objects {
-            if copied.insert(key.clone()) {
-                archive::read::copy_object(self.backup_store(), m, sha256, target, key).await?;
-            }
-        }
-        progress.phase("checking");
-        let figures = archive::figures(&mut db, to, m.tenant.id).await?;
-        if figures != m.tables {
-            return Err(ArchiveError::Damaged(format!(
-                "the restored rows differ from the manifest: {figures:?}"
-            ))
-            .into());
-        }
-        let rows = figures.values().map(|t| t.rows).sum();
-        Ok((rows, copied.len() as u64))
-    }
-
-    /// Schedules the restore of backup `id` as tenant `slug` as a job;
-    /// answers the job's name.
-    pub async fn start_restore_as(&self, id: Uuid, slug: &str) -> Result<String, AppError> {
-        self.stored_manifest(id).await?;
-        fsa_core::ids::Slug::parse(slug).map_err(|e| AppError::validation("as", e.to_string()))?;
-        if self.router.catalog().tenant_by_slug(slug).await?.is_some() {
-            return Err(AppError::Conflict {
-                code: "slug_taken",
-                detail: format!("a tenant {slug} exists"),
-            });
-        }
-        let name = format!("restore/{id}/{slug}");
-        fsa_store::jobs::Jobs::new(self.router.catalog())
-            .schedule_once(&name, RESTORE_JOB, Some(&format!("{id} {slug}")), 0)
-            .await?;
-        self.wake_jobs();
-        Ok(name)
-    }
-
-    /// Runs a restore job's work.
-    pub(crate) async fn run_restore_job(&self, subject: &str) -> Result<(), AppError> {
-        let (id, slug) = subject
-            .split_once(' ')
-            .and_then(|(id, slug)| Some((Uuid::parse_str(id).ok()?, slug)))
-            .ok_or_else(|| AppError::validation("subject", "not a restore"))?;
-        if self.router.catalog().tenant_by_slug(slug).await?.is_some() {
-            // Done by an earlier run whose end was not recorded.
-            return Ok(());
-        }
-        self.restore_as(id, slug, Arc::new(NoProgress))
-            .await
-            .map(|_| ())
     }
 }

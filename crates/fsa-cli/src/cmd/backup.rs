@@ -34,12 +34,13 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// Restore a backup as a new tenant.
+    /// Restore a backup as a new tenant (--as), or over its own tenant.
     Restore {
         id: Uuid,
-        /// The new tenant's slug (a restore in place is not available yet).
+        /// The new tenant's slug; without it, the backup's tenant is
+        /// restored in place (its current state backed up first).
         #[arg(long = "as", value_name = "SLUG")]
-        as_slug: String,
+        as_slug: Option<String>,
         #[arg(long)]
         json: bool,
     },
@@ -127,6 +128,20 @@ async fn command(app: &fsa_app::App, cmd: Command) -> anyhow::Result<()> {
         }
         Command::Restore { id, as_slug, json } => {
             let bars = Bars::new(json);
+            let Some(as_slug) = as_slug else {
+                let r = app.restore_in_place(id, bars.clone()).await;
+                bars.finish();
+                let r = r.map_err(no_backup(id))?;
+                if json {
+                    super::print_json(&r)?;
+                } else {
+                    println!(
+                        "backup {id} restored over {} ({} rows, {} files); its state before is backup {}",
+                        r.tenant, r.rows, r.objects, r.before
+                    );
+                }
+                return Ok(());
+            };
             let r = app.restore_as(id, &as_slug, bars.clone()).await;
             bars.finish();
             let r = r.map_err(no_backup(id))?;

@@ -78,13 +78,16 @@ pub struct RestoreStarted {
     /// The job that runs it (`GET /admin/jobs`).
     pub id: String,
     pub state: String,
-    /// The new tenant's slug.
+    /// The tenant restored: the new one, or the backup's own.
     pub tenant: String,
 }
 
 /// Restores a backup as a new tenant `as` (new id, the same rows and
-/// files), where its plan places it; checked against the manifest before
-/// it is routable. A damaged backup is refused and nothing changes.
+/// files), where its plan places it, checked against the manifest before
+/// it is routable; or, without `as`, over its own tenant in place: its
+/// current state backed up first, its rows replaced in one transaction
+/// while its writers wait, checked against the manifest. A damaged backup
+/// is refused and nothing changes.
 #[utoipa::path(post, path = "/admin/backups/{id}/restore", tag = "admin", params(("id" = Uuid, Path)), request_body = RestoreBody,
     security(("admin" = [])), responses((status = 202, body = RestoreStarted), (status = 404), (status = 409, description = "damaged, not done, or the slug is taken")))]
 async fn restore_backup(
@@ -93,14 +96,17 @@ async fn restore_backup(
     ApiPath(id): ApiPath<Uuid>,
     ApiJson(body): ApiJson<RestoreBody>,
 ) -> Result<(StatusCode, Json<RestoreStarted>), ApiError> {
-    let slug = body.as_slug;
-    let job = app.app.start_restore_as(id, &slug).await?;
+    let job = app.app.start_restore(id, body.as_slug.as_deref()).await?;
+    let tenant = match body.as_slug {
+        Some(s) => s,
+        None => app.app.backup(id).await?.tenant,
+    };
     Ok((
         StatusCode::ACCEPTED,
         Json(RestoreStarted {
             id: job,
             state: "scheduled".into(),
-            tenant: slug,
+            tenant,
         }),
     ))
 }

@@ -295,12 +295,21 @@ async fn backup_requests_are_checked() {
     let b = backup(&app, "checked").await;
     let id = b["id"].as_str().unwrap();
     let (s, r) = app
-        .post(&format!("/admin/backups/{id}/restore"), &admin, json!({}))
+        .post(
+            &format!("/admin/backups/{id}/restore"),
+            &admin,
+            json!({"as": 5}),
+        )
         .await;
-    assert!(
-        s == 400 || s == 422,
-        "no `as` (a restore in place is not available): {s} {r}"
-    );
+    assert!(s == 400 || s == 422, "{s} {r}");
+    let (s, r) = app
+        .post(
+            &format!("/admin/backups/{unknown}/restore"),
+            &admin,
+            json!({}),
+        )
+        .await;
+    assert_eq!(s, 404, "{r}");
     let (s, r) = restore_as(&app, id, "Not A Slug").await;
     assert!(s == 400 || s == 422, "{s} {r}");
     let (s, r) = restore_as(&app, id, "checked").await;
@@ -364,4 +373,164 @@ async fn the_schedule_runs_due_backups_and_prunes_expired_ones() {
     assert_eq!(b["state"], "done");
     assert_eq!(b["reason"], "schedule");
     app.stop().await;
+}
+
+async fn a_backup_restores_in_place(backend: Backend) {
+    let app = TestApp::start(backend).await.unwrap();
+    let (_, neighbour, _) = tenant_with_order(&app, "beside", "free").await;
+    let (tenant_id, token, wo) = tenant_with_order(&app, "undo", "free").await;
+    let keep = add_order(&app, &token, "kept").await;
+    let file = upload(&app, &token, &wo, "before.txt", b"as it was").await;
+    let at_backup = titles(&app, &token).await;
+    let b = backup(&app, "undo").await;
+    let id = b["id"].as_str().unwrap().to_owned();
+
+    // After the backup: a delete, an edit, an addition; and the neighbour
+    // writes too.
+    let (s, _) = app
+        .delete(&format!("/api/v1/work-orders/{keep}"), &token)
+        .await;
+    assert_eq!(s, 204);
+    let (s, e) = app
+        .patch(
+            &format!("/api/v1/work-orders/{wo}"),
+            &token,
+            json!({"title": "edited"}),
+        )
+        .await;
+    assert_eq!(s, 200, "{e}");
+    add_order(&app, &token, "added after").await;
+    add_order(&app, &neighbour, "neighbour after").await;
+    let neighbour_before = titles(&app, &neighbour).await;
+
+    // A writer keeps writing while the restore runs: no request fails.
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let (_, c) = app.get("/api/v1/clients", &token).await;
+    let client_id = c["items"][0]["id"].as_str().unwrap().to_owned();
+    let writer = {
+        let (base, client, token, stop) = (
+            app.base.clone(),
+            app.client.clone(),
+            token.clone(),
+            stop.clone(),
+        );
+        tokio::spawn(async move {
+            let mut codes = Vec::new();
+            let mut i = 0;
+            // Below the free plan's 100 work orders.
+            while !stop.load(std::sync::atomic::Ordering::SeqCst) && i < 60 {
+                tokio::time::sleep(Duration::from_millis(15)).await;
+                let res = client
+                    .post(format!("{base}/api/v1/work-orders"))
+                    .bearer_auth(&token)
+                    .json(&json!({"client_id": client_id, "title": format!("during {i}")}))
+                    .send()
+                    .await
+                    .unwrap();
+                let code = res.status().as_u16();
+                if code != 201 && codes.iter().all(|c| *c == 201) {
+                    eprintln!(
+                        "first refusal: {code} {}",
+                        res.text().await.unwrap_or_default()
+                    );
+                }
+                codes.push(code);
+                i += 1;
+            }
+            codes
+        })
+    };
+    let (s, r) = app
+        .post(
+            &format!("/admin/backups/{id}/restore"),
+            &app.admin_token,
+            json!({}),
+        )
+        .await;
+    assert_eq!(s, 202, "{r}");
+    assert_eq!(r["tenant"], "undo", "{r}");
+    let job = r["id"].as_str().unwrap().to_owned();
+    wait_for("the restore in place", async || {
+        let (_, jobs) = app.get("/admin/jobs", &app.admin_token).await;
+        if let Some(e) = jobs["jobs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|j| j["name"] == job.as_str() && j["failures"].as_i64().unwrap_or(0) > 0)
+        {
+            panic!("the restore failed: {e}");
+        }
+        jobs["jobs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|j| j["name"] == job.as_str() && j["state"] == "done")
+    })
+    .await;
+    stop.store(true, std::sync::atomic::Ordering::SeqCst);
+    let codes = writer.await.unwrap();
+    let (_, jobs) = app.get("/admin/jobs", &app.admin_token).await;
+    assert!(
+        codes.iter().all(|c| *c == 201),
+        "a writer failed during the restore: {:?} {jobs}",
+        codes
+            .iter()
+            .filter(|c| **c != 201)
+            .take(3)
+            .collect::<Vec<_>>()
+    );
+
+    // The tenant is the backup, plus what was written after the restore
+    // committed (what was written before it is in the backup taken first).
+    let now: Vec<String> = titles(&app, &token)
+        .await
+        .into_iter()
+        .filter(|t| !t.starts_with("during "))
+        .collect();
+    assert_eq!(now, at_backup);
+    let (_, t) = app.get("/admin/tenants/undo", &app.admin_token).await;
+    assert_eq!(t["id"], tenant_id.as_str());
+    let res = app
+        .client
+        .get(format!("{}/api/v1/files/{file}/content", app.base))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    assert_eq!(res.bytes().await.unwrap().as_ref(), b"as it was");
+    // The neighbour's writes after the backup are intact.
+    assert_eq!(titles(&app, &neighbour).await, neighbour_before);
+    // The state before the restore was backed up first.
+    let (_, list) = app
+        .get("/admin/backups?tenant=undo", &app.admin_token)
+        .await;
+    let before = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|b| b["reason"] == "before restore")
+        .unwrap_or_else(|| panic!("{list}"))
+        .clone();
+    assert_eq!(before["state"], "done");
+    assert!(
+        before["manifest"]["tables"]["work_orders"]["rows"]
+            .as_u64()
+            .unwrap()
+            >= 2,
+        "{before}"
+    );
+    // Writes go on after it.
+    add_order(&app, &token, "next").await;
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_backup_restores_in_place_on_postgres() {
+    a_backup_restores_in_place(Backend::Postgres).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_backup_restores_in_place_on_sqlite() {
+    a_backup_restores_in_place(Backend::Sqlite).await;
 }
