@@ -75,15 +75,7 @@ impl App {
             .ok()
             .filter(|r| crate::validate::known_region(&self.router, r))
             .unwrap_or_else(Region::default_region);
-        if m.schema_version > fsa_store::schema::MigrationSet::binary().latest() {
-            return Err(ArchiveError::Format(format!(
-                "the backup was made at schema version {}, newer than this fsa's",
-                m.schema_version
-            ))
-            .into());
-        }
-        progress.phase("verifying");
-        archive::verify(self.backup_store(), &m).await?;
+        self.check_whole(&m, &*progress).await?;
         let new = NewTenant {
             id: fsa_core::TenantId::generate(),
             slug: new_slug.to_string(),
@@ -210,15 +202,7 @@ impl App {
                 detail: "the tenant has a move in progress".into(),
             });
         }
-        if m.schema_version > fsa_store::schema::MigrationSet::binary().latest() {
-            return Err(ArchiveError::Format(format!(
-                "the backup was made at schema version {}, newer than this fsa's",
-                m.schema_version
-            ))
-            .into());
-        }
-        progress.phase("verifying");
-        archive::verify(self.backup_store(), &m).await?;
+        self.check_whole(&m, &*progress).await?;
         progress.phase("backing up");
         let before = self
             .backup_now(&t.slug, "before restore", Arc::new(NoProgress))
@@ -346,5 +330,20 @@ impl App {
                     .map(|_| ())
             }
         }
+    }
+
+    /// Refuses a backup this fsa cannot load (a newer schema) or whose
+    /// parts are not all as its manifest says: before anything changes.
+    async fn check_whole(&self, m: &Manifest, progress: &dyn Progress) -> Result<(), AppError> {
+        if m.schema_version > fsa_store::schema::MigrationSet::binary().latest() {
+            return Err(ArchiveError::Format(format!(
+                "the backup was made at schema version {}, newer than this fsa's",
+                m.schema_version
+            ))
+            .into());
+        }
+        progress.phase("verifying");
+        archive::verify(self.backup_store(), m).await?;
+        Ok(())
     }
 }

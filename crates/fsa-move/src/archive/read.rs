@@ -51,6 +51,19 @@ pub async fn manifest(store: &Store, id: Uuid) -> Result<Option<Manifest>, Archi
     Ok(Some(m))
 }
 
+/// A part's bytes as they stream; a missing part is damage.
+async fn open_part(
+    store: &Store,
+    id: Uuid,
+    path: &str,
+) -> Result<futures::stream::BoxStream<'static, Result<Bytes, std::io::Error>>, ArchiveError> {
+    match store.get(&manifest::key(id, path), None).await {
+        Ok(got) => Ok(fsa_store::objects::read::body(got)),
+        Err(FileError::Missing) => Err(ArchiveError::Damaged(format!("part {path} is missing"))),
+        Err(e) => Err(e.into()),
+    }
+}
+
 /// Reads a part to its end, checking its size and SHA-256, and hands each
 /// chunk as stored to `each`.
 async fn read_part(
@@ -59,18 +72,7 @@ async fn read_part(
     part: &Part,
     mut each: impl FnMut(&[u8]) -> Result<(), ArchiveError>,
 ) -> Result<(), ArchiveError> {
-    let key = manifest::key(id, &part.path);
-    let got = match store.get(&key, None).await {
-        Ok(g) => g,
-        Err(FileError::Missing) => {
-            return Err(ArchiveError::Damaged(format!(
-                "part {} is missing",
-                part.path
-            )));
-        }
-        Err(e) => return Err(e.into()),
-    };
-    let mut body = fsa_store::objects::read::body(got);
+    let mut body = open_part(store, id, &part.path).await?;
     let mut hash = sha2::Sha256::new();
     let mut size = 0u64;
     while let Some(chunk) = body.next().await {
@@ -114,20 +116,11 @@ impl RowReader {
             .rows_part(table)
             .ok_or_else(|| ArchiveError::Damaged(format!("the manifest has no part for {table}")))?
             .clone();
-        let got = match store.get(&manifest::key(m.id, &part.path), None).await {
-            Ok(g) => g,
-            Err(FileError::Missing) => {
-                return Err(ArchiveError::Damaged(format!(
-                    "part {} is missing",
-                    part.path
-                )));
-            }
-            Err(e) => return Err(e.into()),
-        };
+        let body = open_part(store, m.id, &part.path).await?;
         Ok(RowReader {
             table: table.to_owned(),
             part,
-            body: fsa_store::objects::read::body(got),
+            body,
             gz: Some(GzDecoder::new(Vec::new())),
             hash: sha2::Sha256::new(),
             size: 0,
@@ -285,14 +278,7 @@ pub async fn copy_object(
         .iter()
         .find(|p| p.path == path)
         .ok_or_else(|| ArchiveError::Damaged(format!("the manifest has no object {sha256}")))?;
-    let got = match store.get(&manifest::key(m.id, &path), None).await {
-        Ok(g) => g,
-        Err(FileError::Missing) => {
-            return Err(ArchiveError::Damaged(format!("part {path} is missing")));
-        }
-        Err(e) => return Err(e.into()),
-    };
-    let body = fsa_store::objects::read::body(got);
+    let body = open_part(store, m.id, &path).await?;
     let stored = fsa_store::objects::put_stream(to, key, body, part.bytes).await?;
     if stored.sha256 != part.sha256 || stored.size != part.bytes {
         let _ = to.delete(key).await;

@@ -66,6 +66,19 @@ async fn add_order(app: &TestApp, token: &str, title: &str) -> String {
     w["id"].as_str().unwrap().to_owned()
 }
 
+/// A file's content, read through the API.
+async fn content(app: &TestApp, token: &str, file: &str) -> Vec<u8> {
+    let res = app
+        .client
+        .get(format!("{}/api/v1/files/{file}/content", app.base))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    res.bytes().await.unwrap().to_vec()
+}
+
 async fn restore_as(app: &TestApp, id: &str, slug: &str) -> (u16, Json) {
     app.post(
         &format!("/admin/backups/{id}/restore"),
@@ -148,15 +161,10 @@ async fn a_backup_restores_as_a_clone(backend: Backend) {
     assert_eq!(s, 200, "{files}");
     let clone_file = files["items"][0]["id"].as_str().unwrap().to_owned();
     assert_eq!(clone_file, file, "the same file id");
-    let res = app
-        .client
-        .get(format!("{}/api/v1/files/{clone_file}/content", app.base))
-        .bearer_auth(&clone_token)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), 200);
-    assert_eq!(res.bytes().await.unwrap().as_ref(), b"the plan, version 1");
+    assert_eq!(
+        content(&app, &clone_token, &clone_file).await,
+        b"the plan, version 1"
+    );
     // The original and its neighbour are as they were left.
     assert_eq!(titles(&app, &token).await.len(), 3);
     let mut expected = n_neighbour.clone();
@@ -490,15 +498,7 @@ async fn a_backup_restores_in_place(backend: Backend) {
     assert_eq!(now, at_backup);
     let (_, t) = app.get("/admin/tenants/undo", &app.admin_token).await;
     assert_eq!(t["id"], tenant_id.as_str());
-    let res = app
-        .client
-        .get(format!("{}/api/v1/files/{file}/content", app.base))
-        .bearer_auth(&token)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), 200);
-    assert_eq!(res.bytes().await.unwrap().as_ref(), b"as it was");
+    assert_eq!(content(&app, &token, &file).await, b"as it was");
     // The neighbour's writes after the backup are intact.
     assert_eq!(titles(&app, &neighbour).await, neighbour_before);
     // The state before the restore was backed up first.
@@ -533,4 +533,77 @@ async fn a_backup_restores_in_place_on_postgres() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_backup_restores_in_place_on_sqlite() {
     a_backup_restores_in_place(Backend::Sqlite).await;
+}
+
+/// Writers keep writing while backups run: no request fails, and each
+/// backup is one snapshot: its work orders are exactly those numbered
+/// below the counter it recorded (numbers come from the tenant's counter,
+/// so tables read at different moments would disagree).
+async fn backups_under_writers_are_snapshots(backend: Backend) {
+    let app = TestApp::start_with(backend, |c| {
+        c.limits.free.work_orders = None;
+    })
+    .await
+    .unwrap();
+    let (_, token, _) = tenant_with_order(&app, "busy", "free").await;
+    let (_, c) = app.get("/api/v1/clients", &token).await;
+    let client_id = c["items"][0]["id"].as_str().unwrap().to_owned();
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let mut writers = Vec::new();
+    for w in 0..4 {
+        let (base, client, token, stop, client_id) = (
+            app.base.clone(),
+            app.client.clone(),
+            token.clone(),
+            stop.clone(),
+            client_id.clone(),
+        );
+        writers.push(tokio::spawn(async move {
+            let mut failed = Vec::new();
+            let mut i = 0;
+            while !stop.load(std::sync::atomic::Ordering::SeqCst) {
+                let res = client
+                    .post(format!("{base}/api/v1/work-orders"))
+                    .bearer_auth(&token)
+                    .json(&json!({"client_id": client_id, "title": format!("w{w} {i}")}))
+                    .send()
+                    .await
+                    .unwrap();
+                if res.status() != 201 {
+                    failed.push(res.status().as_u16());
+                }
+                i += 1;
+            }
+            failed
+        }));
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    for _ in 0..3 {
+        let b = backup(&app, "busy").await;
+        let m = &b["manifest"];
+        let rows = m["tables"]["work_orders"]["rows"].as_u64().unwrap();
+        let next = m["next_wo_number"].as_u64().unwrap();
+        assert!(rows > 1, "{m}");
+        // Numbers start at 1000.
+        assert_eq!(rows + 1000, next, "not one snapshot: {m}");
+    }
+    stop.store(true, std::sync::atomic::Ordering::SeqCst);
+    for w in writers {
+        let failed = w.await.unwrap();
+        assert!(
+            failed.is_empty(),
+            "writes failed during the backups: {failed:?}"
+        );
+    }
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn backups_under_writers_are_snapshots_on_postgres() {
+    backups_under_writers_are_snapshots(Backend::Postgres).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn backups_under_writers_are_snapshots_on_sqlite() {
+    backups_under_writers_are_snapshots(Backend::Sqlite).await;
 }
