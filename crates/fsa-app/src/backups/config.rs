@@ -21,6 +21,10 @@ pub struct BackupsConfig {
     pub access_key_id: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub secret_access_key: Option<String>,
+    /// Encrypts every part (AES-256-GCM) when set: 64 hex digits, e.g.
+    /// from `openssl rand -hex 32`. Without it backups are plain.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub key: Option<BackupKey>,
     /// Schedules run by `fsa serve` (false: only backups asked for).
     pub schedule: bool,
     /// Scheduled backups started per minute at most, fleet-wide.
@@ -37,10 +41,22 @@ impl Default for BackupsConfig {
             region: None,
             access_key_id: None,
             secret_access_key: None,
+            key: None,
             schedule: true,
             max_started_per_minute: 20,
             plans: BackupPlans::default(),
         }
+    }
+}
+
+/// The backup key's text: never printed.
+#[derive(Clone, PartialEq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct BackupKey(pub String);
+
+impl std::fmt::Debug for BackupKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("BackupKey([redacted])")
     }
 }
 

@@ -23,7 +23,7 @@ use fsa_store::objects::Store;
 use serde::Serialize;
 use uuid::Uuid;
 
-pub use config::{BackupPlan, BackupPlans, BackupsConfig};
+pub use config::{BackupKey, BackupPlan, BackupPlans, BackupsConfig};
 pub use restore::{Restored, RestoredInPlace};
 
 use crate::{App, AppError};
@@ -85,6 +85,8 @@ pub struct BackupSettings {
     pub plans: BackupPlans,
     pub schedule: bool,
     pub max_started_per_minute: usize,
+    /// The key parts are encrypted with, when one is set.
+    pub cipher: Option<archive::Cipher>,
 }
 
 impl BackupSettings {
@@ -106,7 +108,13 @@ impl BackupSettings {
         }
         .map_err(|e| e.to_string())?;
         cfg.plans.parsed()?;
+        let cipher = cfg
+            .key
+            .as_ref()
+            .map(|k| archive::Cipher::from_hex(&k.0).map_err(|e| format!("key: {e}")))
+            .transpose()?;
         Ok(BackupSettings {
+            cipher,
             store,
             plans: cfg.plans.clone(),
             schedule: cfg.schedule,
@@ -131,6 +139,10 @@ impl From<ArchiveError> for AppError {
             ArchiveError::Io(io) => AppError::Conflict {
                 code: "backup_unreadable",
                 detail: io.to_string(),
+            },
+            ArchiveError::Key(d) => AppError::Conflict {
+                code: "backup_key",
+                detail: d,
             },
         }
     }
@@ -238,7 +250,14 @@ impl App {
             },
             files: Some((&self.files, t.plan)),
         };
-        Ok(archive::write::write(self.backup_store(), row.id, src, progress).await?)
+        Ok(archive::write::write(
+            self.backup_store(),
+            row.id,
+            src,
+            self.backups.cipher.as_ref(),
+            progress,
+        )
+        .await?)
     }
 
     /// An owner's connection to a placement's database (it sees every
@@ -327,7 +346,7 @@ impl App {
     /// manifest.
     pub async fn verify_backup(&self, id: Uuid) -> Result<VerifyReport, AppError> {
         let m = self.stored_manifest(id).await?;
-        let v = archive::verify(self.backup_store(), &m).await?;
+        let v = archive::verify(self.backup_store(), &m, self.backups.cipher.as_ref()).await?;
         Ok(VerifyReport {
             id,
             ok: true,

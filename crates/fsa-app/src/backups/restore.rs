@@ -125,7 +125,15 @@ impl App {
         progress.phase("rows");
         db.begin_deferred().await?;
         let loaded = async {
-            let objects = archive::load(self.backup_store(), m, &mut db, to, progress).await?;
+            let objects = archive::load(
+                self.backup_store(),
+                m,
+                self.backups.cipher.as_ref(),
+                &mut db,
+                to,
+                progress,
+            )
+            .await?;
             let epoch = db.state(to).await?.map_or(1, |s| s.epoch);
             db.put_state(to, "active", epoch, m.next_wo_number).await?;
             Ok::<_, AppError>(objects)
@@ -146,7 +154,15 @@ impl App {
         let mut copied = std::collections::BTreeSet::new();
         for (sha256, key) in &objects {
             if copied.insert(key.clone()) {
-                archive::read::copy_object(self.backup_store(), m, sha256, target, key).await?;
+                archive::read::copy_object(
+                    self.backup_store(),
+                    m,
+                    self.backups.cipher.as_ref(),
+                    sha256,
+                    target,
+                    key,
+                )
+                .await?;
             }
         }
         progress.phase("checking");
@@ -225,15 +241,30 @@ impl App {
                 })?
                 .epoch;
             db.clear_in_tx(t.id).await?;
-            let keys = archive::load(self.backup_store(), &m, &mut db, t.id, &*progress).await?;
+            let keys = archive::load(
+                self.backup_store(),
+                &m,
+                self.backups.cipher.as_ref(),
+                &mut db,
+                t.id,
+                &*progress,
+            )
+            .await?;
             db.put_state(t.id, "active", epoch, m.next_wo_number)
                 .await?;
             // Objects before the commit: no row is ever seen without its.
             let mut seen = std::collections::BTreeSet::new();
             for (sha256, key) in &keys {
                 if seen.insert(key.clone()) && target.head(key).await.is_err() {
-                    archive::read::copy_object(self.backup_store(), &m, sha256, target, key)
-                        .await?;
+                    archive::read::copy_object(
+                        self.backup_store(),
+                        &m,
+                        self.backups.cipher.as_ref(),
+                        sha256,
+                        target,
+                        key,
+                    )
+                    .await?;
                 }
             }
             let figures = archive::figures(&mut db, t.id, t.id).await?;
@@ -270,6 +301,7 @@ impl App {
     /// in place) as a job; answers the job's name.
     pub async fn start_restore(&self, id: Uuid, slug: Option<&str>) -> Result<String, AppError> {
         let m = self.stored_manifest(id).await?;
+        archive::key_for(&m, self.backups.cipher.as_ref())?;
         let (name, subject) = match slug {
             Some(slug) => {
                 fsa_core::ids::Slug::parse(slug)
@@ -343,7 +375,7 @@ impl App {
             .into());
         }
         progress.phase("verifying");
-        archive::verify(self.backup_store(), m).await?;
+        archive::verify(self.backup_store(), m, self.backups.cipher.as_ref()).await?;
         Ok(())
     }
 }

@@ -42,6 +42,17 @@ pub struct Manifest {
     pub parts: Vec<Part>,
     /// The file objects the rows name.
     pub files: FilesSum,
+    /// How the parts are encrypted, when they are.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub encryption: Option<Encryption>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Encryption {
+    /// `super::crypt::ALGORITHM`.
+    pub algorithm: String,
+    /// The id of the key (`[backups] key`); never the key.
+    pub key_id: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

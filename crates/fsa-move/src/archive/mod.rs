@@ -4,6 +4,7 @@
 //! placement under a tenant id ([`load`]). The format is documented in
 //! `docs/BACKUPS.md`.
 
+pub mod crypt;
 pub mod manifest;
 pub mod read;
 pub mod write;
@@ -14,6 +15,7 @@ use fsa_store::StoreError;
 use fsa_store::objects::{FileError, Store};
 use uuid::Uuid;
 
+pub use crypt::Cipher;
 pub use manifest::{Manifest, TableSum, TenantInfo};
 pub use read::{Verified, verify};
 
@@ -36,6 +38,33 @@ pub enum ArchiveError {
     Format(String),
     #[error("reading or writing a part failed: {0}")]
     Io(#[from] std::io::Error),
+    /// Encrypted with a key this process does not have.
+    #[error("{0}")]
+    Key(String),
+}
+
+/// The key to read backup `m` with: none for a plain one; for an encrypted
+/// one, `cipher` if it is the key the manifest names.
+pub fn key_for<'a>(
+    m: &Manifest,
+    cipher: Option<&'a Cipher>,
+) -> Result<Option<&'a Cipher>, ArchiveError> {
+    let Some(e) = &m.encryption else {
+        return Ok(None);
+    };
+    match cipher {
+        Some(c) if c.id() == e.key_id => Ok(Some(c)),
+        Some(c) => Err(ArchiveError::Key(format!(
+            "backup {} is encrypted with key {}; the configured [backups] key is {}",
+            m.id,
+            e.key_id,
+            c.id()
+        ))),
+        None => Err(ArchiveError::Key(format!(
+            "backup {} is encrypted with key {}; set [backups] key to read it",
+            m.id, e.key_id
+        ))),
+    }
 }
 
 /// Rows written per statement when loading.
@@ -63,6 +92,7 @@ fn retarget(v: &mut serde_json::Value, from: Uuid, to: Uuid) {
 pub async fn load(
     store: &Store,
     m: &Manifest,
+    cipher: Option<&Cipher>,
     db: &mut Endpoint,
     to: Uuid,
     progress: &dyn Progress,
@@ -70,7 +100,7 @@ pub async fn load(
     let from = m.tenant.id;
     let mut objects = Vec::new();
     each_table!(R => {
-        let mut reader = read::RowReader::open(store, m, R::TABLE).await?;
+        let mut reader = read::RowReader::open(store, m, R::TABLE, cipher).await?;
         let mut n = 0u64;
         loop {
             let batch = reader.next::<serde_json::Value>(LOAD_BATCH).await?;

@@ -14,6 +14,7 @@ use sha2::Digest;
 use uuid::Uuid;
 
 use super::ArchiveError;
+use super::crypt::{Cipher, Opener};
 use super::manifest::{self, FORMAT, MANIFEST, Manifest, Part};
 
 /// A manifest larger than this is not one of ours.
@@ -102,6 +103,7 @@ pub struct RowReader {
     part: Part,
     body: futures::stream::BoxStream<'static, Result<Bytes, std::io::Error>>,
     gz: Option<GzDecoder<Vec<u8>>>,
+    opener: Option<Opener>,
     hash: sha2::Sha256,
     size: u64,
     rest: Vec<u8>,
@@ -110,17 +112,26 @@ pub struct RowReader {
 }
 
 impl RowReader {
-    /// Opens table `table`'s part of backup `m`.
-    pub async fn open(store: &Store, m: &Manifest, table: &str) -> Result<Self, ArchiveError> {
+    /// Opens table `table`'s part of backup `m` (with its key, when it is
+    /// encrypted).
+    pub async fn open(
+        store: &Store,
+        m: &Manifest,
+        table: &str,
+        cipher: Option<&Cipher>,
+    ) -> Result<Self, ArchiveError> {
+        let cipher = super::key_for(m, cipher)?;
         let part = m
             .rows_part(table)
             .ok_or_else(|| ArchiveError::Damaged(format!("the manifest has no part for {table}")))?
             .clone();
         let body = open_part(store, m.id, &part.path).await?;
+        let opener = cipher.map(|c| c.opener(&part.path));
         Ok(RowReader {
             table: table.to_owned(),
             part,
             body,
+            opener,
             gz: Some(GzDecoder::new(Vec::new())),
             hash: sha2::Sha256::new(),
             size: 0,
@@ -150,8 +161,12 @@ impl RowReader {
                         return Err(self.damaged());
                     }
                     self.hash.update(&chunk);
+                    let plain = match &mut self.opener {
+                        Some(o) => Bytes::from(o.push(&chunk)?),
+                        None => chunk,
+                    };
                     if let Some(d) = &mut self.gz {
-                        let written = d.write_all(&chunk);
+                        let written = d.write_all(&plain);
                         let got = std::mem::take(d.get_mut());
                         written.map_err(|e| self.undecodable(e))?;
                         self.rest.extend_from_slice(&got);
@@ -162,7 +177,11 @@ impl RowReader {
                     if self.size != self.part.bytes || sha256 != self.part.sha256 {
                         return Err(self.damaged());
                     }
-                    if let Some(d) = self.gz.take() {
+                    if let Some(mut d) = self.gz.take() {
+                        if let Some(o) = self.opener.take() {
+                            let last = o.finish()?;
+                            d.write_all(&last).map_err(|e| self.undecodable(e))?;
+                        }
                         let tail = d.finish().map_err(|e| self.undecodable(e))?;
                         self.rest.extend_from_slice(&tail);
                     }
@@ -235,14 +254,19 @@ pub struct Verified {
 
 /// Re-reads every part of backup `m` and checks it against the manifest:
 /// sizes, SHA-256s, and per table the row count and checksum.
-pub async fn verify(store: &Store, m: &Manifest) -> Result<Verified, ArchiveError> {
+pub async fn verify(
+    store: &Store,
+    m: &Manifest,
+    cipher: Option<&Cipher>,
+) -> Result<Verified, ArchiveError> {
+    let cipher = super::key_for(m, cipher)?;
     let mut out = Verified {
         parts: 0,
         bytes: 0,
         rows: 0,
     };
     for (table, sum) in &m.tables {
-        let mut r = RowReader::open(store, m, table).await?;
+        let mut r = RowReader::open(store, m, table, cipher).await?;
         while !r.next::<serde_json::Value>(4096).await?.is_empty() {}
         let (n, checksum) = r.figures();
         if n != sum.rows || checksum != sum.checksum {
@@ -255,7 +279,28 @@ pub async fn verify(store: &Store, m: &Manifest) -> Result<Verified, ArchiveErro
     }
     for part in &m.parts {
         if part.table.is_none() {
-            read_part(store, m.id, part, |_| Ok(())).await?;
+            match cipher {
+                None => read_part(store, m.id, part, |_| Ok(())).await?,
+                Some(c) => {
+                    // Opened whole: its chunks authenticate, and its
+                    // plaintext is the object its path names.
+                    let mut opener = c.opener(&part.path);
+                    let mut hash = sha2::Sha256::new();
+                    read_part(store, m.id, part, |chunk| {
+                        hash.update(opener.push(chunk)?);
+                        Ok(())
+                    })
+                    .await?;
+                    hash.update(opener.finish()?);
+                    let sha256 = fsa_store::objects::put::hex(&hash.finalize());
+                    if part.path != manifest::object_path(&sha256) {
+                        return Err(ArchiveError::Damaged(format!(
+                            "part {} holds an object with SHA-256 {sha256}",
+                            part.path
+                        )));
+                    }
+                }
+            }
         }
         out.parts += 1;
         out.bytes += part.bytes;
@@ -268,24 +313,61 @@ pub async fn verify(store: &Store, m: &Manifest) -> Result<Verified, ArchiveErro
 pub async fn copy_object(
     store: &Store,
     m: &Manifest,
+    cipher: Option<&Cipher>,
     sha256: &str,
     to: &Store,
     key: &str,
 ) -> Result<(), ArchiveError> {
+    let cipher = super::key_for(m, cipher)?;
     let path = manifest::object_path(sha256);
     let part = m
         .parts
         .iter()
         .find(|p| p.path == path)
         .ok_or_else(|| ArchiveError::Damaged(format!("the manifest has no object {sha256}")))?;
-    let body = open_part(store, m.id, &path).await?;
-    let stored = fsa_store::objects::put_stream(to, key, body, part.bytes).await?;
-    if stored.sha256 != part.sha256 || stored.size != part.bytes {
+    let mut body = open_part(store, m.id, &path).await?;
+    let Some(c) = cipher else {
+        let stored = fsa_store::objects::put_stream(to, key, body, part.bytes).await?;
+        if stored.sha256 != part.sha256 || stored.size != part.bytes {
+            let _ = to.delete(key).await;
+            return Err(ArchiveError::Damaged(format!(
+                "part {path} has {} bytes with SHA-256 {}; the manifest says {} bytes, {}",
+                stored.size, stored.sha256, part.bytes, part.sha256
+            )));
+        }
+        return Ok(());
+    };
+    // Sealed: opened as it streams; the plaintext must be the object the
+    // path names (every chunk authenticated, the last one included).
+    use futures::SinkExt;
+    let mut opener = c.opener(&path);
+    let (mut tx, rx) = futures::channel::mpsc::channel::<Result<Bytes, std::io::Error>>(4);
+    let produce = async move {
+        while let Some(chunk) = body.next().await {
+            let plain = opener.push(&chunk?)?;
+            if !plain.is_empty() && tx.send(Ok(Bytes::from(plain))).await.is_err() {
+                return Ok(());
+            }
+        }
+        let last = opener.finish()?;
+        let _ = tx.send(Ok(Bytes::from(last))).await;
+        Ok::<_, ArchiveError>(())
+    };
+    let consume = fsa_store::objects::put_stream(to, key, rx, u64::MAX);
+    let (opened, stored) = futures::join!(produce, consume);
+    let checked = opened.and_then(|()| {
+        let stored = stored?;
+        if stored.sha256 == sha256 {
+            Ok(())
+        } else {
+            Err(ArchiveError::Damaged(format!(
+                "part {path} opens to an object with SHA-256 {}",
+                stored.sha256
+            )))
+        }
+    });
+    if checked.is_err() {
         let _ = to.delete(key).await;
-        return Err(ArchiveError::Damaged(format!(
-            "part {path} has {} bytes with SHA-256 {}; the manifest says {} bytes, {}",
-            stored.size, stored.sha256, part.bytes, part.sha256
-        )));
     }
-    Ok(())
+    checked
 }

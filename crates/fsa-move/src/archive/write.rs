@@ -12,14 +12,15 @@ use chrono::Utc;
 use flate2::Compression;
 use flate2::write::GzEncoder;
 use fsa_core::Plan;
-use fsa_store::objects::{FileStores, Store, put_stream};
+use fsa_store::objects::{FileStores, Store, Stored, put_stream};
 use futures::SinkExt;
 use futures::channel::mpsc;
 use uuid::Uuid;
 
 use super::ArchiveError;
+use super::crypt::{self, Cipher, Sealer};
 use super::manifest::{
-    self, CHECKSUM, FORMAT, FilesSum, MANIFEST, Manifest, Part, TableSum, TenantInfo,
+    self, CHECKSUM, Encryption, FORMAT, FilesSum, MANIFEST, Manifest, Part, TableSum, TenantInfo,
 };
 use crate::endpoint::Endpoint;
 use crate::progress::Progress;
@@ -46,12 +47,13 @@ pub async fn write(
     store: &Store,
     id: Uuid,
     src: Source<'_>,
+    cipher: Option<&Cipher>,
     progress: &dyn Progress,
 ) -> Result<Manifest, ArchiveError> {
     let tenant = src.tenant.id;
     let db = src.db;
     db.begin_snapshot().await?;
-    let read = read_tables(store, id, db, tenant, progress).await;
+    let read = read_tables(store, id, db, tenant, cipher, progress).await;
     // The snapshot ends here, before the objects: they never change.
     let end = db.commit().await;
     let (schema_version, next_wo_number, tables, mut parts, objects) = read?;
@@ -70,15 +72,21 @@ pub async fn write(
             let from = stores.locate(plan, &key).await?;
             let body = fsa_store::objects::read::body(from.get(&key, None).await?);
             let path = manifest::object_path(&sha256);
-            let stored = put_stream(store, &manifest::key(id, &path), body, u64::MAX).await?;
-            if stored.sha256 != sha256 || stored.size != size as u64 {
+            let (plain, stored) = pipe(
+                store,
+                &manifest::key(id, &path),
+                body,
+                cipher.map(|c| c.sealer(&path)),
+            )
+            .await?;
+            if plain.sha256 != sha256 || plain.size != size as u64 {
                 return Err(ArchiveError::Damaged(format!(
                     "the object {key} does not match its row (SHA-256 {}, {} bytes; the row says {sha256}, {size} bytes)",
-                    stored.sha256, stored.size
+                    plain.sha256, plain.size
                 )));
             }
             files.objects += 1;
-            files.bytes += stored.size;
+            files.bytes += plain.size;
             parts.push(Part {
                 path,
                 table: None,
@@ -100,6 +108,10 @@ pub async fn write(
         tables,
         parts,
         files,
+        encryption: cipher.map(|c| Encryption {
+            algorithm: crypt::ALGORITHM.to_owned(),
+            key_id: c.id().to_owned(),
+        }),
     };
     let text = serde_json::to_vec_pretty(&m).map_err(|e| ArchiveError::Format(e.to_string()))?;
     let body = futures::stream::iter([Ok::<_, std::io::Error>(Bytes::from(text))]);
@@ -115,12 +127,53 @@ type Read = (
     Vec<(String, String, i64)>,
 );
 
+/// Streams `body` to `key`, sealed when `sealer` is given; returns the
+/// size and SHA-256 of the plaintext and of what was stored.
+async fn pipe(
+    store: &Store,
+    key: &str,
+    mut body: futures::stream::BoxStream<'static, Result<Bytes, std::io::Error>>,
+    mut sealer: Option<Sealer>,
+) -> Result<(Stored, Stored), ArchiveError> {
+    use futures::StreamExt;
+    use sha2::Digest;
+    let (mut tx, rx) = mpsc::channel::<Result<Bytes, std::io::Error>>(4);
+    let produce = async move {
+        let mut hash = sha2::Sha256::new();
+        let mut size = 0u64;
+        while let Some(chunk) = body.next().await {
+            let chunk = chunk?;
+            size += chunk.len() as u64;
+            hash.update(&chunk);
+            let out = match &mut sealer {
+                Some(s) => Bytes::from(s.push(&chunk)?),
+                None => chunk,
+            };
+            if !out.is_empty() && tx.send(Ok(out)).await.is_err() {
+                break;
+            }
+        }
+        if let Some(s) = sealer {
+            let _ = tx.send(Ok(Bytes::from(s.finish()?))).await;
+        }
+        drop(tx);
+        Ok::<_, ArchiveError>(Stored {
+            size,
+            sha256: fsa_store::objects::put::hex(&hash.finalize()),
+        })
+    };
+    let consume = put_stream(store, key, rx, u64::MAX);
+    let (plain, stored) = futures::join!(produce, consume);
+    Ok((plain?, stored?))
+}
+
 /// Every table's part, in the snapshot the caller began.
 async fn read_tables(
     store: &Store,
     id: Uuid,
     db: &mut Endpoint,
     tenant: Uuid,
+    cipher: Option<&Cipher>,
     progress: &dyn Progress,
 ) -> Result<Read, ArchiveError> {
     let schema_version = db.schema_version().await?;
@@ -137,7 +190,7 @@ async fn read_tables(
     let mut parts = Vec::new();
     progress.phase("rows");
     each_table!(R => {
-        let (sum, part) = write_table::<R>(store, id, db, tenant, progress).await?;
+        let (sum, part) = write_table::<R>(store, id, db, tenant, cipher, progress).await?;
         tables.insert(R::TABLE.to_owned(), sum);
         parts.push(part);
     });
@@ -152,9 +205,11 @@ async fn write_table<R: TableRow>(
     id: Uuid,
     db: &mut Endpoint,
     tenant: Uuid,
+    cipher: Option<&Cipher>,
     progress: &dyn Progress,
 ) -> Result<(TableSum, Part), ArchiveError> {
     let path = manifest::rows_path(R::TABLE);
+    let mut sealer = cipher.map(|c| c.sealer(&path));
     let (mut tx, rx) = mpsc::channel::<Result<Bytes, std::io::Error>>(4);
     let produce = async move {
         let mut gz = GzEncoder::new(Vec::with_capacity(CHUNK), Compression::fast());
@@ -177,7 +232,10 @@ async fn write_table<R: TableRow>(
             if lines.len() >= CHUNK {
                 gz.write_all(&lines)?;
                 lines.clear();
-                let out = std::mem::take(gz.get_mut());
+                let mut out = std::mem::take(gz.get_mut());
+                if let Some(s) = &mut sealer {
+                    out = s.push(&out)?;
+                }
                 if !out.is_empty() && tx.send(Ok(Bytes::from(out))).await.is_err() {
                     break;
                 }
@@ -187,7 +245,11 @@ async fn write_table<R: TableRow>(
             }
         }
         gz.write_all(&lines)?;
-        let out = gz.finish()?;
+        let mut out = gz.finish()?;
+        if let Some(mut s) = sealer {
+            out = s.push(&out)?;
+            out.extend(s.finish()?);
+        }
         let _ = tx.send(Ok(Bytes::from(out))).await;
         drop(tx);
         Ok::<_, ArchiveError>(TableSum {

@@ -607,3 +607,112 @@ async fn backups_under_writers_are_snapshots_on_postgres() {
 async fn backups_under_writers_are_snapshots_on_sqlite() {
     backups_under_writers_are_snapshots(Backend::Sqlite).await;
 }
+
+/// With `[backups] key` set every part is sealed: the bucket holds no
+/// plaintext; the backup verifies and restores with its key, and without
+/// it (or with another) verify and restore refuse with `backup_key`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_encrypted_backup_needs_its_key() {
+    const KEY: &str = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
+    let mut a = TestApp::start_with(Backend::Sqlite, |c| {
+        c.backups.key = Some(fsa_app::backups::BackupKey(KEY.into()));
+    })
+    .await
+    .unwrap();
+    let (secret, admin) = (
+        a.state.config.jwt_secret.clone(),
+        a.state.config.admin_token.clone(),
+    );
+    let (_, token, wo) = tenant_with_order(&a, "sealed", "free").await;
+    add_order(&a, &token, "a secret title").await;
+    let file = upload(&a, &token, &wo, "s.txt", b"a secret file").await;
+    let b = backup(&a, "sealed").await;
+    let id = b["id"].as_str().unwrap().to_owned();
+    let enc = &b["manifest"]["encryption"];
+    assert!(enc["key_id"].as_str().is_some_and(|k| k.len() == 16), "{b}");
+    assert!(
+        !enc.to_string().contains(KEY),
+        "the manifest names the key: {enc}"
+    );
+    // No part holds the plaintext.
+    let folder = a.dir.path().join("backups").join(&id);
+    let mut parts = 0;
+    for entry in walk(&folder) {
+        if entry.ends_with("manifest.json") {
+            continue;
+        }
+        let bytes = std::fs::read(&entry).unwrap();
+        assert!(
+            !contains(&bytes, b"a secret file"),
+            "{entry:?} holds plaintext"
+        );
+        assert!(!bytes.starts_with(&[0x1f, 0x8b]), "{entry:?} is plain gzip");
+        parts += 1;
+    }
+    assert_eq!(parts, 7, "six row parts and one object");
+    let (s, v) = a
+        .post(
+            &format!("/admin/backups/{id}/verify"),
+            &a.admin_token,
+            json!({}),
+        )
+        .await;
+    assert_eq!(s, 200, "{v}");
+    let (s, r) = restore_as(&a, &id, "sealed-copy").await;
+    assert_eq!(s, 202, "{r}");
+    wait_for("the clone", async || {
+        a.get("/admin/tenants/sealed-copy", &a.admin_token).await.1["state"] == "active"
+    })
+    .await;
+    let copy = a
+        .login("sealed-copy", "admin@sealed.test", "password-sealed")
+        .await;
+    assert_eq!(content(&a, &copy, &file).await, b"a secret file");
+
+    // The same catalog and store, without the key, then with another.
+    let dir = std::mem::replace(&mut a.dir, tempfile::tempdir().unwrap());
+    a.stop().await;
+    for key in [None, Some("ff".repeat(32))] {
+        let data_dir = dir.path().to_path_buf();
+        let (secret, admin) = (secret.clone(), admin.clone());
+        let b = TestApp::start_with(Backend::Sqlite, move |c| {
+            c.data_dir = data_dir;
+            c.jwt_secret = secret;
+            c.admin_token = admin;
+            c.backups.key = key.map(fsa_app::backups::BackupKey);
+        })
+        .await
+        .unwrap();
+        let (s, v) = b
+            .post(
+                &format!("/admin/backups/{id}/verify"),
+                &b.admin_token,
+                json!({}),
+            )
+            .await;
+        assert_eq!(s, 409, "{v}");
+        assert_eq!(v["code"], "backup_key", "{v}");
+        let (s, r) = restore_as(&b, &id, "no-key").await;
+        assert_eq!(s, 409, "{r}");
+        assert_eq!(r["code"], "backup_key", "{r}");
+        b.stop().await;
+    }
+    drop(dir);
+}
+
+fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).unwrap() {
+        let p = e.unwrap().path();
+        if p.is_dir() {
+            out.extend(walk(&p));
+        } else {
+            out.push(p);
+        }
+    }
+    out
+}
+
+fn contains(hay: &[u8], needle: &[u8]) -> bool {
+    hay.windows(needle.len()).any(|w| w == needle)
+}
