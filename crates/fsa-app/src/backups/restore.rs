@@ -123,6 +123,9 @@ impl App {
     ) -> Result<(u64, u64), AppError> {
         let mut db = self.owner_endpoint(placement).await?;
         progress.phase("rows");
+        // Into a database that holds no other tenant, secondary indexes are
+        // built once after the load (as the move does).
+        db.defer_indexes(to).await?;
         db.begin_deferred().await?;
         let loaded = async {
             let objects = archive::load(
@@ -142,10 +145,12 @@ impl App {
         let objects = match loaded {
             Ok(o) => {
                 db.commit().await?;
+                db.restore_indexes().await?;
                 o
             }
             Err(e) => {
                 let _ = db.rollback().await;
+                let _ = db.restore_indexes().await;
                 return Err(e);
             }
         };
