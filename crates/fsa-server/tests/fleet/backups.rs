@@ -79,6 +79,46 @@ async fn content(app: &TestApp, token: &str, file: &str) -> Vec<u8> {
     res.bytes().await.unwrap().to_vec()
 }
 
+/// A writer creating work orders titled `<label> <i>` until `stop` (or
+/// `limit` of them); answers the statuses of those that were not 201.
+fn spawn_writer(
+    app: &TestApp,
+    token: &str,
+    client_id: &str,
+    label: &str,
+    limit: Option<usize>,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+) -> tokio::task::JoinHandle<Vec<u16>> {
+    let (base, client, token, client_id, label) = (
+        app.base.clone(),
+        app.client.clone(),
+        token.to_owned(),
+        client_id.to_owned(),
+        label.to_owned(),
+    );
+    tokio::spawn(async move {
+        let mut failed = Vec::new();
+        let mut i = 0;
+        while !stop.load(std::sync::atomic::Ordering::SeqCst) && limit.is_none_or(|l| i < l) {
+            if limit.is_some() {
+                tokio::time::sleep(Duration::from_millis(15)).await;
+            }
+            let res = client
+                .post(format!("{base}/api/v1/work-orders"))
+                .bearer_auth(&token)
+                .json(&json!({"client_id": client_id, "title": format!("{label} {i}")}))
+                .send()
+                .await
+                .unwrap();
+            if res.status() != 201 {
+                failed.push(res.status().as_u16());
+            }
+            i += 1;
+        }
+        failed
+    })
+}
+
 async fn restore_as(app: &TestApp, id: &str, slug: &str) -> (u16, Json) {
     app.post(
         &format!("/admin/backups/{id}/restore"),
@@ -415,39 +455,8 @@ async fn a_backup_restores_in_place(backend: Backend) {
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     let (_, c) = app.get("/api/v1/clients", &token).await;
     let client_id = c["items"][0]["id"].as_str().unwrap().to_owned();
-    let writer = {
-        let (base, client, token, stop) = (
-            app.base.clone(),
-            app.client.clone(),
-            token.clone(),
-            stop.clone(),
-        );
-        tokio::spawn(async move {
-            let mut codes = Vec::new();
-            let mut i = 0;
-            // Below the free plan's 100 work orders.
-            while !stop.load(std::sync::atomic::Ordering::SeqCst) && i < 60 {
-                tokio::time::sleep(Duration::from_millis(15)).await;
-                let res = client
-                    .post(format!("{base}/api/v1/work-orders"))
-                    .bearer_auth(&token)
-                    .json(&json!({"client_id": client_id, "title": format!("during {i}")}))
-                    .send()
-                    .await
-                    .unwrap();
-                let code = res.status().as_u16();
-                if code != 201 && codes.iter().all(|c| *c == 201) {
-                    eprintln!(
-                        "first refusal: {code} {}",
-                        res.text().await.unwrap_or_default()
-                    );
-                }
-                codes.push(code);
-                i += 1;
-            }
-            codes
-        })
-    };
+    // Below the free plan's 100 work orders.
+    let writer = spawn_writer(&app, &token, &client_id, "during", Some(60), stop.clone());
     let (s, r) = app
         .post(
             &format!("/admin/backups/{id}/restore"),
@@ -549,34 +558,18 @@ async fn backups_under_writers_are_snapshots(backend: Backend) {
     let (_, c) = app.get("/api/v1/clients", &token).await;
     let client_id = c["items"][0]["id"].as_str().unwrap().to_owned();
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let mut writers = Vec::new();
-    for w in 0..4 {
-        let (base, client, token, stop, client_id) = (
-            app.base.clone(),
-            app.client.clone(),
-            token.clone(),
-            stop.clone(),
-            client_id.clone(),
-        );
-        writers.push(tokio::spawn(async move {
-            let mut failed = Vec::new();
-            let mut i = 0;
-            while !stop.load(std::sync::atomic::Ordering::SeqCst) {
-                let res = client
-                    .post(format!("{base}/api/v1/work-orders"))
-                    .bearer_auth(&token)
-                    .json(&json!({"client_id": client_id, "title": format!("w{w} {i}")}))
-                    .send()
-                    .await
-                    .unwrap();
-                if res.status() != 201 {
-                    failed.push(res.status().as_u16());
-                }
-                i += 1;
-            }
-            failed
-        }));
-    }
+    let writers: Vec<_> = (0..4)
+        .map(|w| {
+            spawn_writer(
+                &app,
+                &token,
+                &client_id,
+                &format!("w{w}"),
+                None,
+                stop.clone(),
+            )
+        })
+        .collect();
     tokio::time::sleep(Duration::from_millis(300)).await;
     for _ in 0..3 {
         let b = backup(&app, "busy").await;
