@@ -72,27 +72,43 @@ pub trait PushRow<DB: sqlx::Database> {
 
 /// JSON text with object keys sorted at every level.
 pub fn canonical(v: &serde_json::Value) -> String {
+    let mut out = String::with_capacity(256);
+    write_canonical(v, &mut out);
+    out
+}
+
+/// [`canonical`] into `out`, without a string per value.
+fn write_canonical(v: &serde_json::Value, out: &mut String) {
+    use std::fmt::Write;
     match v {
         serde_json::Value::Object(m) => {
             let mut keys: Vec<&String> = m.keys().collect();
             keys.sort();
-            let inner: Vec<String> = keys
-                .into_iter()
-                .map(|k| {
-                    format!(
-                        "{}:{}",
-                        serde_json::Value::String(k.clone()),
-                        canonical(&m[k])
-                    )
-                })
-                .collect();
-            format!("{{{}}}", inner.join(","))
+            out.push('{');
+            for (i, k) in keys.into_iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                // A key written as JSON writes it (quoted, escaped).
+                let _ = write!(out, "{}", serde_json::Value::String(k.clone()));
+                out.push(':');
+                write_canonical(&m[k], out);
+            }
+            out.push('}');
         }
-        serde_json::Value::Array(a) => format!(
-            "[{}]",
-            a.iter().map(canonical).collect::<Vec<_>>().join(",")
-        ),
-        other => other.to_string(),
+        serde_json::Value::Array(a) => {
+            out.push('[');
+            for (i, x) in a.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                write_canonical(x, out);
+            }
+            out.push(']');
+        }
+        other => {
+            let _ = write!(out, "{other}");
+        }
     }
 }
 

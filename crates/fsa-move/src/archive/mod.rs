@@ -103,12 +103,12 @@ pub async fn load(
         let mut reader = read::RowReader::open(store, m, R::TABLE, cipher).await?;
         let mut n = 0u64;
         loop {
-            let batch = reader.next::<serde_json::Value>(LOAD_BATCH).await?;
+            let batch = reader.next(LOAD_BATCH).await?;
             if batch.is_empty() {
                 break;
             }
             let mut rows: Vec<R> = Vec::with_capacity(batch.len());
-            for (mut v, _) in batch {
+            for mut v in batch {
                 retarget(&mut v, from, to);
                 if let (Some(sha), Some(key)) = (
                     v.get("sha256").and_then(|s| s.as_str()),
