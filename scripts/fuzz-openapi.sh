@@ -33,7 +33,7 @@ started=$(date +%s)
 schemathesis=4.32.5
 if ! "$venv/bin/st" --version 2>/dev/null | grep -qF "$schemathesis"; then
     python3 -m venv "$venv"
-    "$venv/bin/pip" install -q "schemathesis==$schemathesis"
+    "$venv/bin/pip" install -q --no-cache-dir "schemathesis==$schemathesis"
 fi
 
 bin=${FSA_FUZZ_BIN:-}

@@ -38,7 +38,7 @@ if [ -z "${FSA_TEST_S3_ENDPOINT:-}" ]; then
   if [ ! -x .venv-s3/bin/moto_server ]; then
     echo "test.sh: installing moto into .venv-s3" >&2
     python3 -m venv .venv-s3
-    .venv-s3/bin/pip install -q 'moto[server]'
+    .venv-s3/bin/pip install -q --no-cache-dir 'moto[server]'
   fi
   s3_port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
   .venv-s3/bin/moto_server -H 127.0.0.1 -p "$s3_port" >"${TMPDIR:-/tmp}/fsa-test-moto.log" 2>&1 &

@@ -64,7 +64,44 @@ impl Pool {
 #[derive(Debug)]
 pub enum PlacementPool {
     Pg(crate::session::SessionPool),
-    Sqlite(SqlitePool),
+    Sqlite(SqlitePlacement),
+}
+
+/// A SQLite placement: sqlx's pool, and the queue its writers wait in.
+///
+/// SQLite lets one writer in at a time. Left to themselves, writers that
+/// find the database locked sleep in SQLite's busy handler, up to 100 ms a
+/// try, and whoever retries at the right moment wins: under 16 writers the
+/// unlucky waited over a second. Writers of this process instead wait their
+/// turn in a FIFO queue and begin only when the one before has finished, so
+/// a write waits for the writes ahead of it and no longer. Reads do not
+/// queue (WAL lets them run beside the writer). Other processes and the
+/// mover's own connections still meet the busy handler.
+#[derive(Debug)]
+pub struct SqlitePlacement {
+    pub pool: SqlitePool,
+    writer: std::sync::Arc<tokio::sync::Mutex<()>>,
+}
+
+impl SqlitePlacement {
+    pub fn new(pool: SqlitePool) -> Self {
+        SqlitePlacement {
+            pool,
+            writer: Default::default(),
+        }
+    }
+
+    /// Waits for this process's turn to write.
+    pub(crate) async fn writer_turn(&self) -> tokio::sync::OwnedMutexGuard<()> {
+        self.writer.clone().lock_owned().await
+    }
+}
+
+impl std::ops::Deref for SqlitePlacement {
+    type Target = SqlitePool;
+    fn deref(&self) -> &SqlitePool {
+        &self.pool
+    }
 }
 
 impl PlacementPool {

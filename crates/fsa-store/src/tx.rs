@@ -39,7 +39,13 @@ pub(crate) enum TxInner {
     PgRead(SessionObject),
     /// A PostgreSQL write: an open transaction on the session.
     PgWrite(PgWrite),
-    Sqlite(Transaction<'static, Sqlite>),
+    /// A SQLite transaction; a write holds its turn in the placement's
+    /// writer queue until it ends (declared after the transaction, so the
+    /// turn passes on after the commit or rollback).
+    Sqlite(
+        Transaction<'static, Sqlite>,
+        Option<tokio::sync::OwnedMutexGuard<()>>,
+    ),
 }
 
 /// A write transaction on a pooled session. Dropped without a commit or a
@@ -138,7 +144,7 @@ macro_rules! on_tx {
                 let $c: &mut sqlx::PgConnection = w.conn();
                 $body
             }
-            $crate::tx::TxInner::Sqlite(t) => {
+            $crate::tx::TxInner::Sqlite(t, _) => {
                 let $c: &mut sqlx::SqliteConnection = &mut **t;
                 $body
             }
@@ -201,6 +207,10 @@ impl TenantTx {
                 })
             }
             PlacementPool::Sqlite(p) => {
+                let turn = match mode {
+                    Mode::Write => Some(p.writer_turn().await),
+                    Mode::Read => None,
+                };
                 let mut tx = match mode {
                     Mode::Write => p.begin_with("BEGIN IMMEDIATE").await,
                     Mode::Read => p.begin().await,
@@ -214,7 +224,7 @@ impl TenantTx {
                 match state.as_deref() {
                     Some("active") => Ok(TenantTx {
                         tenant,
-                        inner: TxInner::Sqlite(tx),
+                        inner: TxInner::Sqlite(tx, turn),
                         _lease: lease,
                         _timer: None,
                     }),
@@ -246,7 +256,10 @@ impl TenantTx {
                 }
                 TxInner::PgWrite(PgWrite(Some(session)))
             }
-            PlacementPool::Sqlite(p) => TxInner::Sqlite(p.begin_with("BEGIN IMMEDIATE").await?),
+            PlacementPool::Sqlite(p) => {
+                let turn = p.writer_turn().await;
+                TxInner::Sqlite(p.begin_with("BEGIN IMMEDIATE").await?, Some(turn))
+            }
         };
         let mut tx = TenantTx {
             tenant,
@@ -286,7 +299,7 @@ impl TenantTx {
     pub fn engine(&self) -> Engine {
         match self.inner {
             TxInner::PgRead(_) | TxInner::PgWrite(_) => Engine::Postgres,
-            TxInner::Sqlite(_) => Engine::Sqlite,
+            TxInner::Sqlite(..) => Engine::Sqlite,
         }
     }
 
@@ -295,7 +308,7 @@ impl TenantTx {
             // A read holds no transaction: its statements are done.
             TxInner::PgRead(mut s) => s.clean = true,
             TxInner::PgWrite(w) => w.finish("COMMIT").await?,
-            TxInner::Sqlite(t) => t.commit().await?,
+            TxInner::Sqlite(t, _turn) => t.commit().await?,
         }
         Ok(())
     }
@@ -304,7 +317,7 @@ impl TenantTx {
         match self.inner {
             TxInner::PgRead(_) => {}
             TxInner::PgWrite(w) => w.finish("ROLLBACK").await?,
-            TxInner::Sqlite(t) => t.rollback().await?,
+            TxInner::Sqlite(t, _turn) => t.rollback().await?,
         }
         Ok(())
     }

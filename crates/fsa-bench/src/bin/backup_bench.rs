@@ -91,6 +91,8 @@ async fn load(url: &str, tenant: uuid::Uuid, n: i64) -> anyhow::Result<()> {
     .execute(&mut c)
     .await?;
     c.execute("SET session_replication_role = DEFAULT").await?;
+    // The load ran with triggers off: the usage counters are set from it.
+    fsa_store::repo::usage::recount_pg(&mut c, tenant).await?;
     sqlx::query("UPDATE tenant_state SET next_wo_number = 1000 + $2 + 1 WHERE tenant_id = $1")
         .bind(tenant)
         .bind(n)

@@ -184,6 +184,8 @@ async fn load_tenant(
     conn.execute("DROP TABLE mb_clients").await?;
     conn.execute("SET session_replication_role = DEFAULT")
         .await?;
+    // The load ran with triggers off: the usage counters are set from it.
+    fsa_store::repo::usage::recount_pg(&mut *conn, tenant).await?;
     sqlx::query(
         "UPDATE tenant_state SET next_wo_number = (SELECT coalesce(max(number), 999) + 1 FROM work_orders WHERE tenant_id = $1)
          WHERE tenant_id = $1",

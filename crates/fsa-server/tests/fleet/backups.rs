@@ -205,6 +205,8 @@ async fn a_backup_restores_as_a_clone(backend: Backend) {
         content(&app, &clone_token, &clone_file).await,
         b"the plan, version 1"
     );
+    // Its usage counters came with its rows.
+    super::usage::assert_usage_is_counted(&app, &clone_token, 19).await;
     // The original and its neighbour are as they were left.
     assert_eq!(titles(&app, &token).await.len(), 3);
     let mut expected = n_neighbour.clone();
@@ -508,6 +510,8 @@ async fn a_backup_restores_in_place(backend: Backend) {
     let (_, t) = app.get("/admin/tenants/undo", &app.admin_token).await;
     assert_eq!(t["id"], tenant_id.as_str());
     assert_eq!(content(&app, &token, &file).await, b"as it was");
+    // Its usage counters say what the restored rows hold.
+    super::usage::assert_usage_is_counted(&app, &token, 9).await;
     // The neighbour's writes after the backup are intact.
     assert_eq!(titles(&app, &neighbour).await, neighbour_before);
     // The state before the restore was backed up first.

@@ -9,5 +9,6 @@ mod names;
 mod outage;
 mod regions;
 mod scale;
+mod usage;
 
 pub use fsa_testkit::{clusters, server};

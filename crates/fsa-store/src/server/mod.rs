@@ -474,7 +474,7 @@ impl Server {
                     .acquire_timeout(settings.acquire_timeout)
                     .idle_timeout(settings.idle_timeout)
                     .connect_lazy_with(self.sqlite_options(db_name));
-                Ok(PlacementPool::Sqlite(pool))
+                Ok(PlacementPool::Sqlite(crate::db::SqlitePlacement::new(pool)))
             }
         }
     }
