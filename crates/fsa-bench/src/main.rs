@@ -10,24 +10,17 @@
 //! `/metrics` on that list, analytics across databases in parallel against
 //! one after another, and the advisor at 10,000 tenants.
 
-mod api;
-mod cpu;
-mod dblat;
-mod load;
-mod observe;
-mod pgbench;
-mod stats;
-
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use anyhow::{Context, anyhow, ensure};
 use clap::{Parser, Subcommand};
-use sqlx::{Connection, Executor, PgConnection};
+use sqlx::Connection;
 use uuid::Uuid;
 
-use crate::load::{Dataset, Sizes};
-use crate::stats::{Summary, median, thousands};
+use fsa_bench::load::{Dataset, Sizes};
+use fsa_bench::stats::{Summary, median, thousands};
+use fsa_bench::{api, cpu, dblat, drop_all, load, observe, pgbench, redact};
 
 #[derive(Parser)]
 #[command(
@@ -152,15 +145,6 @@ fn main() -> std::process::ExitCode {
     }
 }
 
-/// The first executable called `name` on PATH.
-pub(crate) fn which(name: &str) -> Option<PathBuf> {
-    std::env::var_os("PATH").and_then(|paths| {
-        std::env::split_paths(&paths)
-            .map(|d| d.join(name))
-            .find(|p| p.is_file())
-    })
-}
-
 async fn list(args: ListArgs) -> anyhow::Result<()> {
     let sizes = Sizes {
         tenants: args.tenants,
@@ -200,40 +184,6 @@ async fn list(args: ListArgs) -> anyhow::Result<()> {
         let _ = std::fs::remove_dir_all(&dir);
     }
     result
-}
-
-/// The URL without its password, for printing.
-fn redact(url: &str) -> String {
-    match (url.find("://"), url.rfind('@')) {
-        (Some(s), Some(at)) if at > s => {
-            let cred = &url[s + 3..at];
-            match cred.split_once(':') {
-                Some((user, _)) => format!("{}{user}:***{}", &url[..s + 3], &url[at..]),
-                None => url.to_owned(),
-            }
-        }
-        _ => url.to_owned(),
-    }
-}
-
-/// Drops every database whose name starts with `prefix`.
-pub(crate) async fn drop_all(base: &str, prefix: &str) -> anyhow::Result<usize> {
-    let mut conn = PgConnection::connect(&format!("{base}/postgres")).await?;
-    let names: Vec<String> = sqlx::query_scalar(
-        "SELECT datname::text FROM pg_database WHERE starts_with(datname::text, $1)",
-    )
-    .bind(prefix)
-    .fetch_all(&mut conn)
-    .await?;
-    for n in &names {
-        conn.execute(sqlx::AssertSqlSafe(format!(
-            "DROP DATABASE IF EXISTS {} WITH (FORCE)",
-            fsa_store::server::quote_ident(n)
-        )))
-        .await?;
-    }
-    conn.close().await?;
-    Ok(names.len())
 }
 
 struct RunResult {
@@ -736,21 +686,6 @@ fn print_summary(args: &ListArgs, sizes: Sizes, runs: &[RunResult], largest: u64
             fmt_opt(r.cpu_ratio()),
             r.api_cpu.other_share() * 100.0,
             r.pg_cpu.other_share() * 100.0
-        );
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn redacts_passwords() {
-        assert_eq!(
-            super::redact("postgres://u:secret@h:5432"),
-            "postgres://u:***@h:5432"
-        );
-        assert_eq!(
-            super::redact("postgres://postgres@127.0.0.1:5432"),
-            "postgres://postgres@127.0.0.1:5432"
         );
     }
 }

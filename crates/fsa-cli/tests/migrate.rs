@@ -47,8 +47,8 @@ async fn ctrl_c_stops_between_placements_and_a_rerun_resumes() {
     let pools = pools(&app).await;
     let total = pools.len();
     assert!(total >= 40);
-    // Every placement one version behind: the latest migration (a no-op on
-    // SQLite) not yet recorded.
+    // Every placement one version behind: the latest migration (written to
+    // run again over itself) not yet recorded.
     for p in &pools {
         on_pool!(p, c => { sqlx::query("DELETE FROM _sqlx_migrations WHERE version = $1").bind(latest()).execute(c).await.unwrap(); });
     }

@@ -621,26 +621,38 @@ async fn one_session_serves_tenants_in_turn_and_sees_only_each_one() {
 }
 
 /// Rolls a placement back one schema version, to what a placement not yet
-/// migrated holds: on PostgreSQL, migration 7 undone (row-level security
-/// binds the tables' owner again, version 6); on SQLite, the record of
-/// migration 7 (a no-op there) removed.
+/// migrated holds: migration 8 undone (no usage counters, no triggers
+/// keeping them; version 7).
 async fn roll_back_one_version(pool: &Pool) {
     match pool {
         Pool::Pg(p) => {
             for sql in [
-                "DO $$ DECLARE t text; BEGIN FOREACH t IN ARRAY ARRAY['tenant_state', 'users', 'clients', \
-                 'personnel', 'work_orders', 'tasks', 'file_metadata', 'tombstones'] LOOP \
-                 EXECUTE format('ALTER TABLE %I FORCE ROW LEVEL SECURITY', t); END LOOP; END $$",
-                "DELETE FROM _sqlx_migrations WHERE version = 7",
+                "DROP FUNCTION fsa_usage_add, fsa_usage_remove, fsa_usage_resize CASCADE",
+                "DROP TABLE tenant_usage",
+                "DELETE FROM _sqlx_migrations WHERE version = 8",
             ] {
                 sqlx::query(sql).execute(p).await.unwrap();
             }
         }
         Pool::Sqlite(p) => {
-            sqlx::query("DELETE FROM _sqlx_migrations WHERE version = 7")
-                .execute(p)
-                .await
-                .unwrap();
+            let triggers: Vec<String> = sqlx::query_scalar(
+                "SELECT name FROM sqlite_master WHERE type = 'trigger' AND name LIKE '%_usage_%'",
+            )
+            .fetch_all(p)
+            .await
+            .unwrap();
+            for t in triggers {
+                sqlx::query(sqlx::AssertSqlSafe(format!("DROP TRIGGER {t}")))
+                    .execute(p)
+                    .await
+                    .unwrap();
+            }
+            for sql in [
+                "DROP TABLE tenant_usage",
+                "DELETE FROM _sqlx_migrations WHERE version = 8",
+            ] {
+                sqlx::query(sql).execute(p).await.unwrap();
+            }
         }
     }
 }

@@ -8,11 +8,12 @@
 -- a request, a move's copy or cleanup, a restore, an import. A move needs
 -- nothing of its own: the rows it writes into the target count there, the
 -- rows it purges at the source stop counting. An absent row means zero; a
--- counter that reaches zero is removed.
+-- counter that reaches zero is removed. Written to run again over itself:
+-- the counts are set, not added.
 --
 -- The functions run as the tables' owner, so a counter follows its rows even
 -- when the statement's row-level security context is not the tenant's.
-CREATE TABLE tenant_usage (
+CREATE TABLE IF NOT EXISTS tenant_usage (
     tenant_id uuid NOT NULL,
     resource  text NOT NULL,
     used      bigint NOT NULL,
@@ -20,12 +21,13 @@ CREATE TABLE tenant_usage (
 );
 
 ALTER TABLE tenant_usage ENABLE ROW LEVEL SECURITY;
+DROP POLICY IF EXISTS tenant_isolation ON tenant_usage;
 CREATE POLICY tenant_isolation ON tenant_usage
     USING (tenant_id = nullif(current_setting('fsa.tenant_id', true), '')::uuid)
     WITH CHECK (tenant_id = nullif(current_setting('fsa.tenant_id', true), '')::uuid);
 GRANT SELECT ON tenant_usage TO fsa_app;
 
-CREATE FUNCTION fsa_usage_add() RETURNS trigger
+CREATE OR REPLACE FUNCTION fsa_usage_add() RETURNS trigger
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = public, pg_temp AS $$
 BEGIN
     IF TG_TABLE_NAME = 'file_metadata' THEN
@@ -40,7 +42,7 @@ BEGIN
     RETURN NULL;
 END $$;
 
-CREATE FUNCTION fsa_usage_remove() RETURNS trigger
+CREATE OR REPLACE FUNCTION fsa_usage_remove() RETURNS trigger
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = public, pg_temp AS $$
 BEGIN
     -- Each branch names only columns its table has.
@@ -61,7 +63,7 @@ BEGIN
 END $$;
 
 -- file_metadata's size does not change today; a change would still count.
-CREATE FUNCTION fsa_usage_resize() RETURNS trigger
+CREATE OR REPLACE FUNCTION fsa_usage_resize() RETURNS trigger
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = public, pg_temp AS $$
 BEGIN
     INSERT INTO tenant_usage AS u (tenant_id, resource, used)
@@ -81,11 +83,11 @@ DO $$
 DECLARE t text;
 BEGIN
     FOREACH t IN ARRAY ARRAY['users', 'clients', 'personnel', 'work_orders', 'file_metadata'] LOOP
-        EXECUTE format('CREATE TRIGGER %I AFTER INSERT ON %I REFERENCING NEW TABLE AS fsa_new FOR EACH STATEMENT EXECUTE FUNCTION fsa_usage_add()', t || '_usage_add', t);
-        EXECUTE format('CREATE TRIGGER %I AFTER DELETE ON %I REFERENCING OLD TABLE AS fsa_old FOR EACH STATEMENT EXECUTE FUNCTION fsa_usage_remove()', t || '_usage_remove', t);
+        EXECUTE format('CREATE OR REPLACE TRIGGER %I AFTER INSERT ON %I REFERENCING NEW TABLE AS fsa_new FOR EACH STATEMENT EXECUTE FUNCTION fsa_usage_add()', t || '_usage_add', t);
+        EXECUTE format('CREATE OR REPLACE TRIGGER %I AFTER DELETE ON %I REFERENCING OLD TABLE AS fsa_old FOR EACH STATEMENT EXECUTE FUNCTION fsa_usage_remove()', t || '_usage_remove', t);
     END LOOP;
 END $$;
-CREATE TRIGGER file_metadata_usage_resize AFTER UPDATE ON file_metadata
+CREATE OR REPLACE TRIGGER file_metadata_usage_resize AFTER UPDATE ON file_metadata
     REFERENCING OLD TABLE AS fsa_old NEW TABLE AS fsa_new
     FOR EACH STATEMENT EXECUTE FUNCTION fsa_usage_resize();
 
@@ -93,9 +95,11 @@ CREATE TRIGGER file_metadata_usage_resize AFTER UPDATE ON file_metadata
 -- migration's transaction, which holds each table against writes from the
 -- CREATE TRIGGER on, so no write falls between the count and the triggers.
 INSERT INTO tenant_usage (tenant_id, resource, used)
-SELECT tenant_id, 'users', count(*) FROM users GROUP BY tenant_id
-UNION ALL SELECT tenant_id, 'clients', count(*) FROM clients GROUP BY tenant_id
-UNION ALL SELECT tenant_id, 'personnel', count(*) FROM personnel GROUP BY tenant_id
-UNION ALL SELECT tenant_id, 'work_orders', count(*) FROM work_orders GROUP BY tenant_id
-UNION ALL SELECT tenant_id, 'file_bytes', sum(size_bytes) FROM file_metadata GROUP BY tenant_id
-    HAVING sum(size_bytes) <> 0;
+SELECT tenant_id, resource, used FROM (
+    SELECT tenant_id, 'users' AS resource, count(*) AS used FROM users GROUP BY tenant_id
+    UNION ALL SELECT tenant_id, 'clients', count(*) FROM clients GROUP BY tenant_id
+    UNION ALL SELECT tenant_id, 'personnel', count(*) FROM personnel GROUP BY tenant_id
+    UNION ALL SELECT tenant_id, 'work_orders', count(*) FROM work_orders GROUP BY tenant_id
+    UNION ALL SELECT tenant_id, 'file_bytes', sum(size_bytes) FROM file_metadata GROUP BY tenant_id
+) counted WHERE used <> 0
+ON CONFLICT (tenant_id, resource) DO UPDATE SET used = excluded.used;
