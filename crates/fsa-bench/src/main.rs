@@ -55,6 +55,10 @@ struct ListArgs {
         default_value = "postgres://postgres@127.0.0.1:5432"
     )]
     pg_url: String,
+    /// sslmode of both sides' connections to PostgreSQL: the service's
+    /// pools and pgbench's.
+    #[arg(long, default_value = "disable")]
+    sslmode: String,
     /// Tenants on the shared placement (one large, the rest small).
     #[arg(long, default_value_t = 1_000)]
     tenants: u64,
@@ -168,7 +172,11 @@ async fn list(args: ListArgs) -> anyhow::Result<()> {
     let name = format!("fsa_bench_{}", &id[..12]);
     let dir = std::env::temp_dir().join(&name);
     std::fs::create_dir_all(&dir)?;
-    println!("catalog database: {name} on {}", redact(&base));
+    println!(
+        "catalog database: {name} on {}; sslmode={} for the service and pgbench",
+        redact(&base),
+        args.sslmode
+    );
     println!("temporary folder: {}", dir.display());
     let result = tokio::select! {
         r = run_list(&args, sizes, &base, &name, &dir, &fsa_bin, &pgbench) => r,
@@ -230,7 +238,8 @@ async fn run_list(
     fsa_bin: &Path,
     pgbench_bin: &Path,
 ) -> anyhow::Result<()> {
-    let catalog_url = format!("{base}/{name}");
+    // The service's pools connect with the catalog URL's sslmode.
+    let catalog_url = format!("{base}/{name}?sslmode={}", args.sslmode);
     let admin_token = format!("bench-admin-{}", Uuid::new_v4().simple());
     let jwt_secret = format!("bench-jwt-{}", Uuid::new_v4().simple());
 
@@ -337,7 +346,10 @@ async fn run_list(
     )?;
     let shaped_script = dir.join("list-service-tx.sql");
     std::fs::write(&shaped_script, dblat::service_shaped_script(api_tenant.id))?;
-    let pgbench_url = format!("{placement_url}?application_name=fsa-bench-pgbench");
+    let pgbench_url = format!(
+        "{placement_url}?application_name=fsa-bench-pgbench&sslmode={}",
+        args.sslmode
+    );
     // Connects as the superuser and switches to the application role, as
     // the service's pool does, so row-level security applies.
     let pgbench_app_url = format!(

@@ -144,7 +144,10 @@ async fn placements_migrate_under_the_least_privileged_login() {
     .unwrap();
     assert_eq!(owner, fsa_testkit::TEST_LOGIN);
     assert!(indexed);
-    assert_eq!(tables_owned, 8, "the login owns every tenant table");
+    assert_eq!(
+        tables_owned, 9,
+        "the login owns every tenant table and the usage counters"
+    );
     assert_eq!(forced, 0, "no table binds its owner");
 
     // A row of some tenant: the owner sees it, fsa_app without that
@@ -166,6 +169,20 @@ async fn placements_migrate_under_the_least_privileged_login() {
         .execute(&mut c)
         .await;
     assert!(write.is_err(), "fsa_app wrote a row outside its context");
+    // Usage counters move only with the rows: fsa_app may read its own,
+    // never set one, not even in its own tenant's context.
+    sqlx::query("SELECT set_config('fsa.tenant_id', $1, false)")
+        .bind(tenant.to_string())
+        .execute(&mut c)
+        .await
+        .unwrap();
+    let forged = sqlx::query(
+        "INSERT INTO tenant_usage (tenant_id, resource, used) VALUES ($1, 'work_orders', -1000000)",
+    )
+    .bind(tenant)
+    .execute(&mut c)
+    .await;
+    assert!(forged.is_err(), "fsa_app set its own usage counter");
     c.execute("RESET ROLE").await.unwrap();
     let seen: i64 = sqlx::query_scalar("SELECT count(*) FROM tenant_state")
         .fetch_one(&mut c)
