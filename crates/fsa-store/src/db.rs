@@ -120,6 +120,17 @@ impl PlacementPool {
         }
     }
 
+    /// Sets the pool's maximum size, if the pool can change it in place.
+    pub fn resize(&self, max: u32) -> bool {
+        match self {
+            PlacementPool::Pg(p) => {
+                p.resize(max);
+                true
+            }
+            PlacementPool::Sqlite(_) => false,
+        }
+    }
+
     /// Whether the database answers: a pooled connection's round trip.
     pub async fn ping(&self) -> Result<(), StoreError> {
         use sqlx::Connection;

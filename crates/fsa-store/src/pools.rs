@@ -1,16 +1,17 @@
 //! The pool cache: one pool per open placement under a global connection
 //! budget.
 //!
-//! Each open pool reserves its maximum size from the budget, so the
-//! connections of all pools together never exceed it. Opening a pool when
-//! the budget is spent closes idle pools (no transaction in flight), least
-//! recently used first; their reservation is returned only once their
+//! Each open pool reserves its size from the budget, so the connections of
+//! all pools together never exceed it. A pool opens at its configured size
+//! when the budget has room, and smaller (down to one connection) when it
+//! has less. Opening a pool when the budget is spent closes idle pools (no
+//! transaction in flight), least recently used first; their reservation is returned only once their
 //! connections are closed. When every pool is busy, the request waits for one
 //! to go idle, up to a deadline, and then fails with [`StoreError::Busy`]
 //! (503 `database_busy` at the API) — never with a raw connection error.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
@@ -26,7 +27,11 @@ use crate::error::StoreError;
 pub struct OpenPool {
     pub placement: Placement,
     pub pool: PlacementPool,
-    reservation: u32,
+    /// Connections reserved from the budget: the pool's size now.
+    reservation: AtomicU32,
+    /// The size it was asked to have; a pool opened smaller under pressure
+    /// grows toward it when the budget has room again.
+    wanted: u32,
     in_flight: AtomicUsize,
     last_used_ms: AtomicU64,
 }
@@ -137,16 +142,23 @@ impl PoolCache {
             let mut closing: Vec<Arc<OpenPool>> = Vec::new();
             let waiter = {
                 let mut st = self.lock();
-                if let Some(p) = st.pools.get(&placement.id) {
-                    return Ok(self.lease_of(p));
+                if let Some(p) = st.pools.get(&placement.id).cloned() {
+                    self.grow(&mut st, &p);
+                    return Ok(self.lease_of(&p));
                 }
-                if st.reserved + need <= self.budget {
-                    let pool = open(need)?;
-                    st.reserved += need;
+                // What the budget has left, up to the pool's size: under
+                // pressure a pool opens smaller rather than closing another
+                // (many databases each used now and then are served by more
+                // small pools, and fewer requests open a connection).
+                let room = self.budget.saturating_sub(st.reserved).min(need);
+                if room >= 1 {
+                    let pool = open(room)?;
+                    st.reserved += room;
                     let open = Arc::new(OpenPool {
                         placement: placement.clone(),
                         pool,
-                        reservation: need,
+                        reservation: AtomicU32::new(room),
+                        wanted: need,
                         in_flight: AtomicUsize::new(0),
                         last_used_ms: AtomicU64::new(self.now_ms()),
                     });
@@ -154,12 +166,20 @@ impl PoolCache {
                     self.opened.fetch_add(1, Ordering::Relaxed);
                     return Ok(self.lease_of(&open));
                 }
-                // Close idle pools, least recently used first, until there is room.
+                // Close idle pools, least recently used first, until there is
+                // room for one connection.
+                let need = 1;
                 let mut idle: Vec<(u64, Uuid, u32)> = st
                     .pools
                     .iter()
                     .filter(|(_, p)| p.in_flight.load(Ordering::Acquire) == 0)
-                    .map(|(id, p)| (p.last_used_ms.load(Ordering::Relaxed), *id, p.reservation))
+                    .map(|(id, p)| {
+                        (
+                            p.last_used_ms.load(Ordering::Relaxed),
+                            *id,
+                            p.reservation.load(Ordering::Relaxed),
+                        )
+                    })
                     .collect();
                 idle.sort_unstable();
                 let mut freed = 0;
@@ -179,7 +199,10 @@ impl PoolCache {
                 }
             };
             if !closing.is_empty() {
-                let freed: u32 = closing.iter().map(|p| p.reservation).sum();
+                let freed: u32 = closing
+                    .iter()
+                    .map(|p| p.reservation.load(Ordering::Relaxed))
+                    .sum();
                 for p in &closing {
                     p.pool.close().await;
                     self.evicted.fetch_add(1, Ordering::Relaxed);
@@ -200,9 +223,7 @@ impl PoolCache {
                     .pools
                     .values()
                     .any(|p| p.in_flight.load(Ordering::Acquire) == 0);
-                if st.pools.contains_key(&placement.id)
-                    || st.reserved + need <= self.budget
-                    || idle_exists
+                if st.pools.contains_key(&placement.id) || st.reserved < self.budget || idle_exists
                 {
                     continue;
                 }
@@ -215,6 +236,21 @@ impl PoolCache {
             {
                 return Err(StoreError::Busy);
             }
+        }
+    }
+
+    /// Gives a pool opened smaller than it was asked what the budget has
+    /// room for now, toward its size (PostgreSQL's request pools resize in
+    /// place; SQLite's keep their size).
+    fn grow(&self, st: &mut State, p: &OpenPool) {
+        let have = p.reservation.load(Ordering::Relaxed);
+        let more = p
+            .wanted
+            .saturating_sub(have)
+            .min(self.budget.saturating_sub(st.reserved));
+        if more > 0 && p.pool.resize(have + more) {
+            p.reservation.store(have + more, Ordering::Relaxed);
+            st.reserved += more;
         }
     }
 
@@ -235,7 +271,7 @@ impl PoolCache {
         let p = self.lock().pools.remove(&id);
         if let Some(p) = p {
             p.pool.close().await;
-            self.lock().reserved -= p.reservation;
+            self.lock().reserved -= p.reservation.load(Ordering::Relaxed);
             self.changed.notify_waiters();
         }
     }
@@ -259,5 +295,75 @@ impl PoolCache {
             evicted_total: self.evicted.load(Ordering::Relaxed),
             open_connections: st.pools.values().map(|p| p.pool.size()).sum(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::session::SessionPool;
+
+    fn placement(name: &str) -> Placement {
+        Placement {
+            id: Uuid::new_v4(),
+            name: name.into(),
+            kind: fsa_core::PlacementKind::Dedicated,
+            region: fsa_core::Region::default_region(),
+            server: "default".into(),
+            db_name: name.into(),
+            capacity: None,
+            state: "ready".into(),
+            created_at: crate::ts::Ts::now(),
+        }
+    }
+
+    /// A request pool that connects only when asked for a session.
+    fn lazy(max: u32) -> Result<PlacementPool, StoreError> {
+        let options = sqlx::postgres::PgConnectOptions::new()
+            .host("127.0.0.1")
+            .port(1);
+        Ok(PlacementPool::Pg(SessionPool::new(
+            options,
+            max,
+            Duration::from_millis(50),
+            Duration::from_secs(60),
+        )?))
+    }
+
+    async fn lease(cache: &PoolCache, p: &Placement) -> Lease {
+        cache
+            .lease(p, 2, Duration::from_millis(50), lazy)
+            .await
+            .expect("a lease")
+    }
+
+    #[tokio::test]
+    async fn pools_open_smaller_under_pressure_and_grow_back() {
+        let cache = PoolCache::new(3);
+        let (a, b, c) = (placement("a"), placement("b"), placement("c"));
+        let la = lease(&cache, &a).await;
+        assert_eq!(la.reservation.load(Ordering::Relaxed), 2);
+        // One connection left: b opens with it instead of closing a.
+        let lb = lease(&cache, &b).await;
+        assert_eq!(lb.reservation.load(Ordering::Relaxed), 1);
+        assert_eq!(cache.stats().open_pools, 2);
+        assert_eq!(cache.stats().reserved_connections, 3);
+        // Nothing left and nothing idle: c waits, then is refused.
+        let refused = cache.lease(&c, 2, Duration::from_millis(50), lazy).await;
+        assert!(matches!(refused, Err(StoreError::Busy)), "{refused:?}");
+        // a goes idle and c takes its place, at the size that fits.
+        drop(la);
+        let lc = lease(&cache, &c).await;
+        assert_eq!(cache.stats().open_pools, 2);
+        assert_eq!(lc.reservation.load(Ordering::Relaxed), 2);
+        assert_eq!(cache.stats().reserved_connections, 3);
+        // c closes; the next use of b grows it to its size.
+        drop(lc);
+        cache.close(c.id).await;
+        let lb2 = lease(&cache, &b).await;
+        assert_eq!(lb2.reservation.load(Ordering::Relaxed), 2);
+        assert_eq!(cache.stats().reserved_connections, 2);
+        assert!(cache.stats().reserved_connections <= cache.budget());
+        drop((lb, lb2));
     }
 }

@@ -228,6 +228,11 @@ impl SessionPool {
         }
     }
 
+    /// Changes the most sessions the pool may hold.
+    pub fn resize(&self, max: u32) {
+        self.pool.resize(max.max(1) as usize);
+    }
+
     /// Sessions open (busy and idle).
     pub fn size(&self) -> u32 {
         self.pool.status().size as u32
