@@ -3,7 +3,9 @@
 //! `--json`; a part changed in the bucket is refused by verify and restore
 //! (non-zero exit, nothing created); a backup killed (SIGKILL) after its
 //! row parts is never listed as done, and the schedule's pass fails it and
-//! collects what it wrote.
+//! collects what it wrote; a restore killed after its first table leaves no
+//! routable tenant (as a new tenant) or the tenant as it was (in place), and
+//! a rerun completes.
 
 use std::process::{Command, Stdio};
 
@@ -197,5 +199,120 @@ async fn a_backup_killed_midway_is_never_listed_and_is_collected() {
         .await;
     assert_eq!(b["state"], "failed", "{b}");
     other.router().close().await;
+    app.stop().await;
+}
+
+/// Work order titles of a tenant, sorted.
+async fn titles(app: &TestApp, token: &str) -> Vec<String> {
+    let (s, list) = app.get("/api/v1/work-orders?limit=200", token).await;
+    assert_eq!(s, 200, "{list}");
+    let mut t: Vec<String> = list["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|w| w["title"].as_str().unwrap().to_owned())
+        .collect();
+    t.sort();
+    t
+}
+
+async fn add_order(app: &TestApp, token: &str, title: &str) {
+    let (_, c) = app.get("/api/v1/clients", token).await;
+    let (s, w) = app
+        .post(
+            "/api/v1/work-orders",
+            token,
+            serde_json::json!({"client_id": c["items"][0]["id"], "title": title}),
+        )
+        .await;
+    assert_eq!(s, 201, "{w}");
+}
+
+/// `fsa backup restore` (the local backup store) killed with SIGKILL after
+/// its first table was loaded.
+async fn kill_restore(app: &TestApp, args: &[&str]) {
+    let pause = app
+        .dir
+        .path()
+        .join(format!("paused-{}", uuid::Uuid::new_v4()));
+    let mut c = app.cli(FSA);
+    c.args(args)
+        .env("FSA_MOVE_PAUSE_AT", "restore_rows")
+        .env("FSA_MOVE_PAUSE_FILE", &pause)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
+    let mut child = c.spawn().unwrap();
+    wait_for_pause(&mut child, &pause, "restore_rows").await;
+    child.kill().unwrap();
+    child.wait().unwrap();
+}
+
+async fn backed_up(app: &TestApp, slug: &str) -> String {
+    let (ok, made, err) = run(app.cli(FSA), &["backup", "run", "--tenant", slug, "--json"]).await;
+    assert!(ok, "{err}");
+    made[0]["id"].as_str().unwrap().to_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restore_as_killed_midway_is_not_routable_and_a_rerun_completes() {
+    let app = TestApp::start(Backend::Postgres).await.unwrap();
+    let (_, token, _) = tenant_with_order(&app, "source", "free").await;
+    for i in 0..5 {
+        add_order(&app, &token, &format!("order {i}")).await;
+    }
+    let want = titles(&app, &token).await;
+    let id = backed_up(&app, "source").await;
+
+    kill_restore(&app, &["backup", "restore", &id, "--as", "copy"]).await;
+    // Killed part way: no tenant anyone can log in to.
+    let (s, b) = app
+        .call(
+            reqwest::Method::POST,
+            "/api/v1/auth/login",
+            None,
+            Some(serde_json::json!({"tenant": "copy", "email": "admin@source.test", "password": "password-source"})),
+        )
+        .await;
+    assert_eq!(s, 401, "a half-restored tenant took a login: {b}");
+
+    // The rerun starts again and completes: the same rows, once.
+    let (ok, r, err) = run(
+        app.cli(FSA),
+        &["backup", "restore", &id, "--as", "copy", "--json"],
+    )
+    .await;
+    assert!(ok, "{err}");
+    assert_eq!(r["tenant"]["state"], "active", "{r}");
+    let copy = app
+        .login("copy", "admin@source.test", "password-source")
+        .await;
+    assert_eq!(titles(&app, &copy).await, want);
+    // A tenant of that name that is not an interrupted restore is not
+    // touched: the slug is taken.
+    let (ok, _, err) = run(app.cli(FSA), &["backup", "restore", &id, "--as", "copy"]).await;
+    assert!(!ok && err.contains("exists"), "{err}");
+    assert_eq!(titles(&app, &copy).await, want);
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restore_in_place_killed_midway_changes_nothing_and_a_rerun_completes() {
+    let app = TestApp::start(Backend::Sqlite).await.unwrap();
+    let (_, token, _) = tenant_with_order(&app, "undo", "free").await;
+    add_order(&app, &token, "in the backup").await;
+    let at_backup = titles(&app, &token).await;
+    let id = backed_up(&app, "undo").await;
+    add_order(&app, &token, "after the backup").await;
+    let before_kill = titles(&app, &token).await;
+
+    kill_restore(&app, &["backup", "restore", &id]).await;
+    // The restore's transaction never committed: the tenant is as it was,
+    // and serves writes.
+    assert_eq!(titles(&app, &token).await, before_kill);
+    add_order(&app, &token, "after the kill").await;
+
+    let (ok, _, err) = run(app.cli(FSA), &["backup", "restore", &id, "--json"]).await;
+    assert!(ok, "{err}");
+    assert_eq!(titles(&app, &token).await, at_backup);
     app.stop().await;
 }

@@ -54,18 +54,8 @@ impl App {
         let m = self.stored_manifest(id).await?;
         let new_slug = fsa_core::ids::Slug::parse(slug)
             .map_err(|e| AppError::validation("as", e.to_string()))?;
-        if self
-            .router
-            .catalog()
-            .tenant_by_slug(new_slug.as_str())
-            .await?
-            .is_some()
-        {
-            return Err(AppError::Conflict {
-                code: "slug_taken",
-                detail: format!("a tenant {new_slug} exists"),
-            });
-        }
+        self.reclaim_interrupted_restore(&m, new_slug.as_str())
+            .await?;
         let plan: Plan = m
             .tenant
             .plan
@@ -79,7 +69,7 @@ impl App {
         let new = NewTenant {
             id: fsa_core::TenantId::generate(),
             slug: new_slug.to_string(),
-            name: format!("{} (restored)", m.tenant.slug),
+            name: restored_name(&m),
             plan,
             region,
             isolation_requested: false,
@@ -108,6 +98,33 @@ impl App {
             rows,
             objects,
         })
+    }
+
+    /// Makes room for a restore as `slug`: free, or held by an earlier
+    /// restore of the same tenant's backup that stopped before it ended (a
+    /// killed process: the tenant never became active). Such a tenant's
+    /// rows are cleared and its record forgotten, so the restore runs again
+    /// from the start. Any other tenant of that name is `slug_taken`.
+    async fn reclaim_interrupted_restore(&self, m: &Manifest, slug: &str) -> Result<(), AppError> {
+        let Some(t) = self.router.catalog().tenant_by_slug(slug).await? else {
+            return Ok(());
+        };
+        if t.state != "provisioning" || t.name != restored_name(m) {
+            return Err(AppError::Conflict {
+                code: "slug_taken",
+                detail: format!("a tenant {slug} exists"),
+            });
+        }
+        tracing::warn!(
+            tenant.slug = slug,
+            "an earlier restore as this tenant stopped part way; starting it again"
+        );
+        let mut db = self.owner_endpoint(t.placement_id).await?;
+        fsa_move::phase::clear_tenant(&mut db, t.id).await?;
+        self.router
+            .abandon_onboarding(fsa_core::TenantId::from_verified(t.id))
+            .await;
+        Ok(())
     }
 
     /// Loads backup `m` into placement `placement` as tenant `to`, copies
@@ -352,7 +369,13 @@ impl App {
         match subject.split_once(' ') {
             Some((id, slug)) => {
                 let id = Uuid::parse_str(id).map_err(|_| bad())?;
-                if self.router.catalog().tenant_by_slug(slug).await?.is_some() {
+                if self
+                    .router
+                    .catalog()
+                    .tenant_by_slug(slug)
+                    .await?
+                    .is_some_and(|t| t.state == "active")
+                {
                     // Done by an earlier run whose end was not recorded.
                     return Ok(());
                 }
@@ -383,4 +406,9 @@ impl App {
         archive::verify(self.backup_store(), m, self.backups.cipher.as_ref()).await?;
         Ok(())
     }
+}
+
+/// The name a tenant restored from `m` gets.
+fn restored_name(m: &Manifest) -> String {
+    format!("{} (restored)", m.tenant.slug)
 }
