@@ -21,6 +21,16 @@ impl TableReport {
     }
 }
 
+/// The steps of a move's write pause, in milliseconds.
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq)]
+#[serde(default)]
+pub struct FenceSteps {
+    pub lock_ms: u64,
+    pub delta_ms: u64,
+    pub commit_ms: u64,
+    pub switch_ms: u64,
+}
+
 /// What a move did.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 #[serde(default)]
@@ -35,6 +45,10 @@ pub struct Report {
     pub verify_ms: u64,
     pub fence_ms: u64,
     pub fence_delta_rows: u64,
+    /// The write pause in its steps (ms): waiting for the writers in flight
+    /// to finish, copying and checking the last delta, committing the
+    /// source's `moved_out`, and the catalog's switch.
+    pub fence_steps: FenceSteps,
     pub requested_by: String,
     pub reason: String,
     #[serde(skip_serializing_if = "Option::is_none")]

@@ -527,11 +527,15 @@ async fn fence_phase(
             Ok(o) => {
                 let r = &o.report;
                 println!(
-                    "  {slug} move {}: {} -> {}: fence {} ms (delta {} rows), catch-up {} passes / {} rows, copy {} ms, verify {} ms, to switch {:.0} ms",
+                    "  {slug} move {}: {} -> {}: fence {} ms (lock {} + delta {} + commit {} + switch {}; delta {} rows), catch-up {} passes / {} rows, copy {} ms, verify {} ms, to switch {:.0} ms",
                     i + 1,
                     o.from,
                     o.to,
                     r.fence_ms,
+                    r.fence_steps.lock_ms,
+                    r.fence_steps.delta_ms,
+                    r.fence_steps.commit_ms,
+                    r.fence_steps.switch_ms,
                     r.fence_delta_rows,
                     r.catch_up_passes,
                     r.catch_up_rows,

@@ -21,6 +21,7 @@ use crate::error::MoveError;
 use crate::lease::MoveLease;
 use crate::ledger::{Ledger, Switch};
 use crate::progress::NoProgress;
+use crate::report::FenceSteps;
 use crate::state::MoveState;
 
 #[tracing::instrument(name = "fence", skip_all)]
@@ -32,13 +33,17 @@ pub(crate) async fn run(run: &mut Run<'_>) -> Result<MoveState, MoveError> {
     let src_pool = run.src_pool().await?;
     let dst_pool = run.dst_pool().await?;
     let w = run.m.watermark.unwrap_or(0);
-    let (epoch, delta_rows, started) = fence(run.lease, &src_pool, &dst_pool, t, w).await?;
+    let (epoch, delta_rows, started, mut steps) =
+        fence(run.lease, &src_pool, &dst_pool, t, w).await?;
     run.cx.pause("fence-committed").await;
+    let switching = Instant::now();
     switch(run, epoch).await?;
+    steps.switch_ms = switching.elapsed().as_millis() as u64;
     let fenced = started.elapsed();
     metrics::histogram!("fsa_move_fence_seconds").record(fenced.as_secs_f64());
     run.m.report.fence_ms = fenced.as_millis() as u64;
     run.m.report.fence_delta_rows = delta_rows;
+    run.m.report.fence_steps = steps;
     run.save().await?;
     run.cx.pause("switched").await;
     // The objects of the last delta, after the write pause: the pause is
@@ -86,19 +91,23 @@ async fn recover(run: &mut Run<'_>) -> Result<MoveState, MoveError> {
     }
 }
 
-/// The fence. Returns the new epoch, the rows of the last delta, and when
-/// the write pause began.
+/// The fence. Returns the new epoch, the rows of the last delta, when the
+/// write pause began, and its steps so far.
 async fn fence(
     lease: &MoveLease,
     src_pool: &Pool,
     dst_pool: &Pool,
     tenant: Uuid,
     w: i64,
-) -> Result<(i64, u64, Instant), MoveError> {
+) -> Result<(i64, u64, Instant, FenceSteps), MoveError> {
     let mut lock = Endpoint::acquire(src_pool).await?;
     let mut dst = Endpoint::acquire(dst_pool).await?;
     let started = Instant::now();
     lock.begin_exclusive(tenant).await?;
+    let mut steps = FenceSteps {
+        lock_ms: started.elapsed().as_millis() as u64,
+        ..FenceSteps::default()
+    };
     let inner = async {
         let st = lock
             .state(tenant)
@@ -133,8 +142,11 @@ async fn fence(
     .await;
     match inner {
         Ok((epoch, rows)) => {
+            let delta_done = Instant::now();
+            steps.delta_ms = (delta_done - started).as_millis() as u64 - steps.lock_ms;
             lock.commit().await?;
-            Ok((epoch, rows, started))
+            steps.commit_ms = delta_done.elapsed().as_millis() as u64;
+            Ok((epoch, rows, started, steps))
         }
         Err(e) => {
             // The target must not look ready; set while the tenant's lock is
