@@ -1,6 +1,7 @@
 //! Fleet health: tenants by plan, and per placement whether its database
 //! answers, its size, its tenants, the connections this process holds to
-//! it and the query times this process measured.
+//! it and the query times this process measured; per server, its streaming
+//! replicas and how far behind they are.
 //!
 //! Servers are asked in parallel, each within [`SERVER_WAIT`] (a down
 //! server costs that long once, never a hang), with one connection per
@@ -30,6 +31,22 @@ pub struct Health {
     /// Tenants per plan across the fleet.
     pub tenants_by_plan: BTreeMap<String, i64>,
     pub placements: Vec<PlacementHealth>,
+    /// Each database server, with its streaming replicas.
+    pub servers: Vec<ServerHealth>,
+}
+
+/// A database server and its streaming replicas.
+#[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ServerHealth {
+    pub name: String,
+    pub engine: fsa_store::db::Engine,
+    pub region: String,
+    /// The server answered within the wait (SQLite: its folder exists).
+    pub reachable: bool,
+    /// The replicas the server streams to (PostgreSQL); null for SQLite or
+    /// when the server did not answer.
+    pub replicas: Option<Vec<fsa_store::server::Replica>>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -104,6 +121,22 @@ impl App {
         });
         let answers: HashMap<String, Option<HashMap<String, i64>>> =
             futures::future::join_all(asks).await.into_iter().collect();
+        let servers = futures::future::join_all(router.servers().all().map(|s| async move {
+            let reachable = s.reachable(SERVER_WAIT).await;
+            let replicas = if reachable {
+                s.replicas(SERVER_WAIT).await
+            } else {
+                None
+            };
+            ServerHealth {
+                name: s.name.clone(),
+                engine: s.engine(),
+                region: s.region.as_str().to_owned(),
+                reachable,
+                replicas,
+            }
+        }))
+        .await;
 
         let connections: HashMap<Uuid, u32> = router
             .pool_connections()
@@ -137,6 +170,7 @@ impl App {
         Ok(Health {
             tenants_by_plan,
             placements,
+            servers,
         })
     }
 }

@@ -296,6 +296,20 @@ async fn run(
         .await?;
         changes.push(format!("made {} a member of {APP_ROLE}", req.login));
     }
+    // Read-only server statistics: a replica's lag in `fsa health`
+    // (pg_stat_replication hides it from other logins).
+    let monitors: bool = sqlx::query_scalar("SELECT pg_has_role($1, 'pg_monitor', 'MEMBER')")
+        .bind(&req.login)
+        .fetch_one(&mut *tx)
+        .await?;
+    if !monitors {
+        tx.execute(sqlx::AssertSqlSafe(format!("GRANT pg_monitor TO {login}")))
+            .await?;
+        changes.push(format!(
+            "made {} a member of pg_monitor (replication lag in fsa health)",
+            req.login
+        ));
+    }
     tx.commit().await?;
     Ok(BootstrapReport {
         server: url.redacted(),

@@ -13,6 +13,7 @@ use crate::error::StoreError;
 
 /// Which engine a database runs on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "lowercase")]
 pub enum Engine {
     Postgres,

@@ -153,6 +153,46 @@ impl PgCluster {
         })
     }
 
+    /// A streaming replica of this cluster (`pg_basebackup -R`), started on
+    /// a port of its own and named `name` (its `cluster_name`, which the
+    /// primary reports as the replica's `application_name`).
+    pub fn start_replica(&self, name: &str) -> anyhow::Result<PgCluster> {
+        let dir = tempfile::Builder::new().prefix("fsa-pg-").tempdir()?;
+        if is_root() {
+            let status = Command::new("chown")
+                .arg("-R")
+                .arg("postgres:postgres")
+                .arg(dir.path())
+                .status()?;
+            anyhow::ensure!(status.success(), "chown of the replica's folder failed");
+        }
+        let data = dir.path().join("data").to_string_lossy().to_string();
+        let port = self.port.to_string();
+        run_pg(&[
+            "pg_basebackup",
+            "-h",
+            "127.0.0.1",
+            "-p",
+            &port,
+            "-U",
+            "postgres",
+            "-D",
+            &data,
+            "-R",
+            "-X",
+            "stream",
+            "--no-sync",
+        ])?;
+        let mut replica = PgCluster {
+            dir,
+            port: free_port()?,
+            running: false,
+            tls: false,
+        };
+        replica.start_with(&format!(" -c cluster_name={name}"))?;
+        Ok(replica)
+    }
+
     fn data(&self) -> PathBuf {
         self.dir.path().join("data")
     }
@@ -179,6 +219,10 @@ impl PgCluster {
 
     /// Starts a stopped server again on the same port.
     pub fn start_again(&mut self) -> anyhow::Result<()> {
+        self.start_with("")
+    }
+
+    fn start_with(&mut self, extra: &str) -> anyhow::Result<()> {
         let data = self.data().to_string_lossy().to_string();
         let log = self
             .dir
@@ -194,6 +238,7 @@ impl PgCluster {
         if self.tls {
             opts.push_str(" -c ssl=on -c ssl_cert_file=server.crt -c ssl_key_file=server.key");
         }
+        opts.push_str(extra);
         run_pg(&[
             "pg_ctl", "-D", &data, "-l", &log, "-o", &opts, "-w", "start",
         ])?;

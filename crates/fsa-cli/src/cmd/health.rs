@@ -1,5 +1,6 @@
 //! `fsa health`: the catalog (it must answer for the command to run) and,
-//! per placement, whether its database answers, its size and its tenants.
+//! per placement, whether its database answers, its size and its tenants;
+//! per PostgreSQL server, its streaming replicas and their lag.
 //! `--json` prints what `GET /admin/health` answers. This command is not
 //! the service: it has served no requests, so its query times are null and
 //! its connection counts 0; the service's `/admin/health` has live ones.
@@ -51,6 +52,34 @@ pub async fn run(config: Config, args: Args) -> anyhow::Result<()> {
                 ]
             }),
         );
+        let replicas: Vec<_> = health
+            .servers
+            .iter()
+            .flat_map(|s| {
+                s.replicas
+                    .iter()
+                    .flatten()
+                    .map(move |r| (s.name.clone(), r))
+            })
+            .collect();
+        if !replicas.is_empty() {
+            println!();
+            super::print_table(
+                ["SERVER", "REPLICA", "STATE", "SYNC", "LAG", "REPLAY LAG"],
+                replicas.into_iter().map(|(server, r)| {
+                    [
+                        server,
+                        r.name.clone(),
+                        r.state.clone().unwrap_or_else(|| "-".into()),
+                        r.sync_state.clone().unwrap_or_else(|| "-".into()),
+                        r.lag_bytes
+                            .map_or_else(|| "-".to_owned(), |b| format!("{b} B")),
+                        r.replay_lag_ms
+                            .map_or_else(|| "-".to_owned(), |ms| format!("{ms:.0} ms")),
+                    ]
+                }),
+            );
+        }
     }
     if unreachable.is_empty() {
         Ok(())

@@ -8,6 +8,7 @@ mod moves;
 mod names;
 mod outage;
 mod regions;
+mod replicas;
 mod scale;
 mod usage;
 

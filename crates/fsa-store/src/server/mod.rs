@@ -16,6 +16,7 @@ use crate::db::{Engine, PlacementPool, Pool};
 use crate::error::StoreError;
 use crate::migrations::LedgerEntry;
 mod databases;
+mod replicas;
 pub use crate::migrations::{APP_ROLE, PG_CATALOG, PG_PLACEMENT, SQLITE_CATALOG, SQLITE_PLACEMENT};
 use crate::session::SessionPool;
 use crate::url::DbUrl;
@@ -23,6 +24,7 @@ pub use databases::{
     MAX_DB_NAME, create_pg_database, fit_name, quote_ident, sqlite_file_options, sqlite_path,
 };
 use databases::{OWNER_TABLE, create_marked_pg_database, quote_literal};
+pub use replicas::Replica;
 
 /// Pool sizing for one placement kind.
 #[derive(Debug, Clone, serde::Deserialize, serde::Serialize)]
