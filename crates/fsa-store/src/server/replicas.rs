@@ -14,7 +14,7 @@ use sqlx::{ConnectOptions, Connection};
 use super::{Server, ServerSpec};
 
 /// One streaming replica of a server.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, PartialEq, sqlx::FromRow)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Replica {
     /// The replica's `application_name` (its `cluster_name`, or what its
@@ -43,38 +43,18 @@ impl Server {
         };
         let ask = async {
             let mut conn = options.clone().database("postgres").connect().await?;
-            let rows: Vec<(
-                String,
-                Option<String>,
-                Option<String>,
-                Option<String>,
-                Option<i64>,
-                Option<f64>,
-            )> = sqlx::query_as(
-                "SELECT application_name::text, host(client_addr), state::text, sync_state::text,
-                            pg_wal_lsn_diff(pg_current_wal_lsn(), replay_lsn)::bigint,
-                            (extract(epoch FROM replay_lag) * 1000)::float8
-                     FROM pg_stat_replication ORDER BY application_name, pid",
+            let rows: Vec<Replica> = sqlx::query_as(
+                "SELECT application_name::text AS name, host(client_addr) AS client,
+                        state::text AS state, sync_state::text AS sync_state,
+                        pg_wal_lsn_diff(pg_current_wal_lsn(), replay_lsn)::bigint AS lag_bytes,
+                        (extract(epoch FROM replay_lag) * 1000)::float8 AS replay_lag_ms
+                 FROM pg_stat_replication ORDER BY application_name, pid",
             )
             .fetch_all(&mut conn)
             .await?;
             conn.close().await?;
             Ok::<_, sqlx::Error>(rows)
         };
-        let rows = tokio::time::timeout(wait, ask).await.ok()?.ok()?;
-        Some(
-            rows.into_iter()
-                .map(
-                    |(name, client, state, sync_state, lag_bytes, replay_lag_ms)| Replica {
-                        name,
-                        client,
-                        state,
-                        sync_state,
-                        lag_bytes,
-                        replay_lag_ms,
-                    },
-                )
-                .collect(),
-        )
+        tokio::time::timeout(wait, ask).await.ok()?.ok()
     }
 }
