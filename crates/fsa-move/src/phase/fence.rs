@@ -11,6 +11,7 @@ use std::time::Instant;
 
 use fsa_core::Region;
 use fsa_store::StoreError;
+use fsa_store::catalog::Tenant;
 use fsa_store::db::Pool;
 use uuid::Uuid;
 
@@ -33,11 +34,19 @@ pub(crate) async fn run(run: &mut Run<'_>) -> Result<MoveState, MoveError> {
     let src_pool = run.src_pool().await?;
     let dst_pool = run.dst_pool().await?;
     let w = run.m.watermark.unwrap_or(0);
+    // What the switch needs from the catalog is read before the pause.
+    let tenant = run
+        .cx
+        .router()
+        .catalog()
+        .tenant_by_id(run.tenant())
+        .await?
+        .ok_or_else(|| StoreError::UnknownTenant(t.to_string()))?;
     let (epoch, delta_rows, started, mut steps) =
         fence(run.lease, &src_pool, &dst_pool, t, w).await?;
     run.cx.pause("fence-committed").await;
     let switching = Instant::now();
-    switch(run, epoch).await?;
+    switch(run, &tenant, epoch).await?;
     steps.switch_ms = switching.elapsed().as_millis() as u64;
     let fenced = started.elapsed();
     metrics::histogram!("fsa_move_fence_seconds").record(fenced.as_secs_f64());
@@ -81,7 +90,14 @@ async fn recover(run: &mut Run<'_>) -> Result<MoveState, MoveError> {
     s.rollback().await?;
     match state? {
         Some(st) if st.is("moved_out") => {
-            switch(run, st.epoch).await?;
+            let tenant = run
+                .cx
+                .router()
+                .catalog()
+                .tenant_by_id(run.tenant())
+                .await?
+                .ok_or_else(|| StoreError::UnknownTenant(t.to_string()))?;
+            switch(run, &tenant, st.epoch).await?;
             run.cx.pause("switched").await;
             Ok(MoveState::Switched)
         }
@@ -169,23 +185,19 @@ async fn fence(
 /// fence's epoch, a plan change that needed this move takes effect, the
 /// region follows the target, and the move says `switched`; one catalog
 /// transaction that checks the lease.
-async fn switch(run: &mut Run<'_>, epoch: i64) -> Result<(), MoveError> {
+async fn switch(run: &mut Run<'_>, t: &Tenant, epoch: i64) -> Result<(), MoveError> {
     run.lease.check_flag()?;
     let target = run.target().await?;
     let tenant = run.tenant();
     let router = run.cx.router();
     let catalog = router.catalog();
-    let t = catalog
-        .tenant_by_id(tenant)
-        .await?
-        .ok_or_else(|| StoreError::UnknownTenant(tenant.to_string()))?;
     let plan = run
         .m
         .plan_after
         .as_deref()
         .and_then(|p| p.parse().ok())
         .unwrap_or(t.plan);
-    let region = Region::parse(&run.m.target_region).unwrap_or(t.region);
+    let region = Region::parse(&run.m.target_region).unwrap_or_else(|_| t.region.clone());
     let switch = Switch {
         placement: target.id,
         epoch,
