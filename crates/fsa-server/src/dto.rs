@@ -486,6 +486,7 @@ pub fn ts(v: Option<Option<chrono::DateTime<chrono::Utc>>>) -> Option<Option<Ts>
 #[serde(deny_unknown_fields)]
 pub struct AnalyticsQuery {
     /// `status` (default), `plan` or `region`.
+    #[param(inline)]
     pub group_by: Option<GroupBy>,
 }
 
