@@ -174,7 +174,7 @@ impl App {
             .await?
             .into_iter()
             .map(|u| u.placement)
-            .filter(|p| p.state != "retired")
+            .filter(|p| p.state != fsa_core::PlacementState::Retired)
             .collect();
         let budget = router.settings().connection_budget.max(1) as usize;
         let concurrency = opts.concurrency.clamp(1, budget);

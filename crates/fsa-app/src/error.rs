@@ -13,6 +13,10 @@ pub enum AppError {
     /// The request contradicts the current state; `code` is stable.
     #[error("{detail}")]
     Conflict { code: &'static str, detail: String },
+    /// A move may not begin as asked (`preflight_failed`, with the case's
+    /// own code as its reason).
+    #[error("{0}")]
+    Refused(fsa_move::Refusal),
     /// No such entity (`tenant`, `move`).
     #[error("{0} not found")]
     NotFound(&'static str),

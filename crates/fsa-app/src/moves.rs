@@ -157,10 +157,8 @@ pub fn move_error(e: MoveError) -> AppError {
         },
         MoveError::Store(s) => s.into(),
         MoveError::Files(f) => f.into(),
-        MoveError::Preflight(d) => AppError::Conflict {
-            code: "preflight_failed",
-            detail: d,
-        },
+        MoveError::Refused(r) => AppError::Refused(r),
+        MoveError::NotFound(_) => AppError::NotFound("move"),
         MoveError::Owned(holder) => AppError::Conflict {
             code: "move_in_progress",
             detail: format!("the move is being run by {holder}"),
@@ -169,7 +167,11 @@ pub fn move_error(e: MoveError) -> AppError {
             code: "move_in_progress",
             detail: "the move stopped at a safe point; a serving process goes on with it".into(),
         },
-        e @ (MoveError::Mismatch(_) | MoveError::Cancelled) => AppError::Conflict {
+        e @ (MoveError::Mismatch(_)
+        | MoveError::Cancelled
+        | MoveError::FailedEarlier(_)
+        | MoveError::Inconsistent(_)
+        | MoveError::FenceInterrupted) => AppError::Conflict {
             code: "move_failed",
             detail: e.to_string(),
         },

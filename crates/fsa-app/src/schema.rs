@@ -142,7 +142,7 @@ pub async fn status(app: &App) -> Result<SchemaStatus, AppError> {
 /// holds no tenant; one being provisioned is migrated by its provisioning).
 fn live(all: Vec<PlacementUsage>) -> Vec<PlacementUsage> {
     all.into_iter()
-        .filter(|p| p.placement.state == "ready")
+        .filter(|p| p.placement.state == fsa_core::PlacementState::Ready)
         .collect()
 }
 

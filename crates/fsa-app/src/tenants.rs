@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 
 use fsa_core::ids::Slug;
-use fsa_core::{PlacementKind, Plan, Region, Role};
+use fsa_core::{Lifecycle, PlacementKind, PlacementState, Plan, Region, Role};
 use fsa_store::Ts;
 use fsa_store::catalog::{NewTenant, Placement, PlacementUsage, Tenant};
 use fsa_store::repo::users::{self, NewUser};
@@ -26,7 +26,7 @@ pub struct PlacementView {
     pub server: String,
     pub database: String,
     pub capacity: Option<i32>,
-    pub state: String,
+    pub state: PlacementState,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub tenant_count: Option<i64>,
     /// Bytes on disk; absent when its server could not be asked.
@@ -85,10 +85,10 @@ impl TenantView {
             region: t.region,
             // Suspension is kept apart from the lifecycle state in the
             // catalog; admin reads show it as the state.
-            state: if t.suspended && t.state == "active" {
+            state: if t.suspended && t.state == Lifecycle::Active {
                 "suspended".to_owned()
             } else {
-                t.state
+                t.state.to_string()
             },
             epoch: t.epoch,
             isolation_requested: t.isolation_requested,

@@ -252,9 +252,9 @@ async fn run_list(
     );
     let started = Instant::now();
     let config = fsa_server::config::Config {
-        database_url: Some(catalog_url.clone()),
-        admin_token: Some(admin_token.clone()),
-        jwt_secret: Some(jwt_secret.clone()),
+        database_url: Some(catalog_url.clone().into()),
+        admin_token: Some(admin_token.clone().into()),
+        jwt_secret: Some(jwt_secret.clone().into()),
         data_dir: dir.join("onboarding"),
         ..Default::default()
     };

@@ -115,9 +115,9 @@ impl Scratch {
 
 fn config(scratch: &Scratch, url: String) -> fsa_server::config::Config {
     fsa_server::config::Config {
-        database_url: Some(url),
-        admin_token: Some(format!("bench-admin-{}", Uuid::new_v4().simple())),
-        jwt_secret: Some(format!("bench-jwt-{}", Uuid::new_v4().simple())),
+        database_url: Some(url.into()),
+        admin_token: Some(format!("bench-admin-{}", Uuid::new_v4().simple()).into()),
+        jwt_secret: Some(format!("bench-jwt-{}", Uuid::new_v4().simple()).into()),
         data_dir: scratch.dir.join("data"),
         ..Default::default()
     }
@@ -145,8 +145,8 @@ async fn run_metrics(args: &MetricsArgs, s: &Scratch) -> anyhow::Result<()> {
     let catalog_url = format!("{}/{}", s.base, s.name);
     let cfg = config(s, catalog_url.clone());
     let (admin_token, jwt_secret) = (
-        cfg.admin_token.clone().unwrap_or_default(),
-        cfg.jwt_secret.clone().unwrap_or_default(),
+        cfg.expose_admin_token().to_owned(),
+        cfg.expose_jwt_secret().to_owned(),
     );
     println!(
         "== data: {} tenants, {} work orders",

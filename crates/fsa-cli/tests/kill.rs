@@ -19,14 +19,8 @@ fn fsa(app: &TestApp, dir: &std::path::Path) -> Command {
     let mut c = Command::new(FSA);
     c.env("FSA_DATABASE_URL", app.db.as_ref().expect("postgres").url())
         .env("FSA_DATA_DIR", dir)
-        .env(
-            "FSA_ADMIN_TOKEN",
-            app.state.config.admin_token.clone().unwrap_or_default(),
-        )
-        .env(
-            "FSA_JWT_SECRET",
-            app.state.config.jwt_secret.clone().unwrap_or_default(),
-        )
+        .env("FSA_ADMIN_TOKEN", app.state.config.expose_admin_token())
+        .env("FSA_JWT_SECRET", app.state.config.expose_jwt_secret())
         .env("FSA_LOG", "warn")
         .stdout(Stdio::null())
         .stderr(Stdio::piped());

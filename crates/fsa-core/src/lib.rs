@@ -8,18 +8,21 @@
 //!   to a placement kind.
 //! - [`limits`]: what each plan may store and how hard it may push.
 //! - [`role`]: user roles and what each may do.
+//! - [`state`]: the lifecycle states of tenants, placements and residencies.
 //! - [`status`]: the work order lifecycle.
 
 pub mod ids;
 pub mod limits;
 pub mod plan;
 pub mod role;
+pub mod state;
 pub mod status;
 
 pub use ids::{TenantId, new_id};
 pub use limits::{Limits, PlanLimits, Resource};
 pub use plan::{PlacementKind, Plan, Region};
 pub use role::{Permission, Role};
+pub use state::{Lifecycle, PlacementState, Residency};
 pub use status::{Priority, TaskStatus, TransitionError, WorkOrderStatus};
 
 /// A value that is not one of the names its type accepts.

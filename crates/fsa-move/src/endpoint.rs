@@ -9,6 +9,7 @@
 //! application role: they see every tenant's rows of the database and take
 //! the tenant's write lock exclusively.
 
+use fsa_core::Residency;
 use sqlx::pool::PoolConnection;
 use sqlx::{Executor, Postgres, QueryBuilder, Sqlite};
 use uuid::Uuid;
@@ -37,16 +38,10 @@ macro_rules! on_conn {
 /// The tenant's state row in a placement database.
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct TenantState {
-    /// `active`, `moving_in` or `moved_out`.
-    pub state: String,
+    #[sqlx(try_from = "String")]
+    pub state: Residency,
     pub epoch: i64,
     pub next_wo_number: i64,
-}
-
-impl TenantState {
-    pub fn is(&self, state: &str) -> bool {
-        self.state == state
-    }
 }
 
 /// The largest number of bound values in one statement (SQLite's default
@@ -355,7 +350,7 @@ impl Endpoint {
     pub async fn put_state(
         &mut self,
         tenant: Uuid,
-        state: &str,
+        state: Residency,
         epoch: i64,
         next_wo_number: i64,
     ) -> Result<(), StoreError> {
@@ -365,7 +360,7 @@ impl Endpoint {
         on_conn!(self, c => {
             sqlx::query(SQL)
             .bind(tenant)
-            .bind(state)
+            .bind(state.as_str())
             .bind(epoch)
             .bind(next_wo_number)
             .execute(&mut **c)

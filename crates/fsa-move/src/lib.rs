@@ -46,7 +46,7 @@ pub mod resume;
 pub mod rows;
 pub mod state;
 
-pub use error::MoveError;
+pub use error::{MoveError, Refusal};
 pub use ledger::{Ledger, MoveRecord};
 pub use mover::Mover;
 pub use progress::{NoProgress, PauseHook, Progress};

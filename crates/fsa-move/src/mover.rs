@@ -62,7 +62,7 @@ impl Mover {
         Ledger::new(self.cx.router.catalog())
             .get_move(id)
             .await?
-            .ok_or_else(|| MoveError::Preflight(format!("no move {id}")))
+            .ok_or(MoveError::NotFound(id))
     }
 
     /// Checks a request and records the move as `planned`.
@@ -184,11 +184,8 @@ async fn drive(run: &mut Run<'_>) -> Result<(), MoveError> {
         state = match state {
             MoveState::Done | MoveState::RolledBack => return Ok(()),
             MoveState::Failed => {
-                return Err(MoveError::Preflight(
-                    run.m
-                        .error
-                        .clone()
-                        .unwrap_or_else(|| "failed earlier".into()),
+                return Err(MoveError::FailedEarlier(
+                    run.m.error.clone().unwrap_or_default(),
                 ));
             }
             MoveState::Planned | MoveState::Provisioning => phase::preflight::run(run).await?,

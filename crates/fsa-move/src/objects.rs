@@ -31,7 +31,7 @@ use futures::{StreamExt, TryStreamExt};
 use uuid::Uuid;
 
 use crate::endpoint::Endpoint;
-use crate::error::MoveError;
+use crate::error::{MoveError, Refusal};
 use crate::report::FilesReport;
 
 /// Objects copied (or read back) at once.
@@ -95,11 +95,10 @@ impl Objects {
         r: &FilesReport,
     ) -> Result<Objects, MoveError> {
         let store = |name: &str| {
-            files.get(name).cloned().ok_or_else(|| {
-                MoveError::Preflight(format!(
-                    "file store {name:?} of this move is not configured any more"
-                ))
-            })
+            files
+                .get(name)
+                .cloned()
+                .ok_or_else(|| MoveError::from(Refusal::UnknownFileStore(name.to_owned())))
         };
         let (src, dst) = (store(&r.from_store)?, store(&r.to_store)?);
         let at_target = dst.list(&prefix(tenant)).await?.into_iter().collect();

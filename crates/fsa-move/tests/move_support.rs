@@ -261,7 +261,8 @@ async fn cancel(router: &std::sync::Arc<Router>) {
         .unwrap()
         .unwrap();
     assert_eq!(
-        target.state, "retired",
+        target.state,
+        fsa_core::PlacementState::Retired,
         "the dedicated placement made for the move is retired"
     );
     let mut tx = router.begin(t, Mode::Read).await.unwrap();

@@ -30,6 +30,10 @@ pub enum ApiError {
     NotFound(&'static str),
     #[error("{detail}")]
     Conflict { code: &'static str, detail: String },
+    /// A move refused before it began: 409 `preflight_failed`, the case's
+    /// code as `reason`.
+    #[error("{0}")]
+    Refused(fsa_move::Refusal),
     #[error(transparent)]
     Transition(TransitionError),
     #[error("the request body is larger than the limit")]
@@ -85,6 +89,8 @@ struct Problem<'a> {
     used: Option<u64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     plan: Option<fsa_core::Plan>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    reason: Option<&'static str>,
 }
 
 impl ApiError {
@@ -124,7 +130,9 @@ impl ApiError {
             ApiError::Unauthorized { .. } => StatusCode::UNAUTHORIZED,
             ApiError::Forbidden { .. } => StatusCode::FORBIDDEN,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
-            ApiError::Conflict { .. } | ApiError::Transition(_) => StatusCode::CONFLICT,
+            ApiError::Conflict { .. } | ApiError::Refused(_) | ApiError::Transition(_) => {
+                StatusCode::CONFLICT
+            }
             ApiError::PayloadTooLarge | ApiError::FileTooLarge { .. } => {
                 StatusCode::PAYLOAD_TOO_LARGE
             }
@@ -145,6 +153,7 @@ impl ApiError {
             | ApiError::Status { code, .. }
             | ApiError::Unavailable { code, .. } => code,
             ApiError::Validation { .. } => "validation_failed",
+            ApiError::Refused(_) => "preflight_failed",
             ApiError::NotFound(_) => "not_found",
             ApiError::Transition(_) => "invalid_transition",
             ApiError::PayloadTooLarge => "payload_too_large",
@@ -173,6 +182,7 @@ pub fn problem(status: StatusCode, code: &str, detail: &str) -> Response {
         limit: None,
         used: None,
         plan: None,
+        reason: None,
     };
     with_problem_type(status, serde_json::to_vec(&body).unwrap_or_default())
 }
@@ -230,6 +240,10 @@ impl IntoResponse for ApiError {
             limit,
             used,
             plan,
+            reason: match &self {
+                ApiError::Refused(r) => Some(r.code()),
+                _ => None,
+            },
         };
         let mut res = with_problem_type(status, serde_json::to_vec(&body).unwrap_or_default());
         match self {
@@ -342,6 +356,7 @@ impl From<AppError> for ApiError {
                 field: Some(field),
             },
             AppError::Conflict { code, detail } => ApiError::Conflict { code, detail },
+            AppError::Refused(r) => ApiError::Refused(r),
             AppError::NotFound(entity) => ApiError::NotFound(entity),
             AppError::PlanLimit {
                 resource,

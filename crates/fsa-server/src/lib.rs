@@ -218,8 +218,8 @@ pub async fn build_state(
     let proxies = proxies::TrustedProxies::parse(&config.server.trusted_proxies)
         .map_err(|e| anyhow::anyhow!("invalid configuration: {e}"))?;
     let tokens = Tokens::new(
-        config.jwt_secret.as_deref().unwrap_or_default(),
-        config.admin_token.as_deref().unwrap_or_default(),
+        config.expose_jwt_secret(),
+        config.expose_admin_token(),
         config.token_ttl(),
     );
     Ok((

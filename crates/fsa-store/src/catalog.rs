@@ -4,7 +4,7 @@
 //! PostgreSQL database, or `catalog.db` in the SQLite data folder). Placement
 //! databases are separate databases on the servers the catalog lists.
 
-use fsa_core::{PlacementKind, Plan, Region, TenantId};
+use fsa_core::{Lifecycle, PlacementKind, PlacementState, Plan, Region, TenantId};
 use serde::Serialize;
 use sqlx::{Connection, FromRow};
 use uuid::Uuid;
@@ -27,7 +27,8 @@ pub struct Placement {
     pub server: String,
     pub db_name: String,
     pub capacity: Option<i32>,
-    pub state: String,
+    #[sqlx(try_from = "String")]
+    pub state: PlacementState,
     pub created_at: Ts,
 }
 
@@ -52,7 +53,8 @@ pub struct Tenant {
     pub region: Region,
     pub placement_id: Uuid,
     pub epoch: i64,
-    pub state: String,
+    #[sqlx(try_from = "String")]
+    pub state: Lifecycle,
     pub isolation_requested: bool,
     /// Suspended by an operator: requests and logins get 403
     /// `tenant_suspended`. Apart from `state`, which is the lifecycle.
@@ -296,7 +298,7 @@ impl Catalog {
             };
             let (placement, is_new) = match existing {
                 Some(p) => {
-                    let is_new = p.state == "provisioning";
+                    let is_new = p.state == PlacementState::Provisioning;
                     (p, is_new)
                 }
                 None => {
@@ -347,7 +349,7 @@ impl Catalog {
                             PlacementKind::Dedicated => Some(1),
                             PlacementKind::Shared => None,
                         },
-                        state: "provisioning".to_owned(),
+                        state: PlacementState::Provisioning,
                         created_at: now,
                     };
                     sqlx::query(
@@ -361,7 +363,7 @@ impl Catalog {
                     .bind(&p.server)
                     .bind(&p.db_name)
                     .bind(p.capacity)
-                    .bind(&p.state)
+                    .bind(p.state.as_str())
                     .bind(p.created_at)
                     .execute(&mut *tx)
                     .await

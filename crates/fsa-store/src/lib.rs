@@ -49,6 +49,7 @@ pub mod pools;
 pub mod repo;
 pub mod router;
 pub mod schema;
+pub mod secret;
 pub mod server;
 pub mod session;
 pub mod stats;

@@ -312,7 +312,7 @@ mod tests {
             server: "default".into(),
             db_name: name.into(),
             capacity: None,
-            state: "ready".into(),
+            state: fsa_core::PlacementState::Ready,
             created_at: crate::ts::Ts::now(),
         }
     }

@@ -43,9 +43,9 @@ impl TestApp {
         let mut config = Config {
             listen: "127.0.0.1:0".parse()?,
             data_dir: dir.path().to_path_buf(),
-            database_url: db.as_ref().map(TestDb::url),
-            admin_token: Some(format!("admin-{}", uuid::Uuid::new_v4().simple())),
-            jwt_secret: Some(format!("jwt-{}", uuid::Uuid::new_v4().simple())),
+            database_url: db.as_ref().map(|d| d.url().into()),
+            admin_token: Some(format!("admin-{}", uuid::Uuid::new_v4().simple()).into()),
+            jwt_secret: Some(format!("jwt-{}", uuid::Uuid::new_v4().simple()).into()),
             ..Config::default()
         };
         // Tests drive requests faster than a plan allows; the tests of the
@@ -68,7 +68,7 @@ impl TestApp {
         // time), never at a random moment of another test.
         config.backups.schedule = false;
         adjust(&mut config);
-        let admin_token = config.admin_token.clone().unwrap_or_default();
+        let admin_token = config.expose_admin_token().to_owned();
         let (state, _) = fsa_server::build_state(config).await?;
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
         let base = format!("http://{}", listener.local_addr()?);
@@ -110,14 +110,8 @@ impl TestApp {
     pub fn cli(&self, bin: &str) -> std::process::Command {
         let mut c = std::process::Command::new(bin);
         c.env("FSA_DATA_DIR", self.dir.path())
-            .env(
-                "FSA_ADMIN_TOKEN",
-                self.state.config.admin_token.clone().unwrap_or_default(),
-            )
-            .env(
-                "FSA_JWT_SECRET",
-                self.state.config.jwt_secret.clone().unwrap_or_default(),
-            )
+            .env("FSA_ADMIN_TOKEN", self.state.config.expose_admin_token())
+            .env("FSA_JWT_SECRET", self.state.config.expose_jwt_secret())
             .env("FSA_LOG", "warn");
         match &self.db {
             Some(db) => c.env("FSA_DATABASE_URL", db.url()),

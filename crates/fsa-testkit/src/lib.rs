@@ -161,6 +161,6 @@ pub fn server(name: &str, region: &str, url: String) -> fsa_server::config::Serv
     fsa_server::config::ServerConfig {
         name: name.into(),
         region: fsa_core::Region::parse(region).expect("a region"),
-        url,
+        url: url.into(),
     }
 }

@@ -20,7 +20,7 @@ pub struct BackupsConfig {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub access_key_id: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub secret_access_key: Option<String>,
+    pub secret_access_key: Option<fsa_store::secret::Secret>,
     /// Encrypts every part (AES-256-GCM) when set: 64 hex digits, e.g.
     /// from `openssl rand -hex 32`. Without it backups are plain.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -49,25 +49,21 @@ impl Default for BackupsConfig {
     }
 }
 
-/// The backup key's text: never printed.
-#[derive(Clone, PartialEq, Serialize, Deserialize)]
+/// The backup key's text (64 hex digits): a secret, never printed.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(transparent)]
-pub struct BackupKey(pub String);
-
-impl std::fmt::Debug for BackupKey {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("BackupKey([redacted])")
-    }
-}
+pub struct BackupKey(pub fsa_store::secret::Secret);
 
 /// `[backups.plans.<plan>]`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct BackupPlan {
     /// How often: a duration such as `4h` or `1d`.
-    pub every: String,
+    #[serde(with = "humantime_serde")]
+    pub every: Duration,
     /// How long backups are kept: a duration such as `7d`.
-    pub keep: String,
+    #[serde(with = "humantime_serde")]
+    pub keep: Duration,
 }
 
 /// The seed's defaults: free and basic daily, premium every 4 hours,
@@ -83,15 +79,17 @@ pub struct BackupPlans {
 
 impl Default for BackupPlans {
     fn default() -> Self {
-        let plan = |every: &str, keep: &str| BackupPlan {
-            every: every.to_owned(),
-            keep: keep.to_owned(),
+        const HOUR: u64 = 3600;
+        const DAY: u64 = 24 * HOUR;
+        let plan = |every: u64, keep: u64| BackupPlan {
+            every: Duration::from_secs(every),
+            keep: Duration::from_secs(keep),
         };
         BackupPlans {
-            free: plan("1d", "7d"),
-            basic: plan("1d", "14d"),
-            premium: plan("4h", "30d"),
-            enterprise: plan("1d", "90d"),
+            free: plan(DAY, 7 * DAY),
+            basic: plan(DAY, 14 * DAY),
+            premium: plan(4 * HOUR, 30 * DAY),
+            enterprise: plan(DAY, 90 * DAY),
         }
     }
 }
@@ -110,19 +108,7 @@ impl BackupPlans {
     pub fn parsed(&self) -> Result<Vec<(Plan, Duration, Duration)>, String> {
         let mut out = Vec::new();
         for plan in [Plan::Free, Plan::Basic, Plan::Premium, Plan::Enterprise] {
-            let p = self.of(plan);
-            let every = crate::moves::parse_cleanup(&p.every).map_err(|_| {
-                format!(
-                    "backups.plans.{plan}.every: {:?} is not a duration such as 4h or 1d",
-                    p.every
-                )
-            })?;
-            let keep = crate::moves::parse_cleanup(&p.keep).map_err(|_| {
-                format!(
-                    "backups.plans.{plan}.keep: {:?} is not a duration such as 7d",
-                    p.keep
-                )
-            })?;
+            let BackupPlan { every, keep } = *self.of(plan);
             if every < Duration::from_secs(60) {
                 return Err(format!("backups.plans.{plan}.every: at least 1m"));
             }

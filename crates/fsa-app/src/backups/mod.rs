@@ -111,7 +111,7 @@ impl BackupSettings {
         let cipher = cfg
             .key
             .as_ref()
-            .map(|k| archive::Cipher::from_hex(&k.0).map_err(|e| format!("key: {e}")))
+            .map(|k| archive::Cipher::from_hex(k.0.expose()).map_err(|e| format!("key: {e}")))
             .transpose()?;
         Ok(BackupSettings {
             cipher,

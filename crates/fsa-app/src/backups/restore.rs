@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 
-use fsa_core::{Plan, Region};
+use fsa_core::{Lifecycle, Plan, Region, Residency};
 use fsa_move::archive::{self, ArchiveError, Manifest};
 use fsa_move::{NoProgress, Progress};
 use fsa_store::catalog::NewTenant;
@@ -109,7 +109,7 @@ impl App {
         let Some(t) = self.router.catalog().tenant_by_slug(slug).await? else {
             return Ok(());
         };
-        if t.state != "provisioning" || t.name != restored_name(m) {
+        if t.state != Lifecycle::Provisioning || t.name != restored_name(m) {
             return Err(AppError::Conflict {
                 code: "slug_taken",
                 detail: format!("a tenant {slug} exists"),
@@ -155,7 +155,8 @@ impl App {
             )
             .await?;
             let epoch = db.state(to).await?.map_or(1, |s| s.epoch);
-            db.put_state(to, "active", epoch, m.next_wo_number).await?;
+            db.put_state(to, Residency::Active, epoch, m.next_wo_number)
+                .await?;
             Ok::<_, AppError>(objects)
         }
         .await;
@@ -223,7 +224,7 @@ impl App {
                     m.tenant.slug
                 ),
             })?;
-        if t.state != "active" {
+        if t.state != Lifecycle::Active {
             return Err(AppError::Conflict {
                 code: "tenant_not_active",
                 detail: format!("tenant {} is {}", t.slug, t.state),
@@ -256,7 +257,7 @@ impl App {
             let epoch = db
                 .state(t.id)
                 .await?
-                .filter(|s| s.is("active"))
+                .filter(|s| s.state == Residency::Active)
                 .ok_or_else(|| AppError::Conflict {
                     code: "tenant_not_active",
                     detail: "the tenant is not active at its placement".into(),
@@ -272,7 +273,7 @@ impl App {
                 &*progress,
             )
             .await?;
-            db.put_state(t.id, "active", epoch, m.next_wo_number)
+            db.put_state(t.id, Residency::Active, epoch, m.next_wo_number)
                 .await?;
             // Objects before the commit: no row is ever seen without its.
             let mut seen = std::collections::BTreeSet::new();
@@ -374,7 +375,7 @@ impl App {
                     .catalog()
                     .tenant_by_slug(slug)
                     .await?
-                    .is_some_and(|t| t.state == "active")
+                    .is_some_and(|t| t.state == Lifecycle::Active)
                 {
                     // Done by an earlier run whose end was not recorded.
                     return Ok(());

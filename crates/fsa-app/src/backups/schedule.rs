@@ -89,7 +89,7 @@ impl App {
             if pass.started.len() >= self.backups.max_started_per_minute {
                 break;
             }
-            if t.state != "active" {
+            if t.state != fsa_core::Lifecycle::Active {
                 continue;
             }
             let Some((_, every, _)) = plans.iter().find(|(p, _, _)| *p == t.plan) else {

@@ -22,6 +22,7 @@ use figment::Figment;
 use figment::providers::{Env, Format, Serialized, Toml};
 use fsa_core::{PlacementKind, Region};
 use fsa_store::router::{RouterSettings, Servers};
+use fsa_store::secret::Secret;
 use fsa_store::server::{PoolSettings, Server};
 use fsa_store::url::DbUrl;
 use serde::{Deserialize, Serialize};
@@ -38,11 +39,11 @@ pub struct Config {
     pub data_dir: PathBuf,
     /// Catalog and default server: `postgres://…` or `sqlite://…`. Default:
     /// `sqlite://<data_dir>/catalog.db`.
-    pub database_url: Option<String>,
+    pub database_url: Option<Secret>,
     /// Bearer token for `/admin/*`.
-    pub admin_token: Option<String>,
+    pub admin_token: Option<Secret>,
     /// Secret that signs user tokens (HS256).
-    pub jwt_secret: Option<String>,
+    pub jwt_secret: Option<Secret>,
     /// Lifetime of a user token, in seconds.
     pub token_ttl_secs: u64,
     /// Largest request body accepted, in bytes.
@@ -97,7 +98,8 @@ pub struct Pools {
 pub struct ServerConfig {
     pub name: String,
     pub region: Region,
-    pub url: String,
+    /// Its URL, password included: a secret.
+    pub url: Secret,
 }
 
 impl Default for Config {
@@ -213,12 +215,23 @@ impl Config {
 
     pub fn database_url(&self) -> DbUrl {
         match &self.database_url {
-            Some(u) => DbUrl::new(u.clone()),
+            Some(u) => DbUrl::new(u.expose()),
             None => DbUrl::new(format!(
                 "sqlite://{}",
                 self.data_dir.join("catalog.db").display()
             )),
         }
+    }
+
+    /// The admin token, for the one check of it (and a test that presents
+    /// it); empty when not configured.
+    pub fn expose_admin_token(&self) -> &str {
+        self.admin_token.as_ref().map_or("", Secret::expose)
+    }
+
+    /// The secret that signs user tokens, for the signer only.
+    pub fn expose_jwt_secret(&self) -> &str {
+        self.jwt_secret.as_ref().map_or("", Secret::expose)
     }
 
     pub fn token_ttl(&self) -> Duration {
@@ -251,7 +264,7 @@ impl Config {
             others.push(Server::from_url(
                 &s.name,
                 s.region.clone(),
-                &DbUrl::new(s.url.clone()),
+                &DbUrl::new(s.url.expose()),
                 &prefix,
             )?);
         }

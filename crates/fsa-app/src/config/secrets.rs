@@ -4,6 +4,7 @@
 
 use std::path::{Path, PathBuf};
 
+use fsa_store::secret::Secret;
 use rand::Rng;
 use serde::{Deserialize, Serialize};
 
@@ -66,10 +67,10 @@ impl Config {
             write_private(&path, &text).map_err(err)?;
         }
         if self.admin_token.is_none() {
-            self.admin_token = saved.admin_token;
+            self.admin_token = saved.admin_token.map(Secret::from);
         }
         if self.jwt_secret.is_none() {
-            self.jwt_secret = saved.jwt_secret;
+            self.jwt_secret = saved.jwt_secret.map(Secret::from);
         }
         Ok(Some(path))
     }
@@ -79,12 +80,12 @@ impl Config {
     /// configured pass (they are generated long enough).
     pub fn check_secrets(&self) -> Result<(), ConfigError> {
         if let Some(s) = &self.jwt_secret
-            && s.len() < MIN_JWT_SECRET_BYTES
+            && s.expose().len() < MIN_JWT_SECRET_BYTES
         {
-            return Err(ConfigError::ShortJwtSecret(s.len()));
+            return Err(ConfigError::ShortJwtSecret(s.expose().len()));
         }
         if let Some(t) = &self.admin_token {
-            let n = t.chars().count();
+            let n = t.expose().chars().count();
             if n < MIN_ADMIN_TOKEN_CHARS {
                 return Err(ConfigError::ShortAdminToken(n));
             }
@@ -233,7 +234,7 @@ mod tests {
         };
         b.ensure_secrets().unwrap();
         assert_eq!(a.admin_token, b.admin_token);
-        assert_eq!(a.jwt_secret.as_ref().map(String::len), Some(64));
+        assert_eq!(a.jwt_secret.as_ref().map(|s| s.expose().len()), Some(64));
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt;

@@ -123,7 +123,7 @@ async fn main() -> anyhow::Result<()> {
     let catalog = format!("fsa_bb_{}", &uuid::Uuid::new_v4().simple().to_string()[..8]);
     let config = fsa_app::config::Config {
         data_dir: dir.path().to_path_buf(),
-        database_url: Some(format!("{}/{catalog}", a.pg_url)),
+        database_url: Some(format!("{}/{catalog}", a.pg_url).into()),
         ..Default::default()
     };
     let result = run(&a, &config, dir.path()).await;

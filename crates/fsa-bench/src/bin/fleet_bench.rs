@@ -39,7 +39,7 @@ async fn main() -> anyhow::Result<()> {
                 name: "fleet".into(),
                 region: fsa_core::Region::parse("US")
                     .unwrap_or_else(|_| fsa_core::Region::default_region()),
-                url: format!("{base}/postgres"),
+                url: format!("{base}/postgres").into(),
             }];
             c.connection_budget = args.budget;
             c.budget_wait_secs = 30.0;

@@ -80,12 +80,12 @@ async fn main() -> anyhow::Result<()> {
             fsa_server::config::ServerConfig {
                 name: "pg".into(),
                 region: Region::parse("EU").unwrap_or_else(|_| Region::default_region()),
-                url: format!("{base}/postgres"),
+                url: format!("{base}/postgres").into(),
             },
             fsa_server::config::ServerConfig {
                 name: "lite".into(),
                 region: Region::parse("US").unwrap_or_else(|_| Region::default_region()),
-                url: lite_url,
+                url: lite_url.into(),
             },
         ];
     })
@@ -156,7 +156,7 @@ async fn main() -> anyhow::Result<()> {
         .await?
         .into_iter()
         .map(|p| p.placement)
-        .filter(|p| p.state == "ready")
+        .filter(|p| p.state == fsa_core::PlacementState::Ready)
         .collect();
     let files: Vec<String> = placements
         .iter()

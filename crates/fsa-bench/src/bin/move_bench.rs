@@ -603,9 +603,9 @@ async fn run(
     data_dir: &std::path::Path,
 ) -> anyhow::Result<()> {
     let mut config = fsa_server::config::Config {
-        database_url: Some(format!("{base}/{name}")),
-        admin_token: Some(fsa_server::config::random_secret()),
-        jwt_secret: Some(fsa_server::config::random_secret()),
+        database_url: Some(format!("{base}/{name}").into()),
+        admin_token: Some(fsa_server::config::random_secret().into()),
+        jwt_secret: Some(fsa_server::config::random_secret().into()),
         data_dir: data_dir.to_owned(),
         ..Default::default()
     };

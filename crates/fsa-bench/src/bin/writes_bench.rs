@@ -190,7 +190,10 @@ async fn postgres(args: &Args) -> anyhow::Result<()> {
             c.limits.free.work_ms_per_second = None;
             // The catalog's server is the placements' server: its URL's
             // sslmode is every pool's.
-            c.database_url = c.database_url.take().map(|u| format!("{u}?sslmode={ssl}"));
+            c.database_url = c
+                .database_url
+                .take()
+                .map(|u| format!("{}?sslmode={ssl}", u.expose()).into());
         })
         .await?,
     );

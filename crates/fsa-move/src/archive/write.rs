@@ -11,7 +11,7 @@ use bytes::Bytes;
 use chrono::Utc;
 use flate2::Compression;
 use flate2::write::GzEncoder;
-use fsa_core::Plan;
+use fsa_core::{Plan, Residency};
 use fsa_store::objects::{FileStores, Store, Stored, put_stream};
 use futures::SinkExt;
 use futures::channel::mpsc;
@@ -180,7 +180,7 @@ async fn read_tables(
     let state = db.state(tenant).await?.ok_or_else(|| {
         ArchiveError::Format("the tenant has no state row at its placement".into())
     })?;
-    if !state.is("active") {
+    if state.state != Residency::Active {
         return Err(ArchiveError::Format(format!(
             "the tenant is {} at this placement; it is backed up where it is active",
             state.state

@@ -13,7 +13,7 @@ pub(crate) async fn run(run: &mut Run<'_>) -> Result<MoveState, MoveError> {
     let t = run.t();
     let src_pool = run.src_pool().await?;
     let Some(Carry { dst: mut d, .. }) = run.carry.take() else {
-        return Err(MoveError::Preflight("catching up without a copy".into()));
+        return Err(MoveError::Inconsistent("catching up without a copy"));
     };
     let mut w = run.m.watermark.unwrap_or(0);
     let mut passes = 0;

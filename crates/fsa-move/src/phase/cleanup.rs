@@ -6,7 +6,7 @@
 
 use std::collections::BTreeMap;
 
-use fsa_core::PlacementKind;
+use fsa_core::{PlacementKind, PlacementState, Residency};
 use fsa_store::StoreError;
 use fsa_store::catalog::Placement;
 use fsa_store::jobs::Jobs;
@@ -56,7 +56,7 @@ pub(crate) async fn run(run: &mut Run<'_>) -> Result<Option<MoveState>, MoveErro
         let mut s = Endpoint::acquire(&run.src_pool().await?).await?;
         // Only a source that knows the tenant left is emptied.
         if let Some(st) = s.state(t).await?
-            && !st.is("moved_out")
+            && st.state != Residency::MovedOut
         {
             return Err(MoveError::Mismatch(format!(
                 "the source holds the tenant as {}; it is not cleaned",
@@ -123,7 +123,7 @@ async fn drop_emptied(run: &mut Run<'_>, source: &Placement) -> Result<(), MoveE
         .get(&source.server)
         .ok_or_else(|| StoreError::Config(format!("server {} is not configured", source.server)))?;
     run.lease.ensure().await?;
-    if source.state != "retired"
+    if source.state != PlacementState::Retired
         && !Ledger::new(catalog)
             .retire_placement_for_move(source.id, run.m.id, run.lease.owner())
             .await?

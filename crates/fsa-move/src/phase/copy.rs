@@ -12,6 +12,8 @@
 
 use std::time::Instant;
 
+use fsa_core::Residency;
+
 use super::pass::{Pass, barrier, copy_pass};
 use super::{Carry, INITIAL_WO_NUMBER, ObjectPass, Run, clear_tenant};
 use crate::endpoint::Endpoint;
@@ -29,7 +31,7 @@ pub(crate) async fn run(run: &mut Run<'_>) -> Result<MoveState, MoveError> {
     clear_tenant(&mut d, t).await?;
     let mut s = Endpoint::acquire(&src_pool).await?;
     let epoch = s.state(t).await?.map_or(1, |st| st.epoch);
-    d.put_state(t, "moving_in", epoch, INITIAL_WO_NUMBER)
+    d.put_state(t, Residency::MovingIn, epoch, INITIAL_WO_NUMBER)
         .await?;
     drop((s, d));
     if run.m.state != MoveState::Copying {

@@ -1,6 +1,5 @@
-//! `fenced` → `switched`: the write pause. (The switch changes the tenant's
-//! plan, and so its store, with the epoch; the file objects of the last
-//! delta follow after the pause.) Under the tenant's write lock
+//! `fenced` → `switched`: the write pause (the switch itself and the file
+//! objects after it are in [`super::switch`]). Under the tenant's write lock
 //! taken exclusively, the last delta is copied and checked row by row, the
 //! target's state row says `active` and the source's `moved_out`, with a
 //! new epoch; then the catalog points the tenant at the target. Work is
@@ -9,18 +8,17 @@
 
 use std::time::Instant;
 
-use fsa_core::Region;
+use fsa_core::Residency;
 use fsa_store::StoreError;
-use fsa_store::catalog::Tenant;
 use fsa_store::db::Pool;
 use uuid::Uuid;
 
 use super::pass::{Pass, copy_pass};
-use super::{INITIAL_WO_NUMBER, ObjectPass, Run};
+use super::switch::{settle_objects, switch};
+use super::{INITIAL_WO_NUMBER, Run};
 use crate::endpoint::Endpoint;
-use crate::error::MoveError;
+use crate::error::{MoveError, Refusal};
 use crate::lease::MoveLease;
-use crate::ledger::{Ledger, Switch};
 use crate::progress::NoProgress;
 use crate::report::FenceSteps;
 use crate::state::MoveState;
@@ -55,23 +53,7 @@ pub(crate) async fn run(run: &mut Run<'_>) -> Result<MoveState, MoveError> {
     run.m.report.fence_steps = steps;
     run.save().await?;
     run.cx.pause("switched").await;
-    // The objects of the last delta, after the write pause: the pause is
-    // the last row delta only. Until they are copied, reads find them in
-    // the store they were uploaded to; cleanup copies any still missing
-    // before it deletes anything, so a failure here only waits for it.
-    let settled = async {
-        let mut d = Endpoint::acquire(&dst_pool).await?;
-        run.sync_objects(&mut d, ObjectPass::Settle).await?;
-        run.save().await?;
-        Ok::<(), MoveError>(())
-    }
-    .await;
-    if let Err(e) = settled {
-        if e.is_lease_lost() {
-            return Err(e);
-        }
-        tracing::warn!(tenant.id = %t, error = %e, "the last objects were not copied after the switch; cleanup copies them");
-    }
+    settle_objects(run, &dst_pool).await?;
     let (from, to) = (run.source().await?.name, run.target().await?.name);
     tracing::info!(tenant.id = %t, move.fence_ms = run.m.report.fence_ms, %from, %to, "tenant switched");
     Ok(MoveState::Switched)
@@ -89,7 +71,7 @@ async fn recover(run: &mut Run<'_>) -> Result<MoveState, MoveError> {
     let state = s.state(t).await;
     s.rollback().await?;
     match state? {
-        Some(st) if st.is("moved_out") => {
+        Some(st) if st.state == Residency::MovedOut => {
             let tenant = run
                 .cx
                 .router()
@@ -101,9 +83,7 @@ async fn recover(run: &mut Run<'_>) -> Result<MoveState, MoveError> {
             run.cx.pause("switched").await;
             Ok(MoveState::Switched)
         }
-        _ => Err(MoveError::Preflight(
-            "interrupted inside the fence before it committed".into(),
-        )),
+        _ => Err(MoveError::FenceInterrupted),
     }
 }
 
@@ -128,12 +108,9 @@ async fn fence(
         let st = lock
             .state(tenant)
             .await?
-            .ok_or_else(|| MoveError::Preflight("the source lost the tenant's state row".into()))?;
-        if !st.is("active") {
-            return Err(MoveError::Preflight(format!(
-                "the source holds the tenant as {}",
-                st.state
-            )));
+            .ok_or(Refusal::SourceNotActive(None))?;
+        if st.state != Residency::Active {
+            return Err(Refusal::SourceNotActive(Some(st.state.to_string())).into());
         }
         let copied = copy_pass(
             &mut lock,
@@ -146,14 +123,14 @@ async fn fence(
         .await?
         .rows;
         let new_epoch = st.epoch + 1;
-        dst.put_state(tenant, "active", new_epoch, st.next_wo_number)
+        dst.put_state(tenant, Residency::Active, new_epoch, st.next_wo_number)
             .await?;
-        lock.put_state(tenant, "moved_out", new_epoch, st.next_wo_number)
+        lock.put_state(tenant, Residency::MovedOut, new_epoch, st.next_wo_number)
             .await?;
         // The last look at the lease before the source says `moved_out`; a
         // successor reads that row under this same lock, after this commit.
         lease.ensure().await?;
-        Ok((new_epoch, copied))
+        Ok::<_, MoveError>((new_epoch, copied))
     }
     .await;
     match inner {
@@ -172,44 +149,11 @@ async fn fence(
                 && let Ok(Some(st)) = dst.state(tenant).await
             {
                 let _ = dst
-                    .put_state(tenant, "moving_in", st.epoch, INITIAL_WO_NUMBER)
+                    .put_state(tenant, Residency::MovingIn, st.epoch, INITIAL_WO_NUMBER)
                     .await;
             }
             let _ = lock.rollback().await;
             Err(e)
         }
     }
-}
-
-/// The switch: the catalog points the tenant at the target with the
-/// fence's epoch, a plan change that needed this move takes effect, the
-/// region follows the target, and the move says `switched`; one catalog
-/// transaction that checks the lease.
-async fn switch(run: &mut Run<'_>, t: &Tenant, epoch: i64) -> Result<(), MoveError> {
-    run.lease.check_flag()?;
-    let target = run.target().await?;
-    let tenant = run.tenant();
-    let router = run.cx.router();
-    let catalog = router.catalog();
-    let plan = run
-        .m
-        .plan_after
-        .as_deref()
-        .and_then(|p| p.parse().ok())
-        .unwrap_or(t.plan);
-    let region = Region::parse(&run.m.target_region).unwrap_or_else(|_| t.region.clone());
-    let switch = Switch {
-        placement: target.id,
-        epoch,
-        plan,
-        region: &region,
-    };
-    let at = Ledger::new(catalog)
-        .switch_move(run.m, run.lease.owner(), &switch)
-        .await?;
-    router.invalidate(tenant);
-    run.m.state = MoveState::Switched;
-    run.m.switched_at = Some(at);
-    run.cx.progress().phase(MoveState::Switched.as_str());
-    Ok(())
 }

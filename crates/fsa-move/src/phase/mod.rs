@@ -21,6 +21,7 @@ pub mod fence;
 pub mod pass;
 pub mod preflight;
 pub mod rollback;
+pub mod switch;
 pub mod verify;
 
 use fsa_core::TenantId;
@@ -57,10 +58,10 @@ enum End {
 }
 
 impl End {
-    fn name(self) -> &'static str {
+    fn missing(self) -> &'static str {
         match self {
-            End::Source => "source",
-            End::Target => "target",
+            End::Source => "source placement missing",
+            End::Target => "target placement missing",
         }
     }
 }
@@ -142,7 +143,7 @@ impl<'a> Run<'a> {
     }
 
     async fn placement(&mut self, end: End) -> Result<Placement, MoveError> {
-        let missing = || MoveError::Preflight(format!("{} placement missing", end.name()));
+        let missing = || MoveError::Inconsistent(end.missing());
         let slot = match end {
             End::Source => &mut self.source,
             End::Target => &mut self.target,
@@ -154,7 +155,7 @@ impl<'a> Run<'a> {
             End::Source => Some(self.m.from_placement),
             End::Target => self.m.to_placement,
         }
-        .ok_or_else(|| MoveError::Preflight("no target placement".into()))?;
+        .ok_or(MoveError::Inconsistent("no target placement"))?;
         let p = self
             .cx
             .router()

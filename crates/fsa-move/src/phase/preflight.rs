@@ -2,14 +2,14 @@
 //! made; then the target is chosen (and created when new), and both ends are
 //! checked before anything is copied.
 
-use fsa_core::{PlacementKind, Region};
+use fsa_core::{Lifecycle, PlacementKind, PlacementState, Region, Residency};
 use fsa_store::StoreError;
 use fsa_store::catalog::{Placement, Tenant};
 
 use super::{INITIAL_WO_NUMBER, Run, clear_tenant};
 use crate::context::Context;
 use crate::endpoint::Endpoint;
-use crate::error::MoveError;
+use crate::error::{MoveError, Refusal};
 use crate::request::{MoveRequest, Target};
 use crate::state::MoveState;
 
@@ -19,28 +19,24 @@ pub(crate) async fn check_request(
     tenant: &Tenant,
     req: &MoveRequest,
 ) -> Result<(), MoveError> {
-    if tenant.state != "active" {
-        return Err(MoveError::Preflight(format!(
-            "tenant {} is not active",
-            tenant.slug
-        )));
+    if tenant.state != Lifecycle::Active {
+        return Err(Refusal::TenantNotActive(tenant.slug.clone()).into());
     }
     if let Target::Placement(id) = &req.to {
         let catalog = cx.router().catalog();
         let p = catalog
             .placement(*id)
             .await?
-            .ok_or_else(|| MoveError::Preflight(format!("no placement {id}")))?;
+            .ok_or(Refusal::NoPlacement(*id))?;
         if p.id == tenant.placement_id {
-            return Err(MoveError::Preflight(
-                "the tenant is already on that placement".into(),
-            ));
+            return Err(Refusal::AlreadyThere.into());
         }
-        if p.state != "ready" {
-            return Err(MoveError::Preflight(format!(
-                "placement {} is {}",
-                p.name, p.state
-            )));
+        if p.state != PlacementState::Ready {
+            return Err(Refusal::PlacementNotReady {
+                name: p.name,
+                state: p.state.to_string(),
+            }
+            .into());
         }
         if p.kind == PlacementKind::Dedicated
             && catalog
@@ -48,10 +44,7 @@ pub(crate) async fn check_request(
                 .await?
                 > 0
         {
-            return Err(MoveError::Preflight(format!(
-                "dedicated placement {} already holds a tenant",
-                p.name
-            )));
+            return Err(Refusal::DedicatedTaken(p.name).into());
         }
     }
     Ok(())
@@ -67,9 +60,7 @@ pub(crate) async fn run(run: &mut Run<'_>) -> Result<MoveState, MoveError> {
     run.m.to_placement = Some(target.id);
     run.save().await?;
     if target.id == source.id {
-        return Err(MoveError::Preflight(
-            "the tenant is already on that placement".into(),
-        ));
+        return Err(Refusal::AlreadyThere.into());
     }
     let t = run.t();
     let src_pool = run.src_pool().await?;
@@ -86,15 +77,14 @@ pub(crate) async fn run(run: &mut Run<'_>) -> Result<MoveState, MoveError> {
     for (end, c, placement) in [("source", &mut s, &source), ("target", &mut d, &target)] {
         let (have, want) = (c.schema_version().await?, c.latest_schema());
         if have > want {
-            return Err(MoveError::Preflight(format!(
-                "the {end} database is at schema version {have}, newer than this fsa's {want}; run the move with the newer fsa"
-            )));
+            return Err(Refusal::SchemaAhead { end, have, want }.into());
         }
         if have < want {
             let router = run.cx.router();
-            let server = router.servers().get(&placement.server).ok_or_else(|| {
-                MoveError::Preflight(format!("server {} is not configured", placement.server))
-            })?;
+            let server = router
+                .servers()
+                .get(&placement.server)
+                .ok_or_else(|| Refusal::UnknownServer(placement.server.clone()))?;
             let set = fsa_store::schema::MigrationSet::binary();
             let mode = fsa_store::schema::Mode {
                 dry_run: false,
@@ -102,10 +92,11 @@ pub(crate) async fn run(run: &mut Run<'_>) -> Result<MoveState, MoveError> {
             };
             fsa_store::schema::migrate_placement(router.catalog(), server, placement, &set, mode)
                 .await
-                .map_err(|e| {
-                    MoveError::Preflight(format!(
-                        "the {end} database is at schema version {have}, behind this fsa's {want}, and could not be brought up to date: {e}"
-                    ))
+                .map_err(|e| Refusal::SchemaBehind {
+                    end,
+                    have,
+                    want,
+                    error: e.to_string(),
                 })?;
             tracing::info!(end, from = have, to = want, placement = %placement.name, "brought a move's end up to date");
         }
@@ -116,11 +107,14 @@ pub(crate) async fn run(run: &mut Run<'_>) -> Result<MoveState, MoveError> {
     // colliding name would not.
     let catalog = run.cx.router().catalog();
     let fresh = catalog.placement(target.id).await?;
-    if fresh.as_ref().is_none_or(|p| p.state != "ready") {
-        return Err(MoveError::Preflight(format!(
-            "placement {} is not ready",
-            target.name
-        )));
+    if let Some(state) = fresh.map_or(Some("gone".to_owned()), |p| {
+        (p.state != PlacementState::Ready).then(|| p.state.to_string())
+    }) {
+        return Err(Refusal::PlacementNotReady {
+            name: target.name,
+            state,
+        }
+        .into());
     }
     if target.kind == PlacementKind::Dedicated {
         let others = catalog
@@ -128,31 +122,23 @@ pub(crate) async fn run(run: &mut Run<'_>) -> Result<MoveState, MoveError> {
             .await?
             .max(d.other_tenants(t).await?);
         if others > 0 {
-            return Err(MoveError::Preflight(format!(
-                "dedicated placement {} already holds a tenant",
-                target.name
-            )));
+            return Err(Refusal::DedicatedTaken(target.name).into());
         }
     }
-    if d.state(t).await?.is_some_and(|st| st.is("active")) {
-        return Err(MoveError::Preflight(format!(
-            "placement {} already holds the tenant as active",
-            target.name
-        )));
+    if d.state(t)
+        .await?
+        .is_some_and(|st| st.state == Residency::Active)
+    {
+        return Err(Refusal::TargetHoldsTenant(target.name).into());
     }
     // Only a tenant active at the source moves.
     let epoch = match s.state(t).await? {
-        Some(st) if st.is("active") => st.epoch,
-        other => {
-            return Err(MoveError::Preflight(format!(
-                "the source holds the tenant in state {:?}",
-                other.map(|st| st.state)
-            )));
-        }
+        Some(st) if st.state == Residency::Active => st.epoch,
+        other => return Err(Refusal::SourceNotActive(other.map(|st| st.state.to_string())).into()),
     };
     // Leftovers of an earlier attempt go first.
     clear_tenant(&mut d, t).await?;
-    d.put_state(t, "moving_in", epoch, INITIAL_WO_NUMBER)
+    d.put_state(t, Residency::MovingIn, epoch, INITIAL_WO_NUMBER)
         .await?;
     drop((s, d));
     run.advance(MoveState::Copying).await
@@ -170,10 +156,10 @@ async fn resolve_target(run: &mut Run<'_>) -> Result<Placement, MoveError> {
         Target::Placement(id) => catalog
             .placement(*id)
             .await?
-            .ok_or_else(|| MoveError::Preflight(format!("no placement {id}"))),
+            .ok_or_else(|| Refusal::NoPlacement(*id).into()),
         Target::Kind(kind) => {
             let region = Region::parse(&run.m.target_region)
-                .map_err(|e| MoveError::Preflight(e.to_string()))?;
+                .map_err(|e| Refusal::BadRegion(e.to_string()))?;
             let server = router.servers().for_region(&region).clone();
             let slug = catalog
                 .tenant_by_id(run.tenant())
@@ -203,9 +189,11 @@ async fn resolve_target(run: &mut Run<'_>) -> Result<Placement, MoveError> {
                 catalog.placement_ready(alloc.placement.id).await?;
             }
             if alloc.placement.id == run.m.from_placement {
-                return Err(MoveError::Preflight(format!(
-                    "the tenant is already on the {kind} placement of {region}"
-                )));
+                return Err(Refusal::AlreadyOnKind {
+                    kind: *kind,
+                    region,
+                }
+                .into());
             }
             Ok(alloc.placement)
         }

@@ -5,7 +5,7 @@
 //! dedicated placement made for the move is dropped. A rollback never
 //! empties the placement the catalog routes the tenant to.
 
-use fsa_core::{PlacementKind, TenantId};
+use fsa_core::{PlacementKind, Residency, TenantId};
 use fsa_store::StoreError;
 
 use super::{Run, clear_tenant};
@@ -30,10 +30,10 @@ pub(crate) async fn run(run: &mut Run<'_>) -> Result<(), StoreError> {
         s.begin_exclusive(t).await?;
         let reset = async {
             if let Some(st) = s.state(t).await?
-                && !st.is("active")
+                && st.state != Residency::Active
                 && routed_to == Some(src.id)
             {
-                s.put_state(t, "active", st.epoch, st.next_wo_number)
+                s.put_state(t, Residency::Active, st.epoch, st.next_wo_number)
                     .await?;
             }
             Ok::<_, StoreError>(())

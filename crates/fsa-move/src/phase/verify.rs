@@ -31,7 +31,7 @@ pub(crate) async fn run(run: &mut Run<'_>) -> Result<MoveState, MoveError> {
         snap: Some(mut snap),
     }) = run.carry.take()
     else {
-        return Err(MoveError::Preflight("verifying without a copy".into()));
+        return Err(MoveError::Inconsistent("verifying without a copy"));
     };
     let started = Instant::now();
     let verified = verify(&mut snap, &mut d, t).await;

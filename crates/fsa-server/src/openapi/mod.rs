@@ -359,7 +359,8 @@ fn problem_schema() -> Value {
             "resource": serde_json::to_value(fsa_core::Resource::schema()).unwrap_or_default(),
             "limit": { "type": "integer", "minimum": 0 },
             "used": { "type": "integer", "minimum": 0 },
-            "plan": serde_json::to_value(fsa_core::Plan::schema()).unwrap_or_default()
+            "plan": serde_json::to_value(fsa_core::Plan::schema()).unwrap_or_default(),
+            "reason": { "type": "string", "description": "With `preflight_failed`: why the move may not begin, e.g. `dedicated_placement_taken`, `placement_not_ready`, `tenant_not_active`." }
         }
     })
 }

@@ -77,7 +77,7 @@ async fn login(
         .catalog()
         .tenant_by_slug(req.tenant.trim())
         .await?;
-    let Some(tenant) = tenant.filter(|t| t.state == "active") else {
+    let Some(tenant) = tenant.filter(|t| t.state == fsa_core::Lifecycle::Active) else {
         app.passwords.verify_nobody(req.password).await;
         return Err(failed());
     };

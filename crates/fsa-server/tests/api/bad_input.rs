@@ -239,7 +239,7 @@ async fn bad_input(backend: Backend) {
     .unwrap();
     let (s, b) = app.get("/api/v1/work-orders", &forged).await;
     assert_problem(s, &b, 401, "token_invalid");
-    let secret = app.state.config.jwt_secret.clone().unwrap();
+    let secret = app.state.config.expose_jwt_secret().to_owned();
     let me = app.get("/api/v1/me", &ta).await.1;
     let tenant = app.get("/admin/tenants/bad-a", &app.admin_token).await.1;
     let expired_claims = json!({"iss": "fsa", "aud": "fsa-api", "sub": me["id"], "tid": tenant["id"], "ten": "bad-a", "role": "admin", "tv": 0, "iat": 1_000, "exp": 2_000});

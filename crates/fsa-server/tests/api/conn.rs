@@ -190,20 +190,24 @@ async fn clients_over_the_cap_wait_and_are_served_once_connections_go() {
 #[tokio::test]
 async fn a_short_secret_stops_the_start() {
     let short = "8chars!!".to_owned();
-    let e = TestApp::start_with(Backend::Sqlite, |c| c.jwt_secret = Some(short.clone()))
-        .await
-        .err()
-        .expect("a short JWT secret is refused");
+    let e = TestApp::start_with(Backend::Sqlite, |c| {
+        c.jwt_secret = Some(short.clone().into())
+    })
+    .await
+    .err()
+    .expect("a short JWT secret is refused");
     let e = format!("{e:#}");
     assert!(
         e.contains("FSA_JWT_SECRET") && e.contains("minimum is 32 bytes"),
         "{e}"
     );
 
-    let e = TestApp::start_with(Backend::Sqlite, |c| c.admin_token = Some(short.clone()))
-        .await
-        .err()
-        .expect("a short admin token is refused");
+    let e = TestApp::start_with(Backend::Sqlite, |c| {
+        c.admin_token = Some(short.clone().into())
+    })
+    .await
+    .err()
+    .expect("a short admin token is refused");
     let e = format!("{e:#}");
     assert!(
         e.contains("FSA_ADMIN_TOKEN") && e.contains("minimum is 32 characters"),
@@ -212,14 +216,16 @@ async fn a_short_secret_stops_the_start() {
 
     // 32 characters of two bytes each are 64 bytes: a token counts in
     // characters, a secret in bytes.
-    let e = TestApp::start_with(Backend::Sqlite, |c| c.admin_token = Some("é".repeat(31)))
-        .await
-        .err()
-        .expect("31 characters are refused, whatever their bytes");
+    let e = TestApp::start_with(Backend::Sqlite, |c| {
+        c.admin_token = Some("é".repeat(31).into())
+    })
+    .await
+    .err()
+    .expect("31 characters are refused, whatever their bytes");
     assert!(format!("{e:#}").contains("is 31 characters"), "{e:#}");
     let app = TestApp::start_with(Backend::Sqlite, |c| {
-        c.admin_token = Some("é".repeat(32));
-        c.jwt_secret = Some("x".repeat(32));
+        c.admin_token = Some("é".repeat(32).into());
+        c.jwt_secret = Some("x".repeat(32).into());
     })
     .await
     .unwrap();

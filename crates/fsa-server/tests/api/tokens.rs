@@ -662,14 +662,7 @@ async fn tokens_need_the_right_issuer_and_audience() {
     app.create_tenant("tok-aud", "premium", "EU").await;
     let token = app.login_admin("tok-aud").await;
     let claims: Claims = app.state.tokens.verify(&token).unwrap();
-    let key = EncodingKey::from_secret(
-        app.state
-            .config
-            .jwt_secret
-            .as_deref()
-            .unwrap_or_default()
-            .as_bytes(),
-    );
+    let key = EncodingKey::from_secret(app.state.config.expose_jwt_secret().as_bytes());
     let sign = |v: &Json| jsonwebtoken::encode(&Header::new(Algorithm::HS256), v, &key).unwrap();
     let base = serde_json::to_value(&claims).unwrap();
     // The same claims, signed here: accepted (the forgery below is only in

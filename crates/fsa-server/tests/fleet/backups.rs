@@ -676,7 +676,7 @@ async fn an_encrypted_backup_needs_its_key() {
             c.data_dir = data_dir;
             c.jwt_secret = secret;
             c.admin_token = admin;
-            c.backups.key = key.map(fsa_app::backups::BackupKey);
+            c.backups.key = key.map(|k| fsa_app::backups::BackupKey(k.into()));
         })
         .await
         .unwrap();

@@ -369,7 +369,7 @@ async fn a_due_cleanup_runs_after_a_restart(backend: Backend) {
     let dir = std::mem::replace(&mut a.dir, tempfile::tempdir().unwrap());
     a.stop().await;
     tokio::time::sleep(Duration::from_secs(4)).await;
-    let url = db.as_ref().map(|d| d.url());
+    let url = db.as_ref().map(|d| d.url().into());
     let data_dir = dir.path().to_path_buf();
     let b = TestApp::start_with(Backend::Sqlite, move |c| {
         c.database_url = url;

@@ -63,7 +63,7 @@ async fn fifty_placements_one_failing_then_a_rerun() {
         .unwrap()
         .into_iter()
         .map(|p| p.placement)
-        .filter(|p| p.state == "ready")
+        .filter(|p| p.state == fsa_core::PlacementState::Ready)
         .collect();
     assert!(all.len() >= 50, "a database per enterprise tenant");
     let engines: Vec<_> = all
@@ -221,7 +221,7 @@ async fn fifty_placements_one_failing_then_a_rerun() {
     // A canary that fails stops the run before the rest. The canary is the
     // placement with the fewest tenants (then by name).
     let mut order = catalog.placements().await.unwrap();
-    order.retain(|p| p.placement.state == "ready");
+    order.retain(|p| p.placement.state == fsa_core::PlacementState::Ready);
     order.sort_by(|a, b| {
         (a.tenant_count, &a.placement.name).cmp(&(b.tenant_count, &b.placement.name))
     });

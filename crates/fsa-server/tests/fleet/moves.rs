@@ -518,7 +518,7 @@ async fn a_second_process_never_writes_to_the_source_after_the_switch() {
         a.state.config.admin_token.clone(),
     );
     let b = TestApp::start_with(Backend::Sqlite, |c| {
-        c.database_url = Some(url);
+        c.database_url = Some(url.into());
         c.jwt_secret = secret;
         c.admin_token = admin;
         c.route_ttl_secs = 3600;

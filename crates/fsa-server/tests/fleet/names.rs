@@ -187,6 +187,7 @@ async fn a_move_into_a_taken_dedicated_placement_is_refused() {
         .await;
     assert_eq!(s, 409, "{p}");
     assert_eq!(p["code"], "preflight_failed", "{p}");
+    assert_eq!(p["reason"], "dedicated_placement_taken", "{p}");
     assert_eq!(work_orders(&app, &token).await.len(), 2);
     app.stop().await;
 }

@@ -87,7 +87,7 @@ pub struct StoreConfig {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub access_key_id: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub secret_access_key: Option<String>,
+    pub secret_access_key: Option<crate::secret::Secret>,
 }
 
 /// `[files.plans]`: plan → store name.
@@ -480,7 +480,8 @@ pub fn open_store(name: &str, s: &StoreConfig) -> Result<Store, FileError> {
     }
     if let Some(k) = s
         .secret_access_key
-        .clone()
+        .as_ref()
+        .map(|k| k.expose().to_owned())
         .or_else(|| env("AWS_SECRET_ACCESS_KEY"))
     {
         b = b.with_secret_access_key(k);
