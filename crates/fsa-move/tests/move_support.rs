@@ -343,7 +343,7 @@ async fn a_source_not_holding_the_tenant_as_active_is_refused() {
         m.error
             .as_deref()
             .unwrap_or_default()
-            .contains("the source holds the tenant in state"),
+            .contains("the source holds the tenant as moved_out"),
         "refused before copying: {:?}",
         m.error
     );
