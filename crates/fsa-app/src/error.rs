@@ -17,6 +17,12 @@ pub enum AppError {
     /// own code as its reason).
     #[error("{0}")]
     Refused(fsa_move::Refusal),
+    /// The acting user's role does not allow it.
+    #[error("{0}")]
+    Forbidden(String),
+    /// A work order change the lifecycle or the list's cursor refuses.
+    #[error(transparent)]
+    WorkOrder(#[from] fsa_store::repo::work_orders::WorkOrderError),
     /// No such entity (`tenant`, `move`).
     #[error("{0} not found")]
     NotFound(&'static str),

@@ -14,6 +14,8 @@
 //!   proposed moves (applied within a cap), the seed's cost table.
 //! - [`analytics`]: work orders counted across every placement, in parallel
 //!   within the connection budget; a placement that cannot answer is named.
+//! - [`data`]: a tenant's own data as its users reach it: every use case
+//!   of the tenant API, as the acting [`data::User`].
 //! - [`error`]: [`AppError`], with the data each face needs to report it.
 //! - [`tenants`]: onboarding, tenant and placement reads, plan, region and
 //!   suspension changes (and the move a plan change schedules).
@@ -39,6 +41,7 @@ pub mod advice;
 pub mod analytics;
 pub mod backups;
 pub mod config;
+pub mod data;
 pub mod error;
 pub mod files;
 pub mod health;

@@ -12,9 +12,8 @@ use std::sync::Arc;
 use axum::extract::FromRequestParts;
 use axum::http::header::AUTHORIZATION;
 use axum::http::request::Parts;
-use fsa_core::{Permission, Role, TenantId};
-use fsa_store::router::Route;
-use uuid::Uuid;
+use fsa_app::data::User;
+use fsa_core::TenantId;
 
 use crate::error::ApiError;
 use crate::state::AppState;
@@ -46,32 +45,21 @@ fn bearer(parts: &Parts) -> Result<&str, ApiError> {
 /// How long a refused request waits before its 429 is sent.
 const REFUSAL_PACE: std::time::Duration = std::time::Duration::from_millis(200);
 
-/// The user a request acts for, from a verified token.
+/// The user a request acts for, from a verified token: fsa-app's
+/// [`User`] (what the use cases take), with what only the HTTP face keeps.
 #[derive(Debug, Clone)]
 pub struct Caller {
-    pub tenant: TenantId,
+    pub user: User,
     pub slug: String,
-    pub user_id: Uuid,
-    pub role: Role,
-    /// The tenant's plan, from the route cache.
-    pub plan: fsa_core::Plan,
-    /// The tenant's route, looked up once for the request; the handler's
-    /// transaction begins on it (`routes::begin`).
-    pub route: Route,
     /// Counts this request against the tenant's concurrency limit.
     _in_flight: Option<Arc<crate::limiter::InFlight>>,
 }
 
-impl Caller {
-    pub fn require(&self, p: Permission) -> Result<(), ApiError> {
-        if self.role.can(p) {
-            Ok(())
-        } else {
-            Err(ApiError::forbidden(format!(
-                "the role {} may not do this",
-                self.role
-            )))
-        }
+impl std::ops::Deref for Caller {
+    type Target = User;
+
+    fn deref(&self) -> &User {
+        &self.user
     }
 }
 
@@ -150,12 +138,14 @@ impl FromRequestParts<AppState> for Caller {
             });
         }
         Ok(Caller {
-            tenant,
+            user: User {
+                tenant,
+                user_id: claims.sub,
+                role: claims.role,
+                plan: route.plan,
+                route,
+            },
             slug: claims.ten,
-            user_id: claims.sub,
-            role: claims.role,
-            plan: route.plan,
-            route,
             _in_flight: in_flight.map(Arc::new),
         })
     }

@@ -358,6 +358,8 @@ impl From<AppError> for ApiError {
             AppError::Conflict { code, detail } => ApiError::Conflict { code, detail },
             AppError::Refused(r) => ApiError::Refused(r),
             AppError::NotFound(entity) => ApiError::NotFound(entity),
+            AppError::Forbidden(detail) => ApiError::forbidden(detail),
+            AppError::WorkOrder(w) => w.into(),
             AppError::PlanLimit {
                 resource,
                 limit,

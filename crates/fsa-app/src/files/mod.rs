@@ -34,42 +34,33 @@ impl crate::App {
         plan: Plan,
         f: WholeFile,
     ) -> Result<fsa_store::repo::files::FileMeta, crate::AppError> {
-        use fsa_store::repo::files;
+        use crate::data::{NewUpload, UploadTarget};
         let store = self.files.for_plan(plan);
         let id = fsa_core::new_id();
-        let key = Store::key(tenant, id);
+        let target = UploadTarget {
+            work_order_id: f.work_order_id,
+            id,
+            key: Store::key(tenant, id),
+            plan,
+        };
         let body = futures::stream::iter([Ok::<_, std::convert::Infallible>(f.bytes)]);
-        let stored = upload::put_stream(store, &key, body, self.files.max_file_bytes).await?;
+        let stored =
+            upload::put_stream(store, &target.key, body, self.files.max_file_bytes).await?;
+        let up = NewUpload {
+            file_type: f.file_type,
+            file_name: f.file_name,
+            content_type: f.content_type,
+            stored,
+        };
         let row = async {
             let mut tx = self.router.begin(tenant, fsa_store::Mode::Write).await?;
-            crate::usage::check_adding(
-                &mut tx,
-                &self.limits,
-                plan,
-                fsa_core::Resource::FileBytes,
-                stored.size,
-            )
-            .await?;
-            let meta = files::create(
-                &mut tx,
-                files::NewFile {
-                    id,
-                    work_order_id: f.work_order_id,
-                    file_type: f.file_type,
-                    file_name: f.file_name,
-                    content_type: f.content_type,
-                    size_bytes: i64::try_from(stored.size).unwrap_or(i64::MAX),
-                    sha256: stored.sha256.clone(),
-                    storage_key: key.clone(),
-                },
-            )
-            .await?;
+            let meta = crate::data::insert_file(&mut tx, &self.limits, plan, &target, up).await?;
             tx.commit().await?;
             Ok::<_, crate::AppError>(meta)
         }
         .await;
         if row.is_err() {
-            let _ = store.delete(&key).await;
+            let _ = store.delete(&target.key).await;
         }
         row
     }

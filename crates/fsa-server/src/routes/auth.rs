@@ -2,7 +2,6 @@
 
 use axum::Json;
 use axum::extract::State;
-use fsa_core::Permission;
 use fsa_store::Mode;
 use fsa_store::repo::users::{self, User};
 use serde::Serialize;
@@ -120,15 +119,15 @@ pub struct Me {
 /// The calling user.
 #[utoipa::path(get, path = "/api/v1/me", tag = "auth", security(("bearer" = [])), responses((status = 200, body = Me)))]
 async fn me(State(app): State<AppState>, caller: Caller) -> Result<Json<Me>, ApiError> {
-    let mut tx = super::begin(&app, &caller, Permission::ReadData, Mode::Read).await?;
-    let user = users::get(&mut tx, caller.user_id)
-        .await
-        .map_err(|_| ApiError::Unauthorized {
-            code: "token_invalid",
-            detail: "the token's user no longer exists".into(),
-        })?;
-    let personnel_id = fsa_store::repo::personnel::id_for_user(&mut tx, caller.user_id).await?;
-    tx.commit().await?;
+    let (user, personnel_id) =
+        app.app
+            .data(&caller)
+            .me()
+            .await?
+            .ok_or_else(|| ApiError::Unauthorized {
+                code: "token_invalid",
+                detail: "the token's user no longer exists".into(),
+            })?;
     Ok(Json(Me {
         user,
         tenant: caller.slug,

@@ -3,10 +3,8 @@
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
-use fsa_core::Permission;
-use fsa_store::Mode;
 use fsa_store::page::Page;
-use fsa_store::repo::clients::{self, Client, ClientFields, ClientFilter};
+use fsa_store::repo::clients::{Client, ClientFields, ClientFilter};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use uuid::Uuid;
@@ -52,10 +50,7 @@ async fn list(
         after: super::id_cursor(q.cursor.as_deref())?,
         limit: super::limit(q.limit)?,
     };
-    let mut tx = super::begin(&app, &caller, Permission::ReadData, Mode::Read).await?;
-    let page = clients::list(&mut tx, filter).await?;
-    tx.commit().await?;
-    Ok(Json(page))
+    Ok(Json(app.app.data(&caller).clients(filter).await?))
 }
 
 #[utoipa::path(post, path = "/api/v1/clients", tag = "clients", request_body = ClientBody, security(("bearer" = [])),
@@ -66,10 +61,7 @@ async fn create(
     ApiJson(body): ApiJson<ClientBody>,
 ) -> Result<(StatusCode, Json<Client>), ApiError> {
     let f = fields(body, true)?;
-    let mut tx = super::begin(&app, &caller, Permission::ManageData, Mode::Write).await?;
-    super::usage::check(&app, &caller, &mut tx, fsa_core::Resource::Clients).await?;
-    let c = clients::create(&mut tx, f).await?;
-    tx.commit().await?;
+    let c = app.app.data(&caller).create_client(f).await?;
     Ok((StatusCode::CREATED, Json(c)))
 }
 
@@ -80,10 +72,7 @@ async fn get(
     caller: Caller,
     ApiPath(id): ApiPath<Uuid>,
 ) -> Result<Json<Client>, ApiError> {
-    let mut tx = super::begin(&app, &caller, Permission::ReadData, Mode::Read).await?;
-    let c = clients::get(&mut tx, id).await?;
-    tx.commit().await?;
-    Ok(Json(c))
+    Ok(Json(app.app.data(&caller).client(id).await?))
 }
 
 #[utoipa::path(patch, path = "/api/v1/clients/{id}", tag = "clients", params(("id" = Uuid, Path)), request_body = ClientBody,
@@ -95,10 +84,7 @@ async fn update(
     ApiJson(body): ApiJson<ClientBody>,
 ) -> Result<Json<Client>, ApiError> {
     let f = fields(body, false)?;
-    let mut tx = super::begin(&app, &caller, Permission::ManageData, Mode::Write).await?;
-    let c = clients::update(&mut tx, id, f).await?;
-    tx.commit().await?;
-    Ok(Json(c))
+    Ok(Json(app.app.data(&caller).update_client(id, f).await?))
 }
 
 /// Deletes a client no work order refers to (409 `in_use` otherwise).
@@ -109,8 +95,6 @@ async fn delete(
     caller: Caller,
     ApiPath(id): ApiPath<Uuid>,
 ) -> Result<StatusCode, ApiError> {
-    let mut tx = super::begin(&app, &caller, Permission::ManageData, Mode::Write).await?;
-    clients::delete(&mut tx, id).await?;
-    tx.commit().await?;
+    app.app.data(&caller).delete_client(id).await?;
     Ok(StatusCode::NO_CONTENT)
 }

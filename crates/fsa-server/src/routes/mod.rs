@@ -12,46 +12,10 @@ pub mod usage;
 pub mod users;
 pub mod work_orders;
 
-use fsa_core::Permission;
 use fsa_store::page::{CursorKey, clamp_limit};
-use fsa_store::repo::personnel as personnel_repo;
-use fsa_store::{Mode, TenantTx};
 use uuid::Uuid;
 
-use crate::auth::Caller;
 use crate::error::ApiError;
-use crate::state::AppState;
-
-/// Opens a transaction for the caller's tenant after checking the permission,
-/// on the route the caller's authentication looked up.
-pub(crate) async fn begin(
-    app: &AppState,
-    caller: &Caller,
-    p: Permission,
-    mode: Mode,
-) -> Result<TenantTx, ApiError> {
-    caller.require(p)?;
-    Ok(app
-        .router
-        .begin_with_route(caller.tenant, caller.route, mode)
-        .await?)
-}
-
-/// For a technician, the personnel record their work is assigned to (a
-/// technician without one sees nothing); `None` for every other role.
-pub(crate) async fn assigned_scope(
-    caller: &Caller,
-    tx: &mut TenantTx,
-) -> Result<Option<Uuid>, ApiError> {
-    if !caller.role.sees_only_assigned() {
-        return Ok(None);
-    }
-    Ok(Some(
-        personnel_repo::id_for_user(tx, caller.user_id)
-            .await?
-            .unwrap_or(Uuid::nil()),
-    ))
-}
 
 /// The id a list's cursor holds.
 pub(crate) fn id_cursor(cursor: Option<&str>) -> Result<Option<Uuid>, ApiError> {

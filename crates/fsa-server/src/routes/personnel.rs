@@ -3,10 +3,8 @@
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
-use fsa_core::Permission;
-use fsa_store::Mode;
 use fsa_store::page::Page;
-use fsa_store::repo::personnel::{self, Personnel, PersonnelFields};
+use fsa_store::repo::personnel::{Personnel, PersonnelFields};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use uuid::Uuid;
@@ -60,10 +58,8 @@ async fn list(
 ) -> Result<Json<Page<Personnel>>, ApiError> {
     let after = super::id_cursor(q.cursor.as_deref())?;
     let limit = super::limit(q.limit)?;
-    let mut tx = super::begin(&app, &caller, Permission::ReadData, Mode::Read).await?;
-    let page = personnel::list(&mut tx, q.is_active, after, limit).await?;
-    tx.commit().await?;
-    Ok(Json(page))
+    let data = app.app.data(&caller);
+    Ok(Json(data.personnel(q.is_active, after, limit).await?))
 }
 
 #[utoipa::path(post, path = "/api/v1/personnel", tag = "personnel", request_body = PersonnelBody, security(("bearer" = [])),
@@ -74,10 +70,7 @@ async fn create(
     ApiJson(body): ApiJson<PersonnelBody>,
 ) -> Result<(StatusCode, Json<Personnel>), ApiError> {
     let f = fields(body, true)?;
-    let mut tx = super::begin(&app, &caller, Permission::ManageData, Mode::Write).await?;
-    super::usage::check(&app, &caller, &mut tx, fsa_core::Resource::Personnel).await?;
-    let p = personnel::create(&mut tx, f).await?;
-    tx.commit().await?;
+    let p = app.app.data(&caller).create_personnel(f).await?;
     Ok((StatusCode::CREATED, Json(p)))
 }
 
@@ -88,10 +81,7 @@ async fn get(
     caller: Caller,
     ApiPath(id): ApiPath<Uuid>,
 ) -> Result<Json<Personnel>, ApiError> {
-    let mut tx = super::begin(&app, &caller, Permission::ReadData, Mode::Read).await?;
-    let p = personnel::get(&mut tx, id).await?;
-    tx.commit().await?;
-    Ok(Json(p))
+    Ok(Json(app.app.data(&caller).person(id).await?))
 }
 
 #[utoipa::path(patch, path = "/api/v1/personnel/{id}", tag = "personnel", params(("id" = Uuid, Path)), request_body = PersonnelBody,
@@ -103,10 +93,7 @@ async fn update(
     ApiJson(body): ApiJson<PersonnelBody>,
 ) -> Result<Json<Personnel>, ApiError> {
     let f = fields(body, false)?;
-    let mut tx = super::begin(&app, &caller, Permission::ManageData, Mode::Write).await?;
-    let p = personnel::update(&mut tx, id, f).await?;
-    tx.commit().await?;
-    Ok(Json(p))
+    Ok(Json(app.app.data(&caller).update_personnel(id, f).await?))
 }
 
 #[utoipa::path(delete, path = "/api/v1/personnel/{id}", tag = "personnel", params(("id" = Uuid, Path)), security(("bearer" = [])),
@@ -116,8 +103,6 @@ async fn delete(
     caller: Caller,
     ApiPath(id): ApiPath<Uuid>,
 ) -> Result<StatusCode, ApiError> {
-    let mut tx = super::begin(&app, &caller, Permission::ManageData, Mode::Write).await?;
-    personnel::delete(&mut tx, id).await?;
-    tx.commit().await?;
+    app.app.data(&caller).delete_personnel(id).await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -3,11 +3,8 @@
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
-use fsa_core::Permission;
 use fsa_store::page::Page;
-use fsa_store::repo::tasks::{self, Task, TaskFields};
-use fsa_store::repo::work_orders;
-use fsa_store::{Mode, TenantTx};
+use fsa_store::repo::tasks::{Task, TaskFields};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use uuid::Uuid;
@@ -24,20 +21,6 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(get, update, delete))
 }
 
-/// A technician reaches the tasks of work orders assigned to them only.
-async fn check_scope(
-    caller: &Caller,
-    tx: &mut TenantTx,
-    work_order_id: Uuid,
-) -> Result<(), ApiError> {
-    if let Some(me) = super::assigned_scope(caller, tx).await?
-        && !work_orders::is_assigned_to(tx, work_order_id, me).await?
-    {
-        return Err(ApiError::NotFound("work order"));
-    }
-    Ok(())
-}
-
 #[utoipa::path(get, path = "/api/v1/work-orders/{id}/tasks", tag = "tasks", params(("id" = Uuid, Path)), security(("bearer" = [])),
     responses((status = 200, body = inline(Page<Task>)), (status = 404)))]
 async fn list(
@@ -45,10 +28,7 @@ async fn list(
     caller: Caller,
     ApiPath(wo): ApiPath<Uuid>,
 ) -> Result<Json<Page<Task>>, ApiError> {
-    let mut tx = super::begin(&app, &caller, Permission::ReadData, Mode::Read).await?;
-    check_scope(&caller, &mut tx, wo).await?;
-    let items = tasks::list(&mut tx, wo).await?;
-    tx.commit().await?;
+    let items = app.app.data(&caller).tasks(wo).await?;
     Ok(Json(Page {
         items,
         next_cursor: None,
@@ -69,9 +49,7 @@ async fn create(
         assignee_id: b.assignee_id,
         position: b.position,
     };
-    let mut tx = super::begin(&app, &caller, Permission::ManageData, Mode::Write).await?;
-    let t = tasks::create(&mut tx, wo, f).await?;
-    tx.commit().await?;
+    let t = app.app.data(&caller).create_task(wo, f).await?;
     Ok((StatusCode::CREATED, Json(t)))
 }
 
@@ -82,11 +60,7 @@ async fn get(
     caller: Caller,
     ApiPath((wo, id)): ApiPath<(Uuid, Uuid)>,
 ) -> Result<Json<Task>, ApiError> {
-    let mut tx = super::begin(&app, &caller, Permission::ReadData, Mode::Read).await?;
-    check_scope(&caller, &mut tx, wo).await?;
-    let t = tasks::get(&mut tx, wo, id).await?;
-    tx.commit().await?;
-    Ok(Json(t))
+    Ok(Json(app.app.data(&caller).task(wo, id).await?))
 }
 
 /// Changes a task; a technician may change only the status of tasks of
@@ -99,26 +73,13 @@ async fn update(
     ApiPath((wo, id)): ApiPath<(Uuid, Uuid)>,
     ApiJson(b): ApiJson<TaskBody>,
 ) -> Result<Json<Task>, ApiError> {
-    let manages = caller.role.can(Permission::ManageData);
-    if !manages && (b.title.is_some() || b.assignee_id.is_some() || b.position.is_some()) {
-        caller.require(Permission::UpdateAssigned)?;
-        return Err(ApiError::forbidden(
-            "a technician may change only a task's status",
-        ));
-    }
     let f = TaskFields {
         title: opt_text("title", b.title, 300)?,
         status: b.status,
         assignee_id: b.assignee_id,
         position: b.position,
     };
-    let mut tx = super::begin(&app, &caller, Permission::UpdateAssigned, Mode::Write).await?;
-    if !manages {
-        check_scope(&caller, &mut tx, wo).await?;
-    }
-    let t = tasks::update(&mut tx, wo, id, f).await?;
-    tx.commit().await?;
-    Ok(Json(t))
+    Ok(Json(app.app.data(&caller).update_task(wo, id, f).await?))
 }
 
 #[utoipa::path(delete, path = "/api/v1/work-orders/{id}/tasks/{task_id}", tag = "tasks", params(("id" = Uuid, Path), ("task_id" = Uuid, Path)),
@@ -128,8 +89,6 @@ async fn delete(
     caller: Caller,
     ApiPath((wo, id)): ApiPath<(Uuid, Uuid)>,
 ) -> Result<StatusCode, ApiError> {
-    let mut tx = super::begin(&app, &caller, Permission::ManageData, Mode::Write).await?;
-    tasks::delete(&mut tx, wo, id).await?;
-    tx.commit().await?;
+    app.app.data(&caller).delete_task(wo, id).await?;
     Ok(StatusCode::NO_CONTENT)
 }

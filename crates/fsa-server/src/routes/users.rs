@@ -3,10 +3,8 @@
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
-use fsa_core::Permission;
-use fsa_store::Mode;
 use fsa_store::page::Page;
-use fsa_store::repo::users::{self, NewUser, User, UserPatch};
+use fsa_store::repo::users::{NewUser, User, UserPatch};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use uuid::Uuid;
@@ -32,10 +30,9 @@ async fn list(
 ) -> Result<Json<Page<User>>, ApiError> {
     let after = super::id_cursor(q.cursor.as_deref())?;
     let limit = super::limit(q.limit)?;
-    let mut tx = super::begin(&app, &caller, Permission::ReadUsers, Mode::Read).await?;
-    let page = users::list(&mut tx, q.role, after, limit).await?;
-    tx.commit().await?;
-    Ok(Json(page))
+    Ok(Json(
+        app.app.data(&caller).users(q.role, after, limit).await?,
+    ))
 }
 
 #[utoipa::path(post, path = "/api/v1/users", tag = "users", request_body = CreateUser, security(("bearer" = [])),
@@ -45,24 +42,20 @@ async fn create(
     caller: Caller,
     ApiJson(body): ApiJson<CreateUser>,
 ) -> Result<(StatusCode, Json<User>), ApiError> {
-    caller.require(Permission::ManageUsers)?;
+    let data = app.app.data(&caller);
+    data.may_manage_users()?;
     let email = email(&body.email)?;
     let name = text("name", body.name, 200)?;
     password(&body.password)?;
     let password_hash = app.passwords.hash(body.password).await?;
-    let mut tx = super::begin(&app, &caller, Permission::ManageUsers, Mode::Write).await?;
-    super::usage::check(&app, &caller, &mut tx, fsa_core::Resource::Users).await?;
-    let u = users::create(
-        &mut tx,
-        NewUser {
+    let u = data
+        .create_user(NewUser {
             email,
             name,
             role: body.role,
             password_hash,
-        },
-    )
-    .await?;
-    tx.commit().await?;
+        })
+        .await?;
     Ok((StatusCode::CREATED, Json(u)))
 }
 
@@ -73,10 +66,7 @@ async fn get(
     caller: Caller,
     ApiPath(id): ApiPath<Uuid>,
 ) -> Result<Json<User>, ApiError> {
-    let mut tx = super::begin(&app, &caller, Permission::ReadUsers, Mode::Read).await?;
-    let u = users::get(&mut tx, id).await?;
-    tx.commit().await?;
-    Ok(Json(u))
+    Ok(Json(app.app.data(&caller).tenant_user(id).await?))
 }
 
 #[utoipa::path(patch, path = "/api/v1/users/{id}", tag = "users", params(("id" = Uuid, Path)), request_body = PatchUser,
@@ -87,7 +77,8 @@ async fn update(
     ApiPath(id): ApiPath<Uuid>,
     ApiJson(body): ApiJson<PatchUser>,
 ) -> Result<Json<User>, ApiError> {
-    caller.require(Permission::ManageUsers)?;
+    let data = app.app.data(&caller);
+    data.may_manage_users()?;
     let password_hash = match body.password {
         Some(p) => {
             password(&p)?;
@@ -101,12 +92,7 @@ async fn update(
         is_active: body.is_active,
         password_hash,
     };
-    // The store refuses to take the tenant's last active admin away (409
-    // `last_admin`), under a lock, so two admins demoting each other at
-    // once cannot both succeed.
-    let mut tx = super::begin(&app, &caller, Permission::ManageUsers, Mode::Write).await?;
-    let u = users::update(&mut tx, id, patch).await?;
-    tx.commit().await?;
+    let u = data.update_user(id, patch).await?;
     // A new role, a deactivation or a new password bumped the user's token
     // version: their tokens are refused from the next request on.
     app.standing.invalidate(caller.tenant, id);
@@ -120,15 +106,7 @@ async fn delete(
     caller: Caller,
     ApiPath(id): ApiPath<Uuid>,
 ) -> Result<StatusCode, ApiError> {
-    if id == caller.user_id {
-        return Err(ApiError::Conflict {
-            code: "self_delete",
-            detail: "a user cannot delete themselves".into(),
-        });
-    }
-    let mut tx = super::begin(&app, &caller, Permission::ManageUsers, Mode::Write).await?;
-    users::delete(&mut tx, id).await?;
-    tx.commit().await?;
+    app.app.data(&caller).delete_user(id).await?;
     app.standing.invalidate(caller.tenant, id);
     Ok(StatusCode::NO_CONTENT)
 }

@@ -3,12 +3,9 @@
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
-use fsa_core::Permission;
-use fsa_store::Mode;
+use fsa_app::data::WorkOrderChange;
 use fsa_store::page::{CursorKey, Page};
-use fsa_store::repo::work_orders::{
-    self, Sort, StatusChange, WorkOrder, WorkOrderFields, WorkOrderFilter,
-};
+use fsa_store::repo::work_orders::{Sort, WorkOrder, WorkOrderFields, WorkOrderFilter};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use uuid::Uuid;
@@ -94,7 +91,7 @@ async fn list(
     {
         return Err(ApiError::validation("due_from", "due_from is after due_to"));
     }
-    let mut filter = WorkOrderFilter {
+    let filter = WorkOrderFilter {
         status: q.status,
         client_id: q.client_id,
         assigned_to: q.assigned_to,
@@ -107,19 +104,7 @@ async fn list(
         cursor,
         limit: super::limit(q.limit)?,
     };
-    let mut tx = super::begin(&app, &caller, Permission::ReadData, Mode::Read).await?;
-    if let Some(me) = super::assigned_scope(&caller, &mut tx).await? {
-        if filter.assigned_to.is_some_and(|a| a != me) {
-            return Ok(PageJson(Page {
-                items: vec![],
-                next_cursor: None,
-            }));
-        }
-        filter.assigned_to = Some(me);
-    }
-    let page = work_orders::list(&mut tx, filter).await?;
-    tx.commit().await?;
-    Ok(PageJson(page))
+    Ok(PageJson(app.app.data(&caller).work_orders(filter).await?))
 }
 
 /// Creates a work order in status `open` with the tenant's next number.
@@ -137,10 +122,7 @@ async fn create(
         ));
     }
     let f = fields(body, true)?;
-    let mut tx = super::begin(&app, &caller, Permission::ManageData, Mode::Write).await?;
-    super::usage::check(&app, &caller, &mut tx, fsa_core::Resource::WorkOrders).await?;
-    let w = work_orders::create(&mut tx, f).await?;
-    tx.commit().await?;
+    let w = app.app.data(&caller).create_work_order(f).await?;
     Ok((StatusCode::CREATED, Json(w)))
 }
 
@@ -151,11 +133,7 @@ async fn get(
     caller: Caller,
     ApiPath(id): ApiPath<Uuid>,
 ) -> Result<Json<WorkOrder>, ApiError> {
-    let mut tx = super::begin(&app, &caller, Permission::ReadData, Mode::Read).await?;
-    let scope = super::assigned_scope(&caller, &mut tx).await?;
-    let w = work_orders::get(&mut tx, id, scope).await?;
-    tx.commit().await?;
-    Ok(Json(w))
+    Ok(Json(app.app.data(&caller).work_order(id).await?))
 }
 
 /// Changes fields and/or `status` (409 `invalid_transition` with the allowed
@@ -169,37 +147,14 @@ async fn update(
     ApiPath(id): ApiPath<Uuid>,
     ApiJson(body): ApiJson<WorkOrderBody>,
 ) -> Result<Json<WorkOrder>, ApiError> {
-    let manages = caller.role.can(Permission::ManageData);
-    if !manages {
-        caller.require(Permission::UpdateAssigned)?;
-        let only_status = body.client_id.is_none()
-            && body.title.is_none()
-            && body.description.is_none()
-            && body.priority.is_none()
-            && body.due_date.is_none()
-            && body.scheduled_start.is_none()
-            && body.scheduled_end.is_none()
-            && body.assigned_to.is_none();
-        if !only_status {
-            return Err(ApiError::forbidden(
-                "a technician may change only status and attributes",
-            ));
-        }
-    }
-    let status = body.status.map(|to| StatusChange {
-        to,
-        may_reopen: caller.role.can(Permission::Reopen),
-    });
-    let f = fields(body, false)?;
-    let mut tx = super::begin(&app, &caller, Permission::UpdateAssigned, Mode::Write).await?;
-    let scope = if manages {
-        None
-    } else {
-        super::assigned_scope(&caller, &mut tx).await?
+    let status = body.status;
+    let change = WorkOrderChange {
+        fields: fields(body, false)?,
+        status,
     };
-    let w = work_orders::update(&mut tx, id, f, status, scope).await?;
-    tx.commit().await?;
-    Ok(Json(w))
+    Ok(Json(
+        app.app.data(&caller).update_work_order(id, change).await?,
+    ))
 }
 
 /// Deletes a work order with its tasks and files.
@@ -210,9 +165,6 @@ async fn delete(
     caller: Caller,
     ApiPath(id): ApiPath<Uuid>,
 ) -> Result<StatusCode, ApiError> {
-    let mut tx = super::begin(&app, &caller, Permission::ManageData, Mode::Write).await?;
-    let keys = work_orders::delete(&mut tx, id).await?;
-    tx.commit().await?;
-    app.app.files().remove(caller.plan, keys).await;
+    app.app.data(&caller).delete_work_order(id).await?;
     Ok(StatusCode::NO_CONTENT)
 }

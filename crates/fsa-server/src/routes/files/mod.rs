@@ -17,12 +17,10 @@ use axum::body::Body;
 use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use fsa_app::data::{NewUpload, UploadTarget};
 use fsa_app::files::{Store, upload};
-use fsa_core::{Permission, Resource, new_id};
 use fsa_store::page::Page;
-use fsa_store::repo::files::{self, FileMeta, NewFile};
-use fsa_store::repo::work_orders;
-use fsa_store::{Mode, TenantTx};
+use fsa_store::repo::files::FileMeta;
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -73,21 +71,6 @@ const MAX_TEXT_PART: usize = 1024;
 /// What a form may add to its file: boundaries, part headers, `file_type`.
 const FORM_OVERHEAD: u64 = 64 * 1024;
 
-/// A technician reaches the files of work orders assigned to them only.
-async fn check_scope(
-    caller: &Caller,
-    tx: &mut TenantTx,
-    work_order_id: Uuid,
-    entity: &'static str,
-) -> Result<(), ApiError> {
-    if let Some(me) = super::assigned_scope(caller, tx).await?
-        && !work_orders::is_assigned_to(tx, work_order_id, me).await?
-    {
-        return Err(ApiError::NotFound(entity));
-    }
-    Ok(())
-}
-
 /// Lists a work order's files, oldest first.
 #[utoipa::path(get, path = "/api/v1/work-orders/{id}/files", tag = "files", params(("id" = Uuid, Path), PageQuery), security(("bearer" = [])),
     responses((status = 200, body = inline(Page<FileMeta>)), (status = 404)))]
@@ -99,11 +82,7 @@ async fn list(
 ) -> Result<Json<Page<FileMeta>>, ApiError> {
     let after = super::id_cursor(q.cursor.as_deref())?;
     let limit = super::limit(q.limit)?;
-    let mut tx = super::begin(&app, &caller, Permission::ReadData, Mode::Read).await?;
-    check_scope(&caller, &mut tx, wo, "work order").await?;
-    let page = files::list(&mut tx, wo, after, limit).await?;
-    tx.commit().await?;
-    Ok(Json(page))
+    Ok(Json(app.app.data(&caller).files(wo, after, limit).await?))
 }
 
 /// Uploads a file to a work order (`multipart/form-data`: part `file`, and
@@ -124,10 +103,7 @@ async fn create(
     headers: HeaderMap,
     body: Body,
 ) -> Result<(StatusCode, Json<FileMeta>), ApiError> {
-    let mut tx = super::begin(&app, &caller, Permission::UpdateAssigned, Mode::Read).await?;
-    files::require_work_order(&mut tx, wo).await?;
-    check_scope(&caller, &mut tx, wo, "work order").await?;
-    tx.commit().await?;
+    let target = app.app.data(&caller).begin_upload(wo).await?;
     // A body that says it is larger than any accepted file and its form is
     // refused before it is read; one that does not say is counted as it
     // streams.
@@ -144,7 +120,8 @@ async fn create(
     // object deleted) even when its client goes away meanwhile: a request
     // dropped half-way would leave an object no row names, or an S3
     // multipart upload neither completed nor aborted.
-    let task = tokio::spawn(async move { store_file(&app, &caller, wo, &mut form, max).await });
+    let task =
+        tokio::spawn(async move { store_file(&app, &caller, &target, &mut form, max).await });
     let meta = task.await.map_err(|e| ApiError::Internal(e.into()))??;
     Ok((StatusCode::CREATED, Json(meta)))
 }
@@ -155,54 +132,25 @@ async fn create(
 async fn store_file(
     app: &AppState,
     caller: &Caller,
-    wo: Uuid,
+    target: &UploadTarget,
     form: &mut Form,
     max: u64,
 ) -> Result<FileMeta, ApiError> {
-    let store = app.app.files().for_plan(caller.plan);
-    let id = new_id();
-    let key = Store::key(caller.tenant, id);
     let mut upload = Upload {
-        store,
-        key: &key,
+        store: app.app.files().for_plan(target.plan),
+        key: &target.key,
         stored: None,
     };
     let read = upload.read(form, max).await;
-    let committed = async {
-        let ReadForm {
-            file_type,
-            stored,
-            file_name,
-            content_type,
-        } = read?;
-        let stored_size = stored.size;
-        let mut tx = super::begin(app, caller, Permission::UpdateAssigned, Mode::Write).await?;
-        fsa_app::usage::check_adding(
-            &mut tx,
-            &app.config.limits,
-            caller.plan,
-            Resource::FileBytes,
-            stored_size,
-        )
-        .await?;
-        let meta = files::create(
-            &mut tx,
-            NewFile {
-                id,
-                work_order_id: wo,
-                file_type,
-                file_name,
-                content_type,
-                size_bytes: i64::try_from(stored_size).unwrap_or(i64::MAX),
-                sha256: stored.sha256,
-                storage_key: key.clone(),
-            },
-        )
-        .await?;
-        tx.commit().await?;
-        Ok::<_, ApiError>(meta)
-    }
-    .await;
+    let committed = match read {
+        Ok(up) => app
+            .app
+            .data(caller)
+            .commit_upload(target, up)
+            .await
+            .map_err(ApiError::from),
+        Err(e) => Err(e),
+    };
     if committed.is_err() {
         upload.discard().await;
     }
@@ -216,18 +164,9 @@ struct Upload<'a> {
     stored: Option<upload::Stored>,
 }
 
-/// A form read to its end: what the `file` part stored, with its name and
-/// type, and the `file_type`.
-struct ReadForm {
-    file_type: String,
-    stored: upload::Stored,
-    file_name: String,
-    content_type: String,
-}
-
 impl Upload<'_> {
     /// Reads the form, streaming its `file` part to the store.
-    async fn read(&mut self, form: &mut Form, max: u64) -> Result<ReadForm, ApiError> {
+    async fn read(&mut self, form: &mut Form, max: u64) -> Result<NewUpload, ApiError> {
         let mut file_type: Option<String> = None;
         let mut file: Option<(String, String)> = None;
         while let Some(field) = form.next().await? {
@@ -263,7 +202,7 @@ impl Upload<'_> {
                 "the form has no part named `file`",
             ));
         };
-        Ok(ReadForm {
+        Ok(NewUpload {
             file_type: clean_file_type(file_type)?,
             stored,
             file_name: name,
@@ -364,11 +303,7 @@ async fn get(
     caller: Caller,
     ApiPath(id): ApiPath<Uuid>,
 ) -> Result<Json<FileMeta>, ApiError> {
-    let mut tx = super::begin(&app, &caller, Permission::ReadData, Mode::Read).await?;
-    let f = files::get(&mut tx, id).await?;
-    check_scope(&caller, &mut tx, f.work_order_id, "file").await?;
-    tx.commit().await?;
-    Ok(Json(f))
+    Ok(Json(app.app.data(&caller).file(id).await?))
 }
 
 /// Deletes a file: its row, then its object.
@@ -379,10 +314,7 @@ async fn delete(
     caller: Caller,
     ApiPath(id): ApiPath<Uuid>,
 ) -> Result<StatusCode, ApiError> {
-    let mut tx = super::begin(&app, &caller, Permission::ManageData, Mode::Write).await?;
-    let f = files::delete(&mut tx, id).await?;
-    tx.commit().await?;
-    app.app.files().remove(caller.plan, [f.storage_key]).await;
+    app.app.data(&caller).delete_file(id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -405,10 +337,7 @@ async fn content(
     headers: HeaderMap,
     ApiPath(id): ApiPath<Uuid>,
 ) -> Result<Response, ApiError> {
-    let mut tx = super::begin(&app, &caller, Permission::ReadData, Mode::Read).await?;
-    let f = files::get(&mut tx, id).await?;
-    check_scope(&caller, &mut tx, f.work_order_id, "file").await?;
-    tx.commit().await?;
+    let f = app.app.data(&caller).file(id).await?;
     let size = u64::try_from(f.size_bytes).unwrap_or(0);
     let range = match parse_range(headers.get(header::RANGE), size) {
         Ok(r) => r,

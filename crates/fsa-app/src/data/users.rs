@@ -1,0 +1,91 @@
+//! The tenant's users: admins manage them; dispatchers may read them.
+//!
+//! Passwords arrive hashed: hashing is the face's to bound (the HTTP
+//! server hashes a bounded number at once), and so is forgetting a changed
+//! user's cached standing.
+
+use fsa_core::{Permission, Resource, Role};
+use fsa_store::Mode;
+use fsa_store::page::Page;
+use fsa_store::repo::users::{self, NewUser, User, UserPatch};
+use uuid::Uuid;
+
+use super::Data;
+use crate::AppError;
+
+impl Data<'_> {
+    pub async fn users(
+        &self,
+        role: Option<Role>,
+        after: Option<Uuid>,
+        limit: i64,
+    ) -> Result<Page<User>, AppError> {
+        let mut tx = self.begin(Permission::ReadUsers, Mode::Read).await?;
+        let page = users::list(&mut tx, role, after, limit).await?;
+        tx.commit().await?;
+        Ok(page)
+    }
+
+    /// Refuses a user who may not manage users before their input costs a
+    /// password hash.
+    pub fn may_manage_users(&self) -> Result<(), AppError> {
+        self.user.require(Permission::ManageUsers)
+    }
+
+    /// Creates a user within the plan's `users` (`email_taken` when the
+    /// email is the tenant's already).
+    pub async fn create_user(&self, new: NewUser) -> Result<User, AppError> {
+        let mut tx = self.begin(Permission::ManageUsers, Mode::Write).await?;
+        self.check_limit(&mut tx, Resource::Users, 1).await?;
+        let u = users::create(&mut tx, new).await?;
+        tx.commit().await?;
+        Ok(u)
+    }
+
+    pub async fn tenant_user(&self, id: Uuid) -> Result<User, AppError> {
+        let mut tx = self.begin(Permission::ReadUsers, Mode::Read).await?;
+        let u = users::get(&mut tx, id).await?;
+        tx.commit().await?;
+        Ok(u)
+    }
+
+    /// Changes a user. The store refuses to take the tenant's last active
+    /// admin away (`last_admin`), under a lock, so two admins demoting each
+    /// other at once cannot both succeed. A new role, a deactivation or a
+    /// new password bumps the user's token version.
+    pub async fn update_user(&self, id: Uuid, patch: UserPatch) -> Result<User, AppError> {
+        let mut tx = self.begin(Permission::ManageUsers, Mode::Write).await?;
+        let u = users::update(&mut tx, id, patch).await?;
+        tx.commit().await?;
+        Ok(u)
+    }
+
+    /// Deletes a user other than the one acting (`self_delete`).
+    pub async fn delete_user(&self, id: Uuid) -> Result<(), AppError> {
+        if id == self.user.user_id {
+            return Err(AppError::Conflict {
+                code: "self_delete",
+                detail: "a user cannot delete themselves".into(),
+            });
+        }
+        let mut tx = self.begin(Permission::ManageUsers, Mode::Write).await?;
+        users::delete(&mut tx, id).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// The acting user and the personnel record their work is assigned to;
+    /// `None` when the user is gone (their token names no one).
+    pub async fn me(&self) -> Result<Option<(User, Option<Uuid>)>, AppError> {
+        let mut tx = self.begin(Permission::ReadData, Mode::Read).await?;
+        let user = match users::get(&mut tx, self.user.user_id).await {
+            Ok(u) => u,
+            Err(fsa_store::StoreError::NotFound { .. }) => return Ok(None),
+            Err(e) => return Err(e.into()),
+        };
+        let personnel_id =
+            fsa_store::repo::personnel::id_for_user(&mut tx, self.user.user_id).await?;
+        tx.commit().await?;
+        Ok(Some((user, personnel_id)))
+    }
+}
