@@ -16,6 +16,7 @@
 //!   within the connection budget; a placement that cannot answer is named.
 //! - [`data`]: a tenant's own data as its users reach it: every use case
 //!   of the tenant API, as the acting [`data::User`].
+//! - [`demo`]: the demo seed's tenants and their data.
 //! - [`error`]: [`AppError`], with the data each face needs to report it.
 //! - [`tenants`]: onboarding, tenant and placement reads, plan, region and
 //!   suspension changes (and the move a plan change schedules).
@@ -42,6 +43,7 @@ pub mod analytics;
 pub mod backups;
 pub mod config;
 pub mod data;
+pub mod demo;
 pub mod error;
 pub mod files;
 pub mod health;
