@@ -11,7 +11,7 @@ use fsa_store::repo::users::{self, NewUser, User, UserPatch};
 use uuid::Uuid;
 
 use super::Data;
-use crate::AppError;
+use crate::{App, AppError};
 
 impl Data<'_> {
     pub async fn users(
@@ -87,5 +87,27 @@ impl Data<'_> {
             fsa_store::repo::personnel::id_for_user(&mut tx, self.user.user_id).await?;
         tx.commit().await?;
         Ok(Some((user, personnel_id)))
+    }
+}
+
+impl App {
+    /// The account a login names: the tenant by its slug, when it is not
+    /// being deleted, and its active user of that email. `None` when either
+    /// is missing (the face answers as to a wrong password, at the same
+    /// cost). A suspended tenant is returned: it may hear so only once the
+    /// password is right.
+    pub async fn login_account(
+        &self,
+        slug: &str,
+        email: &str,
+    ) -> Result<Option<(fsa_store::catalog::Tenant, User)>, AppError> {
+        let tenant = self.router().catalog().tenant_by_slug(slug.trim()).await?;
+        let Some(tenant) = tenant.filter(|t| t.state == fsa_core::Lifecycle::Active) else {
+            return Ok(None);
+        };
+        let mut tx = self.router().begin(tenant.tenant_id(), Mode::Read).await?;
+        let user = users::by_email(&mut tx, email.trim()).await?;
+        tx.commit().await?;
+        Ok(user.filter(|u| u.is_active).map(|u| (tenant, u)))
     }
 }

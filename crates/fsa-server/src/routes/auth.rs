@@ -2,8 +2,7 @@
 
 use axum::Json;
 use axum::extract::State;
-use fsa_store::Mode;
-use fsa_store::repo::users::{self, User};
+use fsa_store::repo::users::User;
 use serde::Serialize;
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
@@ -71,19 +70,7 @@ async fn login(
         security::record(Kind::LoginFailed, Some(addr), &tried);
         bad_credentials()
     };
-    let tenant = app
-        .router
-        .catalog()
-        .tenant_by_slug(req.tenant.trim())
-        .await?;
-    let Some(tenant) = tenant.filter(|t| t.state == fsa_core::Lifecycle::Active) else {
-        app.passwords.verify_nobody(req.password).await;
-        return Err(failed());
-    };
-    let mut tx = app.router.begin(tenant.tenant_id(), Mode::Read).await?;
-    let user = users::by_email(&mut tx, req.email.trim()).await?;
-    tx.commit().await?;
-    let Some(user) = user.filter(|u| u.is_active) else {
+    let Some((tenant, user)) = app.app.login_account(&req.tenant, &req.email).await? else {
         app.passwords.verify_nobody(req.password).await;
         return Err(failed());
     };
