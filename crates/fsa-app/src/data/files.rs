@@ -17,14 +17,30 @@ use super::Data;
 use crate::AppError;
 use crate::files::{Store, upload::Stored};
 
-/// Where an upload goes: the file's id and its object's key, in the store
-/// of the user's plan.
+/// Where an upload goes: the work order, the file's id and its object's
+/// key. Only [`Data::begin_upload`] makes one, after its checks, so a
+/// face cannot name another tenant's object or skip the work order's.
 #[derive(Debug, Clone)]
 pub struct UploadTarget {
-    pub work_order_id: Uuid,
-    pub id: Uuid,
-    pub key: String,
-    pub plan: Plan,
+    work_order_id: Uuid,
+    id: Uuid,
+    key: String,
+}
+
+impl UploadTarget {
+    pub(crate) fn new(tenant: fsa_core::TenantId, work_order_id: Uuid) -> Self {
+        let id = new_id();
+        UploadTarget {
+            work_order_id,
+            id,
+            key: Store::key(tenant, id),
+        }
+    }
+
+    /// The object's key in the store of the user's plan.
+    pub fn key(&self) -> &str {
+        &self.key
+    }
 }
 
 /// What an upload stored, with the names it came with.
@@ -81,22 +97,20 @@ impl Data<'_> {
         self.check_assigned(&mut tx, work_order_id, "work order")
             .await?;
         tx.commit().await?;
-        let id = new_id();
-        Ok(UploadTarget {
-            work_order_id,
-            id,
-            key: Store::key(self.user.tenant, id),
-            plan: self.user.plan,
-        })
+        Ok(UploadTarget::new(self.user.tenant, work_order_id))
     }
 
     /// Writes the row of a stored upload under the plan's `file_bytes`.
+    /// A technician's work order is checked again in this transaction: one
+    /// taken from them while the bytes streamed gets no file.
     pub async fn commit_upload(
         &self,
         target: &UploadTarget,
         up: NewUpload,
     ) -> Result<FileMeta, AppError> {
         let mut tx = self.begin(Permission::UpdateAssigned, Mode::Write).await?;
+        self.check_assigned(&mut tx, target.work_order_id, "work order")
+            .await?;
         let meta = insert_file(&mut tx, self.app.limits(), self.user.plan, target, up).await?;
         tx.commit().await?;
         Ok(meta)

@@ -26,12 +26,6 @@ impl Data<'_> {
         Ok(page)
     }
 
-    /// Refuses a user who may not manage users before their input costs a
-    /// password hash.
-    pub fn may_manage_users(&self) -> Result<(), AppError> {
-        self.user.require(Permission::ManageUsers)
-    }
-
     /// Creates a user within the plan's `users` (`email_taken` when the
     /// email is the tenant's already).
     pub async fn create_user(&self, new: NewUser) -> Result<User, AppError> {

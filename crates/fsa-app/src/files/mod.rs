@@ -36,16 +36,10 @@ impl crate::App {
     ) -> Result<fsa_store::repo::files::FileMeta, crate::AppError> {
         use crate::data::{NewUpload, UploadTarget};
         let store = self.files.for_plan(plan);
-        let id = fsa_core::new_id();
-        let target = UploadTarget {
-            work_order_id: f.work_order_id,
-            id,
-            key: Store::key(tenant, id),
-            plan,
-        };
+        let target = UploadTarget::new(tenant, f.work_order_id);
         let body = futures::stream::iter([Ok::<_, std::convert::Infallible>(f.bytes)]);
         let stored =
-            upload::put_stream(store, &target.key, body, self.files.max_file_bytes).await?;
+            upload::put_stream(store, target.key(), body, self.files.max_file_bytes).await?;
         let up = NewUpload {
             file_type: f.file_type,
             file_name: f.file_name,
@@ -60,7 +54,7 @@ impl crate::App {
         }
         .await;
         if row.is_err() {
-            let _ = store.delete(&target.key).await;
+            let _ = store.delete(target.key()).await;
         }
         row
     }

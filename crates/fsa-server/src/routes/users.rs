@@ -3,6 +3,7 @@
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
+use fsa_core::Permission;
 use fsa_store::page::Page;
 use fsa_store::repo::users::{NewUser, User, UserPatch};
 use utoipa_axum::router::OpenApiRouter;
@@ -42,8 +43,9 @@ async fn create(
     caller: Caller,
     ApiJson(body): ApiJson<CreateUser>,
 ) -> Result<(StatusCode, Json<User>), ApiError> {
+    // Refused before the password costs a hash.
+    caller.require(Permission::ManageUsers)?;
     let data = app.app.data(&caller);
-    data.may_manage_users()?;
     let email = email(&body.email)?;
     let name = text("name", body.name, 200)?;
     password(&body.password)?;
@@ -77,8 +79,9 @@ async fn update(
     ApiPath(id): ApiPath<Uuid>,
     ApiJson(body): ApiJson<PatchUser>,
 ) -> Result<Json<User>, ApiError> {
+    // Refused before the password costs a hash.
+    caller.require(Permission::ManageUsers)?;
     let data = app.app.data(&caller);
-    data.may_manage_users()?;
     let password_hash = match body.password {
         Some(p) => {
             password(&p)?;

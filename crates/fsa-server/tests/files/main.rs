@@ -873,3 +873,70 @@ async fn a_work_orders_files_list_in_pages() {
     assert_eq!(b["code"], "invalid_cursor");
     app.stop().await;
 }
+
+/// A technician's upload to an order taken from them while its bytes
+/// stream gets no file: the row's transaction checks the order again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_order_reassigned_mid_upload_gets_no_file() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let app = TestApp::start(Backend::Sqlite).await.unwrap();
+    let (_, admin, wo) = tenant_with_order(&app, "midway", "basic").await;
+    let (s, u) = app
+        .post(
+            "/api/v1/users",
+            &admin,
+            json!({"email": "tech@midway.test", "name": "Tech", "role": "technician", "password": "a long password"}),
+        )
+        .await;
+    assert_eq!(s, 201, "{u}");
+    let (s, p) = app
+        .post(
+            "/api/v1/personnel",
+            &admin,
+            json!({"name": "Tech", "user_id": u["id"]}),
+        )
+        .await;
+    assert_eq!(s, 201, "{p}");
+    let order = format!("/api/v1/work-orders/{wo}");
+    let (s, _) = app
+        .patch(&order, &admin, json!({"assigned_to": p["id"]}))
+        .await;
+    assert_eq!(s, 200);
+    let tech = app
+        .login("midway", "tech@midway.test", "a long password")
+        .await;
+
+    let body = form(
+        "filename=\"late.jpg\"",
+        "image/jpeg",
+        &data(64 * 1024, 3),
+        None,
+    );
+    let (first, rest) = body.split_at(body.len() / 2);
+    let addr = app.base.trim_start_matches("http://").to_owned();
+    let mut conn = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    let head = format!(
+        "POST {order}/files HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {tech}\r\n\
+         Content-Type: multipart/form-data; boundary={BOUNDARY}\r\nContent-Length: {}\r\n\
+         Connection: close\r\n\r\n",
+        body.len()
+    );
+    conn.write_all(head.as_bytes()).await.unwrap();
+    conn.write_all(first).await.unwrap();
+    // The route has checked the order and is streaming the bytes.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let (s, _) = app
+        .patch(&order, &admin, json!({"assigned_to": null}))
+        .await;
+    assert_eq!(s, 200);
+    conn.write_all(rest).await.unwrap();
+    let mut answer = String::new();
+    conn.read_to_string(&mut answer).await.unwrap();
+    assert!(
+        answer.starts_with("HTTP/1.1 404"),
+        "the order is no longer the technician's: {answer}"
+    );
+    let (s, files) = app.get(&format!("{order}/files"), &admin).await;
+    assert_eq!(s, 200);
+    assert_eq!(files["items"], json!([]), "no row for the refused upload");
+}

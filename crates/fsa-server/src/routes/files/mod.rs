@@ -137,20 +137,16 @@ async fn store_file(
     max: u64,
 ) -> Result<FileMeta, ApiError> {
     let mut upload = Upload {
-        store: app.app.files().for_plan(target.plan),
-        key: &target.key,
+        store: app.app.files().for_plan(caller.plan),
+        key: target.key(),
         stored: None,
     };
     let read = upload.read(form, max).await;
-    let committed = match read {
-        Ok(up) => app
-            .app
-            .data(caller)
-            .commit_upload(target, up)
-            .await
-            .map_err(ApiError::from),
-        Err(e) => Err(e),
-    };
+    let committed = async {
+        let up = read?;
+        Ok(app.app.data(caller).commit_upload(target, up).await?)
+    }
+    .await;
     if committed.is_err() {
         upload.discard().await;
     }
